@@ -1,0 +1,366 @@
+//! Loads the configuration: an existing monasca-notification INI file as it is, or the same
+//! settings as TOML, into one typed [`Config`]. Defaults are Monasca's; Tocsin's own options
+//! live in new sections (`[tocsin]`, `[notification_engine]`, `[kafka_consumer]`,
+//! `[kafka_producer]`) plus `[database] url`.
+//!
+//! Every error names the file, line and key at fault. Options Tocsin does not use are accepted
+//! and reported once each ([`Config::notices`]). This module validates; it opens no connection.
+
+mod reader;
+mod source;
+
+pub use reader::{parse_duration, Reader};
+pub use source::Source;
+
+use crate::plugins::PluginSettings;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: cannot read the configuration file: {source}", file.display())]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{}:{line}: {message}", file.display())]
+    Syntax { file: PathBuf, line: usize, message: String },
+    #[error("{}{}: [{section}] {key}: {message}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid { file: PathBuf, line: Option<usize>, section: String, key: String, message: String },
+}
+
+/// Everything Tocsin reads from its configuration file.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub file: PathBuf,
+    pub kafka: KafkaSettings,
+    pub database: DatabaseSettings,
+    pub engine: EngineSettings,
+    pub plugins: PluginSettings,
+    pub statsd: StatsdSettings,
+    pub service: ServiceSettings,
+    /// One line per option that was accepted but has no effect, to be logged at start.
+    pub notices: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct KafkaSettings {
+    /// `host:port` bootstrap servers (`[kafka] url`).
+    pub brokers: Vec<String>,
+    pub group: String,
+    pub alarm_topic: String,
+    pub notification_topic: String,
+    pub notification_retry_topic: String,
+    /// Period in seconds → topic of its periodic engine (`[kafka] periodic`).
+    pub periodic: Vec<(u64, String)>,
+    /// librdkafka properties for every consumer (`[kafka_consumer]`), applied last.
+    pub consumer_properties: Vec<(String, String)>,
+    /// librdkafka properties for the producer (`[kafka_producer]`), applied last.
+    pub producer_properties: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    /// A sqlx URL (`mysql://`, `postgres://` or `sqlite://`); contains the password.
+    pub url: String,
+}
+
+impl DatabaseSettings {
+    /// The URL with its password replaced, for logs and `check-config`.
+    pub fn masked_url(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("****"));
+                url.to_string()
+            }
+            _ => self.url.clone(),
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.url.starts_with("sqlite:")
+    }
+}
+
+/// How the notification engine consumes and processes transitions (`[alarm_processor]`,
+/// `[notification_engine]`).
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Transitions older than this are skipped (`[alarm_processor] ttl`); `None` keeps all.
+    pub ttl: Option<Duration>,
+    /// Where malformed alarm messages are copied.
+    pub dead_letter_topic: String,
+    /// Larger alarm messages are rejected unparsed.
+    pub max_message_bytes: usize,
+    /// Transitions of one partition processed at once (those of one alarm stay in order).
+    pub max_in_flight_per_partition: usize,
+    /// How often finished offsets are committed.
+    pub commit_interval: Duration,
+    /// How long a notification-method lookup is reused.
+    pub lookup_cache_ttl: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct StatsdSettings {
+    pub enable: bool,
+    pub host: String,
+    pub port: u16,
+    /// How often aggregated counters and timers are sent.
+    pub flush_interval: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    /// Address of `/metrics` and `/healthz` (`[tocsin] http_listen`).
+    pub http_listen: SocketAddr,
+    /// How long a shutdown waits for in-flight sends before giving up on them.
+    pub shutdown_timeout: Duration,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Options of monasca-notification that Tocsin accepts without using them.
+const MONASCA_UNUSED: &[(&str, &str, &str)] = &[
+    ("kafka", "max_offset_lag", "unused by monasca-notification as well"),
+    ("kafka", "legacy_kafka_client_enabled", "Tocsin always uses the Kafka group protocol"),
+    ("zookeeper", "*", "Tocsin shares partitions through Kafka consumer groups, not ZooKeeper"),
+    ("queues", "*", "unused by monasca-notification as well"),
+    ("alarm_processor", "number", "unused by monasca-notification as well"),
+    ("notification_processor", "number", "Tocsin runs one engine per process with concurrent partitions"),
+    ("keystone", "auth_type", "only password authentication exists, as in monasca-notification"),
+    ("DEFAULT", "*", "logging is configured with RUST_LOG and [tocsin] log_format"),
+];
+
+impl Config {
+    pub fn load(file: &Path) -> Result<Config, Error> {
+        let source = Source::read(file)?;
+        Config::from_source(&source)
+    }
+
+    pub fn from_source(source: &Source) -> Result<Config, Error> {
+        let r = Reader::new(source);
+        let kafka = KafkaSettings {
+            brokers: {
+                let brokers = r.list("kafka", "url", &["127.0.0.1:9092"]);
+                if brokers.is_empty() {
+                    let line = r.entry("kafka", "url").map(|e| e.line);
+                    return Err(r.invalid("kafka", "url", line, "needs at least one host:port"));
+                }
+                brokers
+            },
+            group: r.string("kafka", "group", "monasca-notification"),
+            alarm_topic: r.string("kafka", "alarm_topic", "alarm-state-transitions"),
+            notification_topic: r.string("kafka", "notification_topic", "alarm-notifications"),
+            notification_retry_topic: r.string("kafka", "notification_retry_topic", "retry-notifications"),
+            periodic: r
+                .dict("kafka", "periodic", &[("60", "60-seconds-notifications")])?
+                .into_iter()
+                .map(|(period, topic)| match period.parse::<u64>() {
+                    Ok(p) if p > 0 => Ok((p, topic)),
+                    _ => Err(r.invalid(
+                        "kafka",
+                        "periodic",
+                        r.entry("kafka", "periodic").map(|e| e.line),
+                        format!("period {period:?} must be a whole number of seconds above 0"),
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            consumer_properties: r.all("kafka_consumer"),
+            producer_properties: r.all("kafka_producer"),
+        };
+        let database = DatabaseSettings { url: database_url(&r)? };
+        let engine = EngineSettings {
+            ttl: match r.entry("alarm_processor", "ttl") {
+                Some(e) if e.value.is_empty() || e.value.eq_ignore_ascii_case("none") => None,
+                _ => Some(Duration::from_secs(r.int("alarm_processor", "ttl", 14400, 0)? as u64)),
+            },
+            dead_letter_topic: r.string("notification_engine", "dead_letter_topic", "alarm-state-transitions-dead"),
+            max_message_bytes: r.int("notification_engine", "max_message_bytes", 1 << 20, 1)? as usize,
+            max_in_flight_per_partition: r.int("notification_engine", "max_in_flight_per_partition", 256, 1)?
+                as usize,
+            commit_interval: r.duration("notification_engine", "commit_interval", Duration::from_millis(500))?,
+            lookup_cache_ttl: r.duration("notification_engine", "lookup_cache_ttl", Duration::from_secs(5))?,
+        };
+        let statsd = StatsdSettings {
+            enable: r.bool("statsd", "enable", true)?,
+            host: r.string("statsd", "host", "127.0.0.1"),
+            port: r.int("statsd", "port", 8125, 1)?.try_into().map_err(|_| {
+                r.invalid("statsd", "port", r.entry("statsd", "port").map(|e| e.line), "must be at most 65535")
+            })?,
+            flush_interval: r.duration("statsd", "flush_interval", Duration::from_secs(1))?,
+        };
+        let service = ServiceSettings {
+            http_listen: r.socket_addr("tocsin", "http_listen", "127.0.0.1:8085")?,
+            shutdown_timeout: r.duration("tocsin", "shutdown_timeout", Duration::from_secs(20))?,
+            log_format: match r.string("tocsin", "log_format", "text").as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    let line = r.entry("tocsin", "log_format").map(|e| e.line);
+                    return Err(r.invalid("tocsin", "log_format", line, format!("expected text or json, found {other:?}")));
+                }
+            },
+        };
+        let plugins = PluginSettings::read(&r)?;
+        let notices = unused_notices(&r);
+        Ok(Config { file: source.file.clone(), kafka, database, engine, plugins, statsd, service, notices })
+    }
+
+    /// The effective settings as INI text, secrets masked: what `tocsin check-config` prints.
+    pub fn render_masked(&self) -> String {
+        let mut out = String::new();
+        let mut section = |name: &str, entries: Vec<(&str, String)>| {
+            let _ = writeln!(out, "[{name}]");
+            for (key, value) in entries {
+                let _ = writeln!(out, "{key} = {value}");
+            }
+            out.push('\n');
+        };
+        let k = &self.kafka;
+        let props = |p: &[(String, String)]| p.iter().map(|(k, v)| format!("{k}={}", mask_property(k, v))).collect::<Vec<_>>().join(", ");
+        section("kafka", vec![
+            ("url", k.brokers.join(",")),
+            ("group", k.group.clone()),
+            ("alarm_topic", k.alarm_topic.clone()),
+            ("notification_topic", k.notification_topic.clone()),
+            ("notification_retry_topic", k.notification_retry_topic.clone()),
+            ("periodic", k.periodic.iter().map(|(p, t)| format!("{p}:{t}")).collect::<Vec<_>>().join(",")),
+            ("consumer properties", props(&k.consumer_properties)),
+            ("producer properties", props(&k.producer_properties)),
+        ]);
+        section("database", vec![("url", self.database.masked_url())]);
+        let e = &self.engine;
+        section("notification_engine", vec![
+            ("ttl", e.ttl.map_or("none".into(), |t| t.as_secs().to_string())),
+            ("dead_letter_topic", e.dead_letter_topic.clone()),
+            ("max_message_bytes", e.max_message_bytes.to_string()),
+            ("max_in_flight_per_partition", e.max_in_flight_per_partition.to_string()),
+            ("commit_interval", format!("{:?}", e.commit_interval)),
+            ("lookup_cache_ttl", format!("{:?}", e.lookup_cache_ttl)),
+        ]);
+        for (name, entries) in self.plugins.render_masked() {
+            section(&name, entries.iter().map(|(k, v)| (k.as_str(), v.clone())).collect());
+        }
+        let s = &self.statsd;
+        section("statsd", vec![
+            ("enable", s.enable.to_string()),
+            ("host", s.host.clone()),
+            ("port", s.port.to_string()),
+            ("flush_interval", format!("{:?}", s.flush_interval)),
+        ]);
+        let v = &self.service;
+        section("tocsin", vec![
+            ("http_listen", v.http_listen.to_string()),
+            ("shutdown_timeout", format!("{:?}", v.shutdown_timeout)),
+            ("log_format", format!("{:?}", v.log_format).to_lowercase()),
+        ]);
+        out
+    }
+}
+
+/// Masks librdkafka properties that carry credentials.
+fn mask_property(key: &str, value: &str) -> String {
+    if key.contains("password") || key.contains("secret") || key.ends_with(".key.pem") {
+        "****".into()
+    } else {
+        value.to_owned()
+    }
+}
+
+/// The database URL: `[database] url` when given, else built from `repo_driver` and its section,
+/// as monasca-notification connects.
+fn database_url(r: &Reader) -> Result<String, Error> {
+    if let Some(url) = r.opt_string("database", "url") {
+        return check_database_url(r, "database", "url", url);
+    }
+    let driver = r.string("database", "repo_driver", "mysql").to_ascii_lowercase();
+    let driver_line = r.entry("database", "repo_driver").map(|e| e.line);
+    let build = |scheme: &str, section: &str, host: String, port: i64, user: String, password: String, db: String| {
+        let mut url = url::Url::parse(&format!("{scheme}://localhost")).expect("static URL");
+        url.set_host(Some(&host)).map_err(|e| r.invalid(section, "host", r.entry(section, "host").map(|e| e.line), e.to_string()))?;
+        let _ = url.set_port(Some(port as u16));
+        let _ = url.set_username(&user);
+        let _ = url.set_password(Some(&password));
+        url.set_path(&db);
+        Ok::<_, Error>(url)
+    };
+    if driver.contains("postgres") {
+        let url = build(
+            "postgres",
+            "postgresql",
+            r.string("postgresql", "host", "127.0.0.1"),
+            r.int("postgresql", "port", 5432, 1)?,
+            r.string("postgresql", "user", "notification"),
+            r.string("postgresql", "password", "password"),
+            r.string("postgresql", "database", "mon"),
+        )?;
+        Ok(url.to_string())
+    } else if driver.contains("orm") {
+        let Some(url) = r.opt_string("orm", "url") else {
+            return Err(r.invalid("database", "repo_driver", driver_line, "the orm driver needs [orm] url"));
+        };
+        // SQLAlchemy URLs name a Python driver after '+' (mysql+pymysql://); sqlx only needs the
+        // dialect.
+        let (scheme, rest) = url.split_once("://").unwrap_or((&url, ""));
+        let dialect = scheme.split('+').next().unwrap_or(scheme).replace("postgresql", "postgres");
+        check_database_url(r, "orm", "url", format!("{dialect}://{rest}"))
+    } else if driver.contains("mysql") {
+        let mut url = build(
+            "mysql",
+            "mysql",
+            r.string("mysql", "host", "127.0.0.1"),
+            r.int("mysql", "port", 3306, 1)?,
+            r.string("mysql", "user", "notification"),
+            r.string("mysql", "passwd", "password"),
+            r.string("mysql", "db", "mon"),
+        )?;
+        let ssl = r.dict("mysql", "ssl", &[])?;
+        if !ssl.is_empty() {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("ssl-mode", if ssl.iter().any(|(k, _)| k == "ca") { "VERIFY_CA" } else { "REQUIRED" });
+            for (key, value) in &ssl {
+                match key.as_str() {
+                    "ca" => query.append_pair("ssl-ca", value),
+                    "cert" => query.append_pair("ssl-cert", value),
+                    "key" => query.append_pair("ssl-key", value),
+                    _ => &mut query,
+                };
+            }
+        }
+        Ok(url.to_string())
+    } else {
+        Err(r.invalid("database", "repo_driver", driver_line, format!("unknown driver {driver:?}: use mysql, postgresql or orm, or set [database] url")))
+    }
+}
+
+fn check_database_url(r: &Reader, section: &str, key: &str, url: String) -> Result<String, Error> {
+    let line = r.entry(section, key).map(|e| e.line);
+    let known = ["mysql://", "mariadb://", "postgres://", "postgresql://", "sqlite:"];
+    if !known.iter().any(|prefix| url.starts_with(prefix)) {
+        return Err(r.invalid(section, key, line, "expected a mysql://, postgres:// or sqlite:// URL"));
+    }
+    Ok(url.replacen("mariadb://", "mysql://", 1).replacen("postgresql://", "postgres://", 1))
+}
+
+fn unused_notices(r: &Reader) -> Vec<String> {
+    r.unread()
+        .into_iter()
+        .map(|(section, key, line)| {
+            let known = MONASCA_UNUSED
+                .iter()
+                .find(|(s, k, _)| *s == section && (*k == key || *k == "*"));
+            match known {
+                Some((_, _, why)) => format!("line {line}: [{section}] {key} is accepted and not used: {why}"),
+                None => format!("line {line}: [{section}] {key} is not a Tocsin option and is ignored"),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,88 @@
+//! The notification engine's view of the database: methods per (definition, state), cached for
+//! a short time and fetched once however many transitions ask at the same moment. A database
+//! outage never fails a lookup: it is retried with backoff, counted and logged once per change,
+//! until it succeeds or the caller's work is cancelled.
+
+use super::Database;
+use crate::model::{AlarmState, NotificationMethod};
+use crate::telemetry::Metrics;
+use moka::future::Cache;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+type Methods = Arc<Vec<NotificationMethod>>;
+
+#[derive(Clone)]
+pub struct MethodLookup {
+    db: Database,
+    /// `None` when the configured TTL is zero: every lookup queries.
+    cache: Option<Cache<(String, AlarmState), Methods>>,
+    metrics: Metrics,
+    /// The text of the last database error logged, so an outage is logged once, not per query.
+    last_error: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+impl MethodLookup {
+    pub fn new(db: Database, ttl: Duration, metrics: Metrics) -> MethodLookup {
+        let cache = (!ttl.is_zero()).then(|| Cache::builder().max_capacity(100_000).time_to_live(ttl).build());
+        MethodLookup { db, cache, metrics, last_error: Default::default() }
+    }
+
+    /// The methods for a transition; `None` only when `cancel` fired first.
+    pub async fn methods(&self, definition_id: &str, state: AlarmState, cancel: &CancellationToken) -> Option<Methods> {
+        let mut backoff = BACKOFF_START;
+        loop {
+            let started = Instant::now();
+            let mut queried = false;
+            let result = match &self.cache {
+                Some(cache) => {
+                    cache
+                        .try_get_with((definition_id.to_owned(), state), async {
+                            queried = true;
+                            self.db.fetch_methods(definition_id, state).await.map(Arc::new)
+                        })
+                        .await
+                }
+                None => {
+                    queried = true;
+                    self.db.fetch_methods(definition_id, state).await.map(Arc::new).map_err(Arc::new)
+                }
+            };
+            match result {
+                Ok(methods) => {
+                    self.metrics.db_lookup(!queried, started.elapsed());
+                    self.note_recovered();
+                    return Some(methods);
+                }
+                Err(error) => {
+                    self.metrics.db_error();
+                    self.note_error(&error.to_string(), backoff);
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = cancel.cancelled() => return None,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    fn note_error(&self, error: &str, retry_in: Duration) {
+        let mut last = self.last_error.lock().expect("lock poisoned");
+        if last.as_deref() != Some(error) {
+            tracing::error!(error, retry_in = ?retry_in, "config database lookup failed; retrying until it answers");
+            *last = Some(error.to_owned());
+        }
+    }
+
+    fn note_recovered(&self) {
+        let mut last = self.last_error.lock().expect("lock poisoned");
+        if last.take().is_some() {
+            tracing::info!("config database answers again");
+        }
+    }
+}

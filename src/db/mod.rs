@@ -1,0 +1,169 @@
+//! The config database: the Monasca schema on MariaDB/MySQL, PostgreSQL or SQLite through one
+//! sqlx pool, the queries of monasca-notification (§2.2 of the reference), `db init`, and the
+//! cached method lookup the notification engine uses ([`MethodLookup`]).
+//!
+//! Queries are written once with `?` placeholders and numbered for PostgreSQL. This module
+//! returns errors; it never retries on its own except inside [`MethodLookup`], whose callers
+//! must not fail on a database outage.
+
+mod lookup;
+mod schema;
+
+pub use lookup::MethodLookup;
+
+use crate::model::{AlarmState, NotificationMethod};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("config database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("unsupported database URL {0:?}: expected mysql://, postgres:// or sqlite://")]
+    UnsupportedUrl(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    MySql,
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Clone, Debug)]
+pub struct Database {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Database {
+    /// A pool that connects on first use, so a database that is down at start-up delays work
+    /// instead of preventing the process from starting.
+    pub fn connect_lazy(url: &str) -> Result<Database, Error> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("mysql:") {
+            Dialect::MySql
+        } else if url.starts_with("postgres:") {
+            Dialect::Postgres
+        } else if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            return Err(Error::UnsupportedUrl(url.to_owned()));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(url)?;
+        Ok(Database { pool, dialect })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Rewrites `?` placeholders for PostgreSQL.
+    fn sql(&self, query: &str) -> String {
+        if self.dialect != Dialect::Postgres {
+            return query.to_owned();
+        }
+        let mut out = String::with_capacity(query.len() + 8);
+        let mut n = 0;
+        for c in query.chars() {
+            if c == '?' {
+                n += 1;
+                out.push_str(&format!("${n}"));
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// The methods attached to a definition for a state, in database order (Monasca's query).
+    pub async fn fetch_methods(&self, alarm_definition_id: &str, state: AlarmState) -> Result<Vec<NotificationMethod>, Error> {
+        let sql = self.sql(
+            "SELECT id, type, name, address, period FROM alarm_action as aa \
+             JOIN notification_method as nm ON aa.action_id = nm.id \
+             WHERE aa.alarm_definition_id = ? and aa.alarm_state = ?",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(alarm_definition_id)
+            .bind(state.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(method_from_row).collect()
+    }
+
+    /// One method by id (used to refresh a notification before a retry or periodic send).
+    pub async fn fetch_method(&self, id: &str) -> Result<Option<NotificationMethod>, Error> {
+        let sql = self.sql("SELECT id, type, name, address, period FROM notification_method WHERE id = ?");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(method_from_row).transpose()
+    }
+
+    /// The current state of an alarm, `None` when it no longer exists.
+    pub async fn alarm_state(&self, alarm_id: &str) -> Result<Option<String>, Error> {
+        let sql = self.sql("SELECT state FROM alarm WHERE alarm.id = ?");
+        let row = sqlx::query(&sql).bind(alarm_id).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// Inserts the upper-case types of the enabled plugins that are missing from
+    /// `notification_method_type` (rows other instances insert at the same time are ignored).
+    pub async fn register_types(&self, names: &[String]) -> Result<(), Error> {
+        let existing: Vec<String> = sqlx::query("SELECT name from notification_method_type")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        let insert = match self.dialect {
+            Dialect::MySql => "INSERT IGNORE INTO notification_method_type (name) VALUES (?)",
+            Dialect::Postgres => "INSERT INTO notification_method_type (name) VALUES ($1) ON CONFLICT DO NOTHING",
+            Dialect::Sqlite => "INSERT OR IGNORE INTO notification_method_type (name) VALUES (?)",
+        };
+        for name in names.iter().filter(|n| !existing.contains(n)) {
+            tracing::info!(r#type = %name, "new plugin detected: adding its notification type to the database");
+            sqlx::query(insert).bind(name.as_str()).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the tables of the Monasca schema that are missing. Existing tables are untouched.
+    pub async fn init_schema(&self) -> Result<(), Error> {
+        for statement in schema::statements(self.dialect) {
+            sqlx::query(statement).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Runs a statement with string parameters; for tools and tests that seed rows.
+    pub async fn execute(&self, query: &str, params: &[&str]) -> Result<u64, Error> {
+        let sql = self.sql(query);
+        let mut q = sqlx::query(&sql);
+        for p in params {
+            q = q.bind(*p);
+        }
+        Ok(q.execute(&self.pool).await?.rows_affected())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn method_from_row(row: &AnyRow) -> Result<NotificationMethod, Error> {
+    Ok(NotificationMethod {
+        id: row.try_get(0)?,
+        kind: row.try_get::<String, _>(1)?.to_ascii_lowercase(),
+        name: row.try_get(2)?,
+        address: row.try_get(3)?,
+        period: row.try_get::<i64, _>(4).or_else(|_| row.try_get::<i32, _>(4).map(i64::from))?,
+    })
+}

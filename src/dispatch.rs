@@ -1,0 +1,84 @@
+//! Sends notifications through their plugins: each send bounded by the plugin's timeout,
+//! stamped with its attempt time, counted and logged. Decides nothing about what happens to a
+//! failure; that is the caller's (the notification engine publishes it to the retry topic).
+
+use crate::model::Notification;
+use crate::plugins::{Reason, Registry, SendError};
+use crate::telemetry::Metrics;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The result of one send.
+#[derive(Debug)]
+pub enum Outcome {
+    Sent(Notification),
+    Failed(Notification, SendError),
+    /// No enabled plugin serves the notification's type; Monasca counts and drops these.
+    InvalidType(Notification),
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    plugins: Registry,
+    metrics: Metrics,
+}
+
+impl Dispatcher {
+    pub fn new(plugins: Registry, metrics: Metrics) -> Dispatcher {
+        Dispatcher { plugins, metrics }
+    }
+
+    pub fn plugins(&self) -> &Registry {
+        &self.plugins
+    }
+
+    /// Sends every notification concurrently; outcomes come back in input order.
+    pub async fn send_all(&self, notifications: Vec<Notification>) -> Vec<Outcome> {
+        futures::future::join_all(notifications.into_iter().map(|n| self.send(n))).await
+    }
+
+    pub async fn send(&self, mut notification: Notification) -> Outcome {
+        let Some(plugin) = self.plugins.get(&notification.method.kind) else {
+            self.metrics.notification_invalid_type();
+            tracing::warn!(
+                r#type = %notification.method.kind,
+                method_id = %notification.method.id,
+                alarm_id = %notification.alarm.alarm_id,
+                "attempting to send unconfigured notification: {}", notification.method.kind
+            );
+            return Outcome::InvalidType(notification);
+        };
+        notification.notification_timestamp = Some(unix_now_secs());
+        let started = Instant::now();
+        let timeout = plugin.timeout();
+        let result = match tokio::time::timeout(timeout, plugin.send(&notification)).await {
+            Ok(result) => result,
+            Err(_) => Err(SendError::new(Reason::Timeout, format!("no answer within {timeout:?}"))),
+        };
+        let took = started.elapsed();
+        match result {
+            Ok(()) => {
+                self.metrics.notification_sent(plugin.kind(), plugin.statsd_name(), took);
+                tracing::debug!(r#type = plugin.kind(), method_id = %notification.method.id, alarm_id = %notification.alarm.alarm_id, "notification sent");
+                Outcome::Sent(notification)
+            }
+            Err(error) => {
+                self.metrics.notification_failed(plugin.kind(), error.reason.as_str(), took);
+                tracing::warn!(
+                    r#type = plugin.kind(),
+                    method_id = %notification.method.id,
+                    alarm_id = %notification.alarm.alarm_id,
+                    reason = error.reason.as_str(),
+                    retryable = error.retryable,
+                    error = %error.detail,
+                    "notification send failed"
+                );
+                Outcome::Failed(notification, error)
+            }
+        }
+    }
+}
+
+/// Seconds since the epoch, as Python's `time.time()`.
+pub fn unix_now_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+}

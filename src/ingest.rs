@@ -1,0 +1,180 @@
+//! Decodes `alarm-transitioned` messages from the alarm topic into [`AlarmTransition`]s and
+//! applies the filters that decide whether a transition is acted on (actions enabled, TTL).
+//!
+//! A bad message is a value here ([`Rejected`]), never an error that stops a loop: the caller
+//! counts it, logs it with its partition and offset and dead-letters the raw bytes. This module
+//! does no I/O and never looks at the database.
+
+use crate::model::{AlarmState, AlarmTransition, Metric};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// Why a message could not be decoded. The text is what an operator needs to fix the producer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Rejected {
+    pub reason: String,
+}
+
+fn reject(reason: impl Into<String>) -> Rejected {
+    Rejected { reason: reason.into() }
+}
+
+/// The fields monasca-notification requires, in the order it checks them; the first one missing
+/// is the one reported.
+const REQUIRED_FIELDS: [&str; 12] = [
+    "actionsEnabled",
+    "alarmId",
+    "alarmDefinitionId",
+    "alarmName",
+    "newState",
+    "oldState",
+    "stateChangeReason",
+    "severity",
+    "link",
+    "lifecycleState",
+    "tenantId",
+    "timestamp",
+];
+
+/// Decodes one message value. `max_bytes` bounds what is parsed at all.
+pub fn decode(payload: Option<&[u8]>, max_bytes: usize) -> Result<AlarmTransition, Rejected> {
+    let bytes = payload.ok_or_else(|| reject("message has no value"))?;
+    if bytes.len() > max_bytes {
+        return Err(reject(format!(
+            "message of {} bytes exceeds the limit of {max_bytes} bytes",
+            bytes.len()
+        )));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| reject(format!("message is not UTF-8: {e}")))?;
+    let document: Value =
+        serde_json::from_str(text).map_err(|e| reject(format!("message is not JSON: {e}")))?;
+    let raw = match document {
+        Value::Object(mut root) => match root.remove("alarm-transitioned") {
+            Some(Value::Object(inner)) => inner,
+            Some(_) => return Err(reject("\"alarm-transitioned\" is not an object")),
+            None => return Err(reject("message has no \"alarm-transitioned\" object")),
+        },
+        _ => return Err(reject("message is not a JSON object")),
+    };
+    if let Some(missing) = REQUIRED_FIELDS.iter().find(|field| !raw.contains_key(**field)) {
+        return Err(reject(format!("Alarm data missing field {missing}")));
+    }
+    Ok(AlarmTransition {
+        tenant_id: identifier(&raw, "tenantId")?,
+        alarm_id: identifier(&raw, "alarmId")?,
+        alarm_definition_id: identifier(&raw, "alarmDefinitionId")?,
+        alarm_name: string(&raw, "alarmName")?,
+        new_state: state(&raw, "newState")?,
+        actions_enabled: truthy(&raw, "actionsEnabled")?,
+        state_change_reason: string(&raw, "stateChangeReason")?,
+        severity: string(&raw, "severity")?,
+        link: optional_string(&raw, "link")?,
+        lifecycle_state: optional_string(&raw, "lifecycleState")?,
+        timestamp_ms: raw["timestamp"]
+            .as_f64()
+            .ok_or_else(|| wrong_type("timestamp", "a number of milliseconds", &raw["timestamp"]))?,
+        metrics: metrics(raw.get("metrics")),
+        raw,
+    })
+}
+
+/// What to do with a decoded transition before any lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Act,
+    ActionsDisabled,
+    /// Older than the TTL; carries its age.
+    Expired(Duration),
+}
+
+/// Monasca's `_alarm_is_valid`: actions must be enabled and the age must not exceed the TTL
+/// (strictly greater is too old). `now_ms` is the caller's clock.
+pub fn verdict(alarm: &AlarmTransition, ttl: Option<Duration>, now_ms: f64) -> Verdict {
+    if !alarm.actions_enabled {
+        return Verdict::ActionsDisabled;
+    }
+    let age_secs = (now_ms - alarm.timestamp_ms) / 1000.0;
+    match ttl {
+        Some(ttl) if age_secs > ttl.as_secs_f64() => Verdict::Expired(Duration::from_secs_f64(age_secs)),
+        _ => Verdict::Act,
+    }
+}
+
+fn wrong_type(field: &str, expected: &str, found: &Value) -> Rejected {
+    let found = match found {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    reject(format!("field {field} must be {expected}, found {found}"))
+}
+
+/// Identifiers are strings; integers (as some test producers write them) are accepted as text.
+fn identifier(raw: &Map<String, Value>, field: &str) -> Result<String, Rejected> {
+    match &raw[field] {
+        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        other => Err(wrong_type(field, "a non-empty string", other)),
+    }
+}
+
+fn string(raw: &Map<String, Value>, field: &str) -> Result<String, Rejected> {
+    match &raw[field] {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(wrong_type(field, "a string", other)),
+    }
+}
+
+fn optional_string(raw: &Map<String, Value>, field: &str) -> Result<Option<String>, Rejected> {
+    match &raw[field] {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        other => Err(wrong_type(field, "a string or null", other)),
+    }
+}
+
+fn state(raw: &Map<String, Value>, field: &str) -> Result<AlarmState, Rejected> {
+    let value = &raw[field];
+    value
+        .as_str()
+        .and_then(AlarmState::parse)
+        .ok_or_else(|| wrong_type(field, "one of \"UNDETERMINED\", \"OK\", \"ALARM\"", value))
+}
+
+/// Python truthiness, as `if not alarm['actionsEnabled']` applies it: thresh writes booleans,
+/// some producers write 0/1.
+fn truthy(raw: &Map<String, Value>, field: &str) -> Result<bool, Rejected> {
+    match &raw[field] {
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) => Ok(n.as_f64() != Some(0.0)),
+        Value::Null => Ok(false),
+        other => Err(wrong_type(field, "a boolean", other)),
+    }
+}
+
+/// Metrics are not required by Monasca and are only carried along; anything that is not a list
+/// of metric objects yields no typed metrics (the raw value is still republished unchanged).
+fn metrics(value: Option<&Value>) -> Vec<Metric> {
+    let Some(Value::Array(items)) = value else { return Vec::new() };
+    items
+        .iter()
+        .filter_map(Value::as_object)
+        .map(|metric| Metric {
+            name: metric.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            dimensions: match metric.get("dimensions") {
+                Some(Value::Object(dims)) => dims
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                    .collect(),
+                _ => Vec::new(),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,473 @@
+//! Runs one consumer-group member on one topic and hands every record to a [`Handler`].
+//!
+//! - A dedicated thread polls librdkafka, so rebalance callbacks can block while revoked
+//!   partitions drain without stalling the async runtime.
+//! - Each assigned partition gets a worker task fed by a bounded queue. When the queue is full
+//!   the partition is paused rather than buffered without limit.
+//! - A worker runs up to `max_in_flight_per_partition` records at once, except that records with
+//!   the same ordering key (an alarm) run one after another in offset order.
+//! - An offset is committed only when every earlier record of its partition has finished
+//!   ([`Ledger`]): periodically (async), and synchronously on revoke and at shutdown, after
+//!   in-flight work has drained or the drain deadline passed.
+//!
+//! Auto-commit is off. This module never interprets a record.
+
+use super::ledger::Ledger;
+use super::{client_config, Error};
+use futures::FutureExt;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// One consumed record, detached from librdkafka's buffers.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// How a handler left a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every consequence of the record is durable; its offset may be committed.
+    Done,
+    /// The handler stopped early because it was cancelled; the record must be read again.
+    Abandoned,
+}
+
+/// What a consumer does with its records.
+pub trait Handler: Send + Sync + 'static {
+    type Job: Send + 'static;
+    /// Decodes a record. Cheap and infallible: bad input becomes a job that reports it.
+    fn prepare(&self, record: Record) -> Self::Job;
+    /// Jobs with the same key run one at a time, in offset order; `None` runs freely.
+    fn ordering_key(&self, job: &Self::Job) -> Option<u64>;
+    /// Does the work. `cancel` fires when the partition is revoked or the process stops and the
+    /// drain deadline has passed; a job waiting on something (a database, a broker) then returns
+    /// [`Outcome::Abandoned`].
+    fn handle(&self, job: Self::Job, cancel: CancellationToken) -> impl Future<Output = Outcome> + Send;
+}
+
+#[derive(Clone, Debug)]
+pub struct ConsumerSettings {
+    pub brokers: Vec<String>,
+    pub group: String,
+    pub topic: String,
+    /// `[kafka_consumer]` pass-through properties.
+    pub properties: Vec<(String, String)>,
+    pub max_in_flight_per_partition: usize,
+    pub commit_interval: Duration,
+    /// How long a revoke or shutdown waits for in-flight jobs before cancelling them.
+    pub drain_timeout: Duration,
+}
+
+/// Tocsin's consumer defaults, from monasca-common where they matter (session timeout, reset to
+/// earliest) and without its 1 MiB `fetch.min.bytes`, which only adds latency.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.offset.reset", "earliest"),
+    ("session.timeout.ms", "10000"),
+    ("client.id", "tocsin"),
+];
+
+/// Records buffered per partition between the poll thread and its worker.
+const PARTITION_QUEUE: usize = 1024;
+
+/// A running group member. Dropping it does not stop it; cancel the token given to
+/// [`ConsumerGroup::start`] and await [`ConsumerGroup::wait`].
+pub struct ConsumerGroup {
+    poll_thread: std::thread::JoinHandle<()>,
+    consumer: Arc<BaseConsumer<GroupContext>>,
+}
+
+impl ConsumerGroup {
+    pub fn start<H: Handler>(settings: ConsumerSettings, handler: Arc<H>, metrics: crate::telemetry::Metrics, stop: CancellationToken) -> Result<ConsumerGroup, Error> {
+        let runtime = Handle::current();
+        let topic: Arc<str> = settings.topic.clone().into();
+        let partitions: Arc<Mutex<HashMap<i32, Worker>>> = Default::default();
+        let spawner: Arc<dyn WorkerSpawner> = Arc::new(TypedSpawner {
+            handler,
+            runtime: runtime.clone(),
+            max_in_flight: settings.max_in_flight_per_partition,
+            topic: topic.clone(),
+        });
+        let context = GroupContext {
+            shared: Arc::new(Shared {
+                topic: topic.clone(),
+                partitions: partitions.clone(),
+                spawner,
+                runtime: runtime.clone(),
+                drain_timeout: settings.drain_timeout,
+                metrics: metrics.clone(),
+            }),
+        };
+        let mut config = client_config(&settings.brokers, DEFAULTS, &settings.properties);
+        config.set("group.id", &settings.group);
+        let consumer: BaseConsumer<GroupContext> = config
+            .create_with_context(context)
+            .map_err(|source| Error::Create { role: "consumer", source })?;
+        consumer
+            .subscribe(&[&settings.topic])
+            .map_err(|source| Error::Subscribe { topic: settings.topic.clone(), source })?;
+        let consumer = Arc::new(consumer);
+
+        runtime.spawn(commit_periodically(consumer.clone(), settings.commit_interval, stop.clone()));
+        let poll_consumer = consumer.clone();
+        let poll_thread = std::thread::Builder::new()
+            .name(format!("poll-{}", settings.topic))
+            .spawn(move || poll_loop(poll_consumer, stop))
+            .expect("spawning a thread only fails when the OS is out of resources");
+        Ok(ConsumerGroup { poll_thread, consumer })
+    }
+
+    /// Broker metadata for health checks (blocking; call off the runtime).
+    pub fn check_broker(&self, timeout: Duration) -> Result<(), Error> {
+        self.consumer.fetch_metadata(None, timeout).map(|_| ()).map_err(Error::Metadata)
+    }
+
+    /// The partitions this member holds now.
+    pub fn assigned_partitions(&self) -> Vec<i32> {
+        let mut parts: Vec<i32> = self.consumer.context().shared.partitions.lock().expect("lock poisoned").keys().copied().collect();
+        parts.sort_unstable();
+        parts
+    }
+
+    /// Waits until the member has drained, committed and left the group.
+    pub async fn wait(self) {
+        let thread = self.poll_thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+/// State shared by the poll thread, the rebalance callbacks and the commit task.
+struct Shared {
+    topic: Arc<str>,
+    /// std mutex: held only for map updates and to build a commit list, never across an await
+    /// or a poll (rebalance callbacks run inside poll and take it).
+    partitions: Arc<Mutex<HashMap<i32, Worker>>>,
+    spawner: Arc<dyn WorkerSpawner>,
+    runtime: Handle,
+    drain_timeout: Duration,
+    metrics: crate::telemetry::Metrics,
+}
+
+/// One assigned partition.
+struct Worker {
+    queue: mpsc::Sender<Record>,
+    ledger: Arc<Mutex<Ledger>>,
+    /// Stops the worker from starting records (revoke, shutdown).
+    intake: CancellationToken,
+    /// Tells running jobs to give up (after the drain deadline).
+    abort: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    /// The last offset committed, so unchanged partitions are not committed again.
+    committed: Option<i64>,
+}
+
+/// Spawns partition workers; erases the handler type so the librdkafka context is not generic.
+trait WorkerSpawner: Send + Sync {
+    fn spawn(&self, partition: i32) -> Worker;
+}
+
+struct TypedSpawner<H: Handler> {
+    handler: Arc<H>,
+    runtime: Handle,
+    max_in_flight: usize,
+    topic: Arc<str>,
+}
+
+impl<H: Handler> WorkerSpawner for TypedSpawner<H> {
+    fn spawn(&self, partition: i32) -> Worker {
+        let (queue, records) = mpsc::channel(PARTITION_QUEUE);
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let intake = CancellationToken::new();
+        let abort = CancellationToken::new();
+        let task = self.runtime.spawn(run_partition(
+            self.handler.clone(),
+            records,
+            ledger.clone(),
+            intake.clone(),
+            abort.clone(),
+            self.max_in_flight,
+            self.topic.clone(),
+            partition,
+        ));
+        Worker { queue, ledger, intake, abort, task, committed: None }
+    }
+}
+
+struct GroupContext {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let revoked = self.shared.partitions_of(list);
+            tracing::info!(topic = %self.shared.topic, partitions = ?revoked, "partitions revoked");
+            self.shared.release(consumer, &revoked);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let assigned = self.shared.partitions_of(list);
+                tracing::info!(topic = %self.shared.topic, partitions = ?assigned, "partitions assigned");
+                let mut partitions = self.shared.partitions.lock().expect("lock poisoned");
+                for partition in assigned {
+                    partitions.entry(partition).or_insert_with(|| self.shared.spawner.spawn(partition));
+                }
+            }
+            Rebalance::Error(e) => tracing::error!(topic = %self.shared.topic, error = %e, "rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        self.shared.metrics.commit(result.is_ok());
+        match result {
+            Ok(()) => tracing::debug!(topic = %self.shared.topic, offsets = ?offsets.to_topic_map(), "offsets committed"),
+            Err(e) => tracing::warn!(topic = %self.shared.topic, error = %e, "offset commit failed; a later commit covers it"),
+        }
+    }
+}
+
+impl Shared {
+    fn partitions_of(&self, list: &TopicPartitionList) -> Vec<i32> {
+        list.elements().iter().filter(|e| e.topic() == &*self.topic).map(|e| e.partition()).collect()
+    }
+
+    /// Stops the workers of `partitions`, waits for their jobs within the drain deadline, and
+    /// commits what finished, synchronously.
+    fn release(&self, consumer: &BaseConsumer<GroupContext>, partitions: &[i32]) {
+        let mut workers: Vec<(i32, Worker)> = {
+            let mut map = self.partitions.lock().expect("lock poisoned");
+            partitions.iter().filter_map(|p| map.remove(p).map(|w| (*p, w))).collect()
+        };
+        if workers.is_empty() {
+            return;
+        }
+        for (_, worker) in &workers {
+            worker.intake.cancel();
+        }
+        let deadline = tokio::time::Instant::now() + self.drain_timeout;
+        self.runtime.block_on(async {
+            for (partition, worker) in workers.iter_mut() {
+                // A JoinHandle is Unpin, so a timed-out wait can be resumed on the same handle.
+                if tokio::time::timeout_at(deadline, &mut worker.task).await.is_err() {
+                    tracing::warn!(topic = %self.topic, partition, "drain deadline passed; abandoning in-flight records, they will be read again");
+                    worker.abort.cancel();
+                    let _ = (&mut worker.task).await;
+                }
+            }
+        });
+        let mut list = TopicPartitionList::new();
+        for (partition, worker) in &workers {
+            if let Some(offset) = worker.ledger.lock().expect("lock poisoned").committable() {
+                if Some(offset) != worker.committed {
+                    let _ = list.add_partition_offset(&self.topic, *partition, Offset::Offset(offset));
+                }
+            }
+        }
+        if list.count() > 0 {
+            match consumer.commit(&list, CommitMode::Sync) {
+                Ok(()) => tracing::info!(topic = %self.topic, offsets = ?list.to_topic_map(), "committed released partitions"),
+                Err(e) => tracing::warn!(topic = %self.topic, error = %e, "final commit of released partitions failed; their records will be read again"),
+            }
+        }
+    }
+}
+
+fn poll_loop(consumer: Arc<BaseConsumer<GroupContext>>, stop: CancellationToken) {
+    let shared = consumer.context().shared.clone();
+    // Records a full worker queue could not take; their partition is paused until they fit.
+    let mut parked: HashMap<i32, VecDeque<Record>> = HashMap::new();
+    let mut last_error: Option<String> = None;
+    while !stop.is_cancelled() {
+        if !parked.is_empty() {
+            unpark(&consumer, &shared, &mut parked);
+        }
+        let message = match consumer.poll(Duration::from_millis(100)) {
+            None => continue,
+            Some(Err(e)) => {
+                let text = e.to_string();
+                if last_error.as_ref() != Some(&text) {
+                    tracing::warn!(topic = %shared.topic, error = %text, "consumer error");
+                    last_error = Some(text);
+                }
+                continue;
+            }
+            Some(Ok(message)) => message,
+        };
+        last_error = None;
+        let record = Record {
+            topic: shared.topic.clone(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+        };
+        drop(message);
+        let partition = record.partition;
+        if let Some(queue) = parked.get_mut(&partition) {
+            queue.push_back(record);
+            continue;
+        }
+        let sender = shared.partitions.lock().expect("lock poisoned").get(&partition).map(|w| w.queue.clone());
+        let Some(sender) = sender else {
+            // Not ours (any more): not started, so never committed; its new owner reads it.
+            continue;
+        };
+        if let Err(mpsc::error::TrySendError::Full(record)) = sender.try_send(record) {
+            set_paused(&consumer, &shared.topic, partition, true);
+            parked.entry(partition).or_default().push_back(record);
+        }
+    }
+    tracing::info!(topic = %shared.topic, "stopping consumer: draining partitions");
+    let all: Vec<i32> = shared.partitions.lock().expect("lock poisoned").keys().copied().collect();
+    shared.release(&consumer, &all);
+    consumer.unsubscribe();
+    tracing::info!(topic = %shared.topic, "consumer stopped");
+}
+
+/// Moves parked records into their workers' queues; resumes partitions whose backlog cleared.
+fn unpark(consumer: &BaseConsumer<GroupContext>, shared: &Shared, parked: &mut HashMap<i32, VecDeque<Record>>) {
+    let partitions = shared.partitions.lock().expect("lock poisoned");
+    parked.retain(|partition, queue| {
+        let Some(worker) = partitions.get(partition) else { return false };
+        while let Some(record) = queue.pop_front() {
+            match worker.queue.try_send(record) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(record)) => {
+                    queue.push_front(record);
+                    return true;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        set_paused(consumer, &shared.topic, *partition, false);
+        false
+    });
+}
+
+fn set_paused(consumer: &BaseConsumer<GroupContext>, topic: &str, partition: i32, paused: bool) {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, partition);
+    let result = if paused { consumer.pause(&list) } else { consumer.resume(&list) };
+    if let Err(e) = result {
+        tracing::warn!(topic, partition, paused, error = %e, "cannot change the paused state of a partition");
+    }
+}
+
+async fn commit_periodically(consumer: Arc<BaseConsumer<GroupContext>>, interval: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let shared = &consumer.context().shared;
+        let mut list = TopicPartitionList::new();
+        {
+            let mut partitions = shared.partitions.lock().expect("lock poisoned");
+            for (partition, worker) in partitions.iter_mut() {
+                let offset = worker.ledger.lock().expect("lock poisoned").committable();
+                if offset.is_some() && offset != worker.committed {
+                    let _ = list.add_partition_offset(&shared.topic, *partition, Offset::Offset(offset.expect("checked")));
+                    worker.committed = offset;
+                }
+            }
+            if list.count() > 0 {
+                // Queued under the lock so a revoke's synchronous commit cannot be overtaken by
+                // an older asynchronous one.
+                if let Err(e) = consumer.commit(&list, CommitMode::Async) {
+                    tracing::warn!(topic = %shared.topic, error = %e, "cannot queue an offset commit");
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_partition<H: Handler>(
+    handler: Arc<H>,
+    mut records: mpsc::Receiver<Record>,
+    ledger: Arc<Mutex<Ledger>>,
+    intake: CancellationToken,
+    abort: CancellationToken,
+    max_in_flight: usize,
+    topic: Arc<str>,
+    partition: i32,
+) {
+    let mut running: JoinSet<Option<u64>> = JoinSet::new();
+    // Keys with a running job, and the jobs waiting behind it.
+    let mut blocked: HashMap<u64, VecDeque<(i64, H::Job)>> = HashMap::new();
+    let mut in_flight = 0usize;
+    let start = |running: &mut JoinSet<Option<u64>>, offset: i64, job: H::Job, key: Option<u64>| {
+        let handler = handler.clone();
+        let ledger = ledger.clone();
+        let abort = abort.clone();
+        let topic = topic.clone();
+        running.spawn(async move {
+            match AssertUnwindSafe(handler.handle(job, abort)).catch_unwind().await {
+                Ok(Outcome::Done) => ledger.lock().expect("lock poisoned").finish(offset),
+                Ok(Outcome::Abandoned) => {}
+                Err(_) => tracing::error!(%topic, partition, offset, "handler panicked; the record stays uncommitted and is read again after a restart"),
+            }
+            key
+        });
+    };
+    loop {
+        tokio::select! {
+            biased;
+            _ = intake.cancelled() => break,
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                in_flight -= 1;
+                if let Ok(Some(key)) = done {
+                    match blocked.get_mut(&key).and_then(VecDeque::pop_front) {
+                        Some((offset, job)) => start(&mut running, offset, job, Some(key)),
+                        None => { blocked.remove(&key); }
+                    }
+                }
+            }
+            record = records.recv(), if in_flight < max_in_flight => {
+                let Some(record) = record else { break };
+                let offset = record.offset;
+                ledger.lock().expect("lock poisoned").begin(offset);
+                let job = handler.prepare(record);
+                in_flight += 1;
+                match handler.ordering_key(&job) {
+                    Some(key) => match blocked.get_mut(&key) {
+                        Some(waiting) => waiting.push_back((offset, job)),
+                        None => {
+                            blocked.insert(key, VecDeque::new());
+                            start(&mut running, offset, job, Some(key));
+                        }
+                    },
+                    None => start(&mut running, offset, job, None),
+                }
+            }
+        }
+    }
+    // Jobs queued behind a key never started; only running ones are awaited.
+    drop(blocked);
+    while running.join_next().await.is_some() {}
+}

@@ -1,0 +1,27 @@
+//! Tocsin: an alarm notification engine, compatible with OpenStack monasca-notification.
+//!
+//! # Layout
+//! The modules follow the data:
+//! - [`ingest`]: decodes `alarm-transitioned` records and applies the TTL/actions filters.
+//! - [`db`]: the config database (MySQL/MariaDB, PostgreSQL, SQLite) and the cached method lookup.
+//! - [`dispatch`]: sends notifications through their plugins under timeouts.
+//! - [`plugins`]: the plugin trait and one module per notification type.
+//! - [`publish`]: the records Tocsin writes (sent, retry, dead-letter) and their wire format.
+//! - [`notify`]: the notification engine that strings those stages together per record.
+//! - [`kafka`]: consumer groups, per-partition workers, offset ledgers, the confirming producer.
+//! - [`config`], [`telemetry`], [`app`], [`cli`]: configuration, self-monitoring, wiring, commands.
+//! - [`model`] and [`pyjson`]: the shared vocabulary and Python-compatible JSON text.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod dispatch;
+pub mod ingest;
+pub mod kafka;
+pub mod model;
+pub mod notify;
+pub mod plugins;
+pub mod publish;
+pub mod pyjson;
+pub mod telemetry;

@@ -1,0 +1,16 @@
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = tocsin::cli::Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("building the Tokio runtime");
+    match runtime.block_on(tocsin::cli::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tocsin: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

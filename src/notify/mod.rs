@@ -1,0 +1,138 @@
+//! The notification engine: for each record of the alarm topic, decode the transition
+//! (`ingest`), find its methods (`db::MethodLookup`), send them (`dispatch`), and publish what
+//! was sent to the sent topic and what failed to the retry topic (`publish`). A record is
+//! finished, and so committable, only when all of that is confirmed by the broker.
+//!
+//! It never drops a record silently: malformed ones are counted, logged with partition and
+//! offset and dead-lettered; skipped ones (actions disabled, too old, no methods) are counted.
+
+use crate::db::MethodLookup;
+use crate::dispatch::{unix_now_secs, Dispatcher, Outcome as SendOutcome};
+use crate::ingest::{self, Rejected, Verdict};
+use crate::kafka::{Handler, Outcome, Record};
+use crate::model::{AlarmTransition, Notification};
+use crate::publish::Publisher;
+use crate::telemetry::{Metrics, NoNotification};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Where the engine writes, and its limits.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    pub notification_topic: String,
+    pub retry_topic: String,
+    pub dead_letter_topic: String,
+    pub ttl: Option<Duration>,
+    pub max_message_bytes: usize,
+}
+
+pub struct NotificationEngine {
+    settings: EngineSettings,
+    lookup: MethodLookup,
+    dispatcher: Dispatcher,
+    publisher: Publisher,
+    metrics: Metrics,
+}
+
+/// One record of the alarm topic, decoded.
+pub enum Job {
+    Transition { partition: i32, offset: i64, alarm: Arc<AlarmTransition> },
+    Malformed { record: Record, rejected: Rejected },
+}
+
+impl NotificationEngine {
+    pub fn new(settings: EngineSettings, lookup: MethodLookup, dispatcher: Dispatcher, publisher: Publisher, metrics: Metrics) -> NotificationEngine {
+        NotificationEngine { settings, lookup, dispatcher, publisher, metrics }
+    }
+
+    async fn malformed(&self, record: Record, rejected: Rejected, cancel: CancellationToken) -> Outcome {
+        self.metrics.alarm_failed_parse();
+        tracing::warn!(
+            partition = record.partition,
+            offset = record.offset,
+            error = %rejected,
+            "Invalid Alarm format skipping partition {}, offset {}", record.partition, record.offset
+        );
+        if !self.publisher.dead_letter(&self.settings.dead_letter_topic, &record, &rejected.reason, &cancel).await {
+            return Outcome::Abandoned;
+        }
+        self.metrics.alarm_dead_lettered();
+        self.metrics.alarm_finished();
+        Outcome::Done
+    }
+
+    async fn transition(&self, partition: i32, offset: i64, alarm: Arc<AlarmTransition>, cancel: CancellationToken) -> Outcome {
+        match ingest::verdict(&alarm, self.settings.ttl, unix_now_secs() * 1000.0) {
+            Verdict::Act => {}
+            Verdict::ActionsDisabled => {
+                tracing::debug!(alarm_id = %alarm.alarm_id, partition, offset, "Actions are disabled for this alarm.");
+                self.metrics.alarm_no_notification(NoNotification::ActionsDisabled);
+                self.metrics.alarm_finished();
+                return Outcome::Done;
+            }
+            Verdict::Expired(age) => {
+                tracing::warn!(alarm_id = %alarm.alarm_id, partition, offset, age_secs = age.as_secs(), "Received alarm older than the ttl, skipping.");
+                self.metrics.alarm_no_notification(NoNotification::Expired);
+                self.metrics.alarm_finished();
+                return Outcome::Done;
+            }
+        }
+        let Some(methods) = self.lookup.methods(&alarm.alarm_definition_id, alarm.new_state, &cancel).await else {
+            return Outcome::Abandoned;
+        };
+        if methods.is_empty() {
+            tracing::debug!(alarm_id = %alarm.alarm_id, definition_id = %alarm.alarm_definition_id, state = %alarm.new_state, "no notification methods for this alarm state");
+            self.metrics.alarm_no_notification(NoNotification::NoMethods);
+            self.metrics.alarm_finished();
+            return Outcome::Done;
+        }
+        self.metrics.notifications_created(methods.len());
+        let notifications = methods.iter().map(|m| Notification::new(m.clone(), alarm.clone())).collect();
+        let outcomes = self.dispatcher.send_all(notifications).await;
+        let publishes = outcomes.iter().filter_map(|outcome| match outcome {
+            SendOutcome::Sent(n) => Some((&self.settings.notification_topic, n)),
+            SendOutcome::Failed(n, _) => Some((&self.settings.retry_topic, n)),
+            SendOutcome::InvalidType(_) => None,
+        });
+        let confirmed = futures::future::join_all(publishes.map(|(topic, n)| self.publisher.notification(topic, n, &cancel))).await;
+        if confirmed.iter().all(|ok| *ok) {
+            self.metrics.alarm_finished();
+            Outcome::Done
+        } else {
+            Outcome::Abandoned
+        }
+    }
+}
+
+impl Handler for NotificationEngine {
+    type Job = Job;
+
+    fn prepare(&self, record: Record) -> Job {
+        match ingest::decode(record.payload.as_deref(), self.settings.max_message_bytes) {
+            Ok(alarm) => Job::Transition { partition: record.partition, offset: record.offset, alarm: Arc::new(alarm) },
+            Err(rejected) => Job::Malformed { record, rejected },
+        }
+    }
+
+    /// Transitions of one alarm are handled in order, so an ALARM notice never overtakes the OK
+    /// that followed it.
+    fn ordering_key(&self, job: &Job) -> Option<u64> {
+        match job {
+            Job::Transition { alarm, .. } => {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                alarm.alarm_id.hash(&mut hasher);
+                Some(hasher.finish())
+            }
+            Job::Malformed { .. } => None,
+        }
+    }
+
+    async fn handle(&self, job: Job, cancel: CancellationToken) -> Outcome {
+        match job {
+            Job::Transition { partition, offset, alarm } => self.transition(partition, offset, alarm, cancel).await,
+            Job::Malformed { record, rejected } => self.malformed(record, rejected, cancel).await,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Keystone tokens for webhooks (`[keystone] auth_required`). monasca-notification fetched a new
+//! token for every post; this keeps one until shortly before it expires, or until a receiver
+//! answers 401.
+
+use super::{Reason, SendError};
+use crate::config::{Error as ConfigError, Reader};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// `[keystone]`, with monasca-notification's defaults.
+#[derive(Clone, Debug)]
+pub struct KeystoneConfig {
+    /// Whether webhook posts carry an `X-Auth-Token`.
+    pub auth_required: bool,
+    pub auth_url: String,
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+}
+
+impl Default for KeystoneConfig {
+    fn default() -> Self {
+        KeystoneConfig {
+            auth_required: false,
+            auth_url: "http://127.0.0.1/identity/v3".into(),
+            username: "admin".into(),
+            password: "password".into(),
+            project_name: "admin".into(),
+            user_domain_name: "default".into(),
+            project_domain_name: "default".into(),
+        }
+    }
+}
+
+impl KeystoneConfig {
+    pub fn read(r: &Reader) -> Result<KeystoneConfig, ConfigError> {
+        let d = KeystoneConfig::default();
+        Ok(KeystoneConfig {
+            auth_required: r.bool("keystone", "auth_required", d.auth_required)?,
+            auth_url: r.string("keystone", "auth_url", &d.auth_url),
+            username: r.string("keystone", "username", &d.username),
+            password: r.string("keystone", "password", &d.password),
+            project_name: r.string("keystone", "project_name", &d.project_name),
+            user_domain_name: r.string("keystone", "user_domain_name", &d.user_domain_name),
+            project_domain_name: r.string("keystone", "project_domain_name", &d.project_domain_name),
+        })
+    }
+
+    pub fn render_masked(&self) -> Vec<(String, String)> {
+        vec![
+            ("auth_required".into(), self.auth_required.to_string()),
+            ("auth_url".into(), self.auth_url.clone()),
+            ("username".into(), self.username.clone()),
+            ("password".into(), "****".into()),
+            ("project_name".into(), self.project_name.clone()),
+            ("user_domain_name".into(), self.user_domain_name.clone()),
+            ("project_domain_name".into(), self.project_domain_name.clone()),
+        ]
+    }
+}
+
+/// A cached project-scoped token.
+pub struct TokenSource {
+    config: KeystoneConfig,
+    client: reqwest::Client,
+    /// One fetch at a time; waiters reuse its result.
+    cached: Mutex<Option<(String, Instant)>>,
+}
+
+/// Tokens are renewed this long before Keystone says they expire.
+const RENEW_MARGIN: Duration = Duration::from_secs(60);
+/// Lifetime assumed when Keystone's answer has no readable `expires_at`.
+const ASSUMED_LIFETIME: Duration = Duration::from_secs(300);
+
+impl TokenSource {
+    pub fn new(config: KeystoneConfig, client: reqwest::Client) -> TokenSource {
+        TokenSource { config, client, cached: Mutex::new(None) }
+    }
+
+    pub async fn token(&self) -> Result<String, SendError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((token, valid_until)) = cached.as_ref() {
+            if Instant::now() < *valid_until {
+                return Ok(token.clone());
+            }
+        }
+        let (token, lifetime) = self.fetch().await?;
+        *cached = Some((token.clone(), Instant::now() + lifetime.saturating_sub(RENEW_MARGIN)));
+        Ok(token)
+    }
+
+    /// Forgets the token, after a receiver refused it.
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
+
+    async fn fetch(&self) -> Result<(String, Duration), SendError> {
+        let c = &self.config;
+        let url = format!("{}/auth/tokens", c.auth_url.trim_end_matches('/'));
+        let body = json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": c.username, "domain": {"name": c.user_domain_name}, "password": c.password}}},
+            "scope": {"project": {"name": c.project_name, "domain": {"name": c.project_domain_name}}}}});
+        let response = self
+            .client
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| super::http::transport_error(e, &url))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let mut err = super::http::status_error(status, &url);
+            err.detail = format!("keystone refused a token: {}", err.detail);
+            return Err(err);
+        }
+        let token = response
+            .headers()
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| SendError::new(Reason::Auth, "keystone answered without an X-Subject-Token header"))?;
+        let expires_at = response
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["token"]["expires_at"].as_str().map(str::to_owned))
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok());
+        let lifetime = expires_at
+            .and_then(|at| (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok())
+            .unwrap_or(ASSUMED_LIFETIME);
+        Ok((token, lifetime))
+    }
+}

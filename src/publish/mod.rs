@@ -1,0 +1,104 @@
+//! What Tocsin writes to Kafka: the notification JSON of monasca-notification (§3 of the
+//! reference) on the sent, retry and periodic topics, and malformed alarm messages on the
+//! dead-letter topic with headers saying where they came from and why they were rejected.
+//!
+//! Every publish waits for the broker's confirmation and, on failure, tries again with backoff
+//! until it succeeds or the caller's work is cancelled: a record is never given up silently, and
+//! the offset that caused it is committed only after it returns `true`.
+
+use crate::kafka::{Producer, Record};
+use crate::model::Notification;
+use crate::pyjson;
+use crate::telemetry::Metrics;
+use rdkafka::message::{Header, OwnedHeaders};
+use serde_json::{Map, Value};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+pub struct Publisher {
+    producer: Producer,
+    metrics: Metrics,
+}
+
+const BACKOFF_START: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+impl Publisher {
+    pub fn new(producer: Producer, metrics: Metrics) -> Publisher {
+        Publisher { producer, metrics }
+    }
+
+    pub fn producer(&self) -> &Producer {
+        &self.producer
+    }
+
+    /// Publishes a notification's JSON, keyed by alarm id. `false` only when cancelled first.
+    pub async fn notification(&self, topic: &str, notification: &Notification, cancel: &CancellationToken) -> bool {
+        let payload = notification_json(notification);
+        self.until_confirmed(topic, Some(notification.alarm.alarm_id.as_bytes()), payload.as_bytes(), None, cancel)
+            .await
+    }
+
+    /// Copies a rejected record, bytes unchanged, to the dead-letter topic.
+    pub async fn dead_letter(&self, topic: &str, record: &Record, reason: &str, cancel: &CancellationToken) -> bool {
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: "tocsin.error", value: Some(reason) })
+            .insert(Header { key: "tocsin.source.topic", value: Some(&*record.topic) })
+            .insert(Header { key: "tocsin.source.partition", value: Some(&record.partition.to_string()) })
+            .insert(Header { key: "tocsin.source.offset", value: Some(&record.offset.to_string()) });
+        let payload = record.payload.as_deref().unwrap_or_default();
+        self.until_confirmed(topic, record.key.as_deref(), payload, Some(headers), cancel).await
+    }
+
+    async fn until_confirmed(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: Option<OwnedHeaders>, cancel: &CancellationToken) -> bool {
+        let mut backoff = BACKOFF_START;
+        loop {
+            let attempt = self.producer.send(topic, key, payload, headers.clone());
+            let result = tokio::select! {
+                result = attempt => result,
+                _ = cancel.cancelled() => return false,
+            };
+            match result {
+                Ok(()) => return true,
+                Err(error) => {
+                    self.metrics.publish_error(topic);
+                    tracing::warn!(topic, error = %error, retry_in = ?backoff, "publish not confirmed; retrying");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = cancel.cancelled() => return false,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+}
+
+/// monasca-notification's `Notification.to_json()`: its keys, in its order, as Python's
+/// `json.dumps` writes them. `metrics` is only inside `raw_alarm`.
+pub fn notification_json(n: &Notification) -> String {
+    let alarm = &n.alarm;
+    let mut doc = Map::new();
+    doc.insert("id".into(), n.method.id.clone().into());
+    doc.insert("type".into(), n.method.kind.clone().into());
+    doc.insert("name".into(), n.method.name.clone().into());
+    doc.insert("address".into(), n.method.address.clone().into());
+    doc.insert("retry_count".into(), n.retry_count.into());
+    doc.insert("raw_alarm".into(), Value::Object(alarm.raw.clone()));
+    doc.insert("alarm_id".into(), alarm.raw_field("alarmId").clone());
+    doc.insert("alarm_name".into(), alarm.raw_field("alarmName").clone());
+    doc.insert("alarm_timestamp".into(), alarm.timestamp_secs().into());
+    doc.insert("message".into(), alarm.raw_field("stateChangeReason").clone());
+    doc.insert("notification_timestamp".into(), n.notification_timestamp.into());
+    doc.insert("state".into(), alarm.raw_field("newState").clone());
+    doc.insert("severity".into(), alarm.raw_field("severity").clone());
+    doc.insert("link".into(), alarm.raw_field("link").clone());
+    doc.insert("lifecycle_state".into(), alarm.raw_field("lifecycleState").clone());
+    doc.insert("tenant_id".into(), alarm.raw_field("tenantId").clone());
+    doc.insert("period".into(), n.method.period.into());
+    pyjson::to_string(&Value::Object(doc))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,226 @@
+//! Self-monitoring: every event the engines report goes through one [`Metrics`] method, which
+//! updates both the StatsD aggregate (Monasca's names, §8 of the reference) and the Prometheus
+//! registry served at `/metrics`, so the two never drift apart. Also sets up logging.
+
+pub mod http;
+mod statsd;
+
+use crate::config::{LogFormat, StatsdSettings};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub use statsd::Aggregator;
+
+/// Why a well-formed transition produced no notification.
+#[derive(Clone, Copy, Debug)]
+pub enum NoNotification {
+    ActionsDisabled,
+    Expired,
+    NoMethods,
+}
+
+impl NoNotification {
+    fn as_str(self) -> &'static str {
+        match self {
+            NoNotification::ActionsDisabled => "actions_disabled",
+            NoNotification::Expired => "expired",
+            NoNotification::NoMethods => "no_methods",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    statsd: Aggregator,
+    registry: Registry,
+    alarms_finished: IntCounter,
+    alarms_failed_parse: IntCounter,
+    alarms_dead_lettered: IntCounter,
+    alarms_no_notification: IntCounterVec,
+    notifications_created: IntCounter,
+    notifications_sent: IntCounterVec,
+    notifications_failed: IntCounterVec,
+    notifications_invalid_type: IntCounter,
+    send_duration: HistogramVec,
+    db_lookup_duration: HistogramVec,
+    db_errors: IntCounter,
+    publish_errors: IntCounterVec,
+    commits: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric name");
+    registry.register(Box::new(c.clone())).expect("metric registered once");
+    c
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric name");
+    registry.register(Box::new(c.clone())).expect("metric registered once");
+    c
+}
+
+fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let buckets = vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric name");
+    registry.register(Box::new(h.clone())).expect("metric registered once");
+    h
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let inner = Inner {
+            alarms_finished: counter(&r, "tocsin_alarms_finished_total", "Alarm messages fully processed"),
+            alarms_failed_parse: counter(&r, "tocsin_alarms_failed_parse_total", "Alarm messages that could not be decoded"),
+            alarms_dead_lettered: counter(&r, "tocsin_alarms_dead_lettered_total", "Malformed alarm messages copied to the dead-letter topic"),
+            alarms_no_notification: counter_vec(&r, "tocsin_alarms_no_notification_total", "Transitions that produced no notification", &["reason"]),
+            notifications_created: counter(&r, "tocsin_notifications_created_total", "Notifications built from transitions"),
+            notifications_sent: counter_vec(&r, "tocsin_notifications_sent_total", "Notifications sent successfully", &["type"]),
+            notifications_failed: counter_vec(&r, "tocsin_notifications_failed_total", "Notification sends that failed", &["type", "reason"]),
+            notifications_invalid_type: counter(&r, "tocsin_notifications_invalid_type_total", "Notifications whose type has no enabled plugin"),
+            send_duration: histogram_vec(&r, "tocsin_send_duration_seconds", "Duration of one plugin send", &["type"]),
+            db_lookup_duration: histogram_vec(&r, "tocsin_db_lookup_duration_seconds", "Duration of a notification-method lookup", &["cache"]),
+            db_errors: counter(&r, "tocsin_db_errors_total", "Config database queries that failed"),
+            publish_errors: counter_vec(&r, "tocsin_publish_errors_total", "Records the broker did not confirm (retried)", &["topic"]),
+            commits: counter_vec(&r, "tocsin_offset_commits_total", "Offset commits by outcome", &["outcome"]),
+            registry: r,
+            statsd: Aggregator::default(),
+        };
+        Metrics { inner: Arc::new(inner) }
+    }
+
+    pub fn alarm_finished(&self) {
+        self.inner.alarms_finished.inc();
+        self.inner.statsd.count("alarms_finished_count", 1);
+    }
+
+    pub fn alarm_failed_parse(&self) {
+        self.inner.alarms_failed_parse.inc();
+        self.inner.statsd.count("alarms_failed_parse_count", 1);
+    }
+
+    pub fn alarm_dead_lettered(&self) {
+        self.inner.alarms_dead_lettered.inc();
+        self.inner.statsd.count("alarms_dead_lettered_count", 1);
+    }
+
+    pub fn alarm_no_notification(&self, why: NoNotification) {
+        self.inner.alarms_no_notification.with_label_values(&[why.as_str()]).inc();
+        self.inner.statsd.count("alarms_no_notification_count", 1);
+    }
+
+    pub fn notifications_created(&self, n: usize) {
+        self.inner.notifications_created.inc_by(n as u64);
+        self.inner.statsd.count("created_count", n as i64);
+    }
+
+    pub fn notification_sent(&self, kind: &str, statsd_name: &str, took: Duration) {
+        self.inner.notifications_sent.with_label_values(&[kind]).inc();
+        self.inner.statsd.count(statsd_name, 1);
+        self.send_time(kind, took);
+    }
+
+    pub fn notification_failed(&self, kind: &str, reason: &str, took: Duration) {
+        self.inner.notifications_failed.with_label_values(&[kind, reason]).inc();
+        self.inner.statsd.count("sent_failed_count", 1);
+        self.send_time(kind, took);
+    }
+
+    fn send_time(&self, kind: &str, took: Duration) {
+        self.inner.send_duration.with_label_values(&[kind]).observe(took.as_secs_f64());
+        self.inner.statsd.timing(&format!("{kind}_time"), took.as_secs_f64());
+    }
+
+    pub fn notification_invalid_type(&self) {
+        self.inner.notifications_invalid_type.inc();
+        self.inner.statsd.count("invalid_type_count", 1);
+    }
+
+    pub fn db_lookup(&self, cached: bool, took: Duration) {
+        let label = if cached { "hit" } else { "miss" };
+        self.inner.db_lookup_duration.with_label_values(&[label]).observe(took.as_secs_f64());
+        self.inner.statsd.timing("config_db_time", took.as_secs_f64());
+    }
+
+    pub fn db_error(&self) {
+        self.inner.db_errors.inc();
+        self.inner.statsd.count("db_error_count", 1);
+    }
+
+    pub fn publish_error(&self, topic: &str) {
+        self.inner.publish_errors.with_label_values(&[topic]).inc();
+    }
+
+    pub fn commit(&self, ok: bool) {
+        self.inner.commits.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render_prometheus(&self) -> String {
+        let mut out = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&self.inner.registry.gather(), &mut out)
+            .expect("encoding to memory cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+
+    /// Sends aggregated StatsD values every flush interval until `stop`, then once more.
+    pub async fn run_statsd(self, settings: StatsdSettings, stop: CancellationToken) {
+        if !settings.enable {
+            tracing::warn!("StatsD monitoring disabled");
+            return;
+        }
+        let target = format!("{}:{}", settings.host, settings.port);
+        let socket = match UdpSocket::bind("0.0.0.0:0").and_then(|s| s.set_nonblocking(true).map(|_| s)) {
+            Ok(socket) => socket,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open a UDP socket for StatsD; StatsD metrics are off");
+                return;
+            }
+        };
+        let mut tick = tokio::time::interval(settings.flush_interval);
+        let mut last_error: Option<String> = None;
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = stop.cancelled() => true,
+            };
+            let outcome = self.inner.statsd.flush(&socket, &target).err().map(|e| e.to_string());
+            if outcome != last_error {
+                if let Some(e) = &outcome {
+                    tracing::warn!(target = %target, error = %e, "cannot send StatsD metrics");
+                }
+                last_error = outcome;
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+}
+
+use std::net::UdpSocket;
+
+/// Sets up `tracing` for the binary: `RUST_LOG` filters (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
