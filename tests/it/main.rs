@@ -1,1 +1,8 @@
+//! Integration tests: Tocsin against a real tansu broker, real MariaDB, PostgreSQL and SQLite
+//! databases and real HTTP receivers on loopback. See `support` for the harness.
 
+mod bad_input;
+mod engine;
+mod operations;
+mod scale_out;
+mod support;

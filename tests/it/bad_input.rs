@@ -1,0 +1,88 @@
+//! Bad input harms nothing else: each kind of bad record is counted, logged with its partition
+//! and offset, dead-lettered where it is malformed, and the engine goes on to the next record.
+
+use crate::support::tocsin::{write_config, Process, Topics};
+use crate::support::{alarm_message, broker, eventually, DbKind, Receiver, TestDb};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_bad_record_is_counted_kept_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let hook = Receiver::start().await;
+    db.definition_with_method("def-good", "m-good", "WEBHOOK", &hook.url("/good"), &["ALARM"]).await;
+    db.definition_with_method("def-sms", "m-sms", "SMS", "+15550100", &["ALARM"]).await;
+    let topics = Topics::create(1).await;
+    let config = write_config(dir.path(), &topics, &db.url, "[notification_engine]\nmax_message_bytes = 4096\n");
+    let tocsin = Process::spawn(&config);
+
+    let mut wrong_type = alarm_message("a-wrong-type", "def-good", "ALARM");
+    wrong_type["alarm-transitioned"]["timestamp"] = "yesterday".into();
+    let mut oversized = alarm_message("a-oversized", "def-good", "ALARM");
+    oversized["alarm-transitioned"]["alarmDescription"] = "x".repeat(5000).into();
+    let mut disabled = alarm_message("a-disabled", "def-good", "ALARM");
+    disabled["alarm-transitioned"]["actionsEnabled"] = false.into();
+    let mut expired = alarm_message("a-expired", "def-good", "ALARM");
+    expired["alarm-transitioned"]["timestamp"] = 1375346830042u64.into();
+    let records: Vec<(&str, Vec<u8>)> = vec![
+        ("malformed json", b"{not json".to_vec()),
+        ("missing fields", br#"{"alarm-transitioned": {"invalid": "invalid_alarm"}}"#.to_vec()),
+        ("wrong type", wrong_type.to_string().into_bytes()),
+        ("oversized", oversized.to_string().into_bytes()),
+        ("unknown definition", alarm_message("a-unknown-def", "def-nobody-knows", "ALARM").to_string().into_bytes()),
+        ("unknown notification type", alarm_message("a-sms", "def-sms", "ALARM").to_string().into_bytes()),
+        ("actions disabled", disabled.to_string().into_bytes()),
+        ("expired", expired.to_string().into_bytes()),
+        ("good", alarm_message("a-good", "def-good", "ALARM").to_string().into_bytes()),
+    ];
+    let b = broker();
+    let producer = b.producer();
+    for (name, payload) in &records {
+        b.produce(&producer, &topics.alarms, name, payload).await;
+    }
+
+    eventually(WAIT, "the good alarm's POST", || async { (hook.count() == 1).then_some(()) }).await;
+    assert!(hook.requests()[0].body.contains("\"alarm_id\": \"a-good\""));
+
+    let dead = b.read(&topics.dead, 4, WAIT);
+    assert_eq!(dead.len(), 4, "four malformed records dead-lettered");
+    let expected_errors = [
+        "message is not JSON",
+        "Alarm data missing field actionsEnabled",
+        "field timestamp must be a number of milliseconds, found a string",
+        "exceeds the limit of 4096 bytes",
+    ];
+    for (index, (record, error)) in dead.iter().zip(expected_errors).enumerate() {
+        assert_eq!(record.payload.as_bytes(), records[index].1.as_slice(), "raw bytes kept unchanged");
+        assert!(record.headers["tocsin.error"].contains(error), "{:?}", record.headers);
+        assert_eq!(record.headers["tocsin.source.topic"], topics.alarms);
+        assert_eq!(record.headers["tocsin.source.partition"], "0");
+        assert_eq!(record.headers["tocsin.source.offset"], index.to_string());
+    }
+
+    eventually(WAIT, "every record finished", || async {
+        (tocsin.metric("tocsin_alarms_finished_total").await == 9).then_some(())
+    })
+    .await;
+    assert_eq!(tocsin.metric("tocsin_alarms_failed_parse_total").await, 4);
+    assert_eq!(tocsin.metric("tocsin_alarms_dead_lettered_total").await, 4);
+    assert_eq!(tocsin.metric("tocsin_alarms_no_notification_total{reason=\"no_methods\"}").await, 1);
+    assert_eq!(tocsin.metric("tocsin_alarms_no_notification_total{reason=\"actions_disabled\"}").await, 1);
+    assert_eq!(tocsin.metric("tocsin_alarms_no_notification_total{reason=\"expired\"}").await, 1);
+    assert_eq!(tocsin.metric("tocsin_notifications_invalid_type_total").await, 1);
+    assert_eq!(tocsin.metric("tocsin_notifications_sent_total{type=\"webhook\"}").await, 1);
+
+    let log = tocsin.log_text();
+    for offset in 0..4 {
+        assert!(log.contains(&format!("Invalid Alarm format skipping partition 0, offset {offset}")), "offset {offset} not logged:\n{log}");
+    }
+    assert!(log.contains("attempting to send unconfigured notification: sms"), "{log}");
+    assert!(log.contains("Received alarm older than the ttl, skipping."), "{log}");
+
+    eventually(WAIT, "all nine offsets committed", || async {
+        (b.committed(&topics.group, &topics.alarms).get(&0) == Some(&9)).then_some(())
+    })
+    .await;
+}

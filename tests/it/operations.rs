@@ -1,0 +1,132 @@
+//! What operators rely on: graceful shutdown, health, surviving a database outage, and
+//! `check-config` on a Monasca file.
+
+use crate::support::tocsin::{metric_value, start_in_process, write_config, Process, Topics};
+use crate::support::{alarm_message, broker, eventually, DbKind, Receiver, TestDb};
+use std::collections::HashSet;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// SIGTERM stops fetching, lets in-flight sends finish, commits and exits 0; a successor picks
+/// up exactly where it stopped: every alarm delivered, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_commits_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let hook = Receiver::start().await;
+    hook.delay(Duration::from_millis(20));
+    db.definition_with_method("def-term", "m-term", "WEBHOOK", &hook.url("/"), &["ALARM"]).await;
+    let topics = Topics::create(2).await;
+    let config = write_config(dir.path(), &topics, &db.url, "[notification_engine]\nmax_in_flight_per_partition = 8\n");
+    let mut first = Process::spawn(&config);
+    let b = broker();
+    let producer = b.producer();
+    let total = 300;
+    for i in 0..total {
+        let id = format!("term-{i}");
+        b.produce(&producer, &topics.alarms, &id, alarm_message(&id, "def-term", "ALARM").to_string().as_bytes()).await;
+    }
+    eventually(WAIT, "the first deliveries", || async { (hook.count() >= 40).then_some(()) }).await;
+    let status = first.terminate();
+    assert!(status.success(), "exit status {status:?}\n{}", first.log_text());
+    assert!(first.log_text().contains("shutdown complete"));
+    let delivered_before: usize = hook.count();
+    let committed: i64 = b.committed(&topics.group, &topics.alarms).values().sum();
+    assert!(committed as usize <= delivered_before, "committed {committed} but only {delivered_before} delivered");
+    assert!(delivered_before < total, "the test must stop the engine mid-stream");
+
+    let _second = Process::spawn(&config);
+    eventually(WAIT, "every alarm delivered", || async {
+        let ids: HashSet<String> = hook.requests().into_iter().map(|r| r.body).collect();
+        (ids.len() == total).then_some(())
+    })
+    .await;
+    assert_eq!(hook.count(), total, "a graceful stop commits everything it sent: no duplicates");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_ready_only_when_database_and_broker_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::create(1).await;
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let good = start_in_process(&write_config(dir.path(), &topics, &db.url, "")).await;
+    let response = reqwest::get(format!("http://{}/healthz", good.http_addr())).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"status": "ok", "database": "ok", "broker": "ok"}));
+    let live = reqwest::get(format!("http://{}/livez", good.http_addr())).await.unwrap();
+    assert_eq!(live.status(), 200);
+    good.shutdown().await.unwrap();
+
+    let down = start_in_process(&write_config(dir.path(), &topics, "mysql://root@127.0.0.1:1/nowhere", "")).await;
+    let response = reqwest::get(format!("http://{}/healthz", down.http_addr())).await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["broker"], "ok");
+    assert_ne!(body["database"], "ok", "{body}");
+    down.shutdown().await.unwrap();
+}
+
+/// A database that fails does not crash the engine and loses nothing: lookups are retried with
+/// backoff and counted until the database answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_delays_but_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("late.db");
+    let url = format!("sqlite://{}", db_path.display());
+    let hook = Receiver::start().await;
+    let topics = Topics::create(1).await;
+    let app = start_in_process(&write_config(dir.path(), &topics, &url, "")).await;
+    let b = broker();
+    b.produce(&b.producer(), &topics.alarms, "late", alarm_message("late", "def-late", "ALARM").to_string().as_bytes()).await;
+    eventually(WAIT, "database errors counted", || async {
+        (metric_value(&app.metrics().render_prometheus(), "tocsin_db_errors_total") >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(hook.count(), 0);
+
+    let created = tocsin::db::Database::connect_lazy(&format!("{url}?mode=rwc")).unwrap();
+    created.init_schema().await.unwrap();
+    let seeded = TestDbAt(created);
+    seeded.seed(&hook.url("/late")).await;
+    eventually(WAIT, "the delayed notification", || async { (hook.count() == 1).then_some(()) }).await;
+    app.shutdown().await.unwrap();
+}
+
+struct TestDbAt(tocsin::db::Database);
+
+impl TestDbAt {
+    async fn seed(&self, address: &str) {
+        let db = &self.0;
+        db.execute("INSERT OR IGNORE INTO notification_method_type (name) VALUES ('WEBHOOK')", &[]).await.unwrap();
+        db.execute("INSERT INTO alarm_definition (id, tenant_id, name, expression, severity, created_at, updated_at) VALUES ('def-late', 't', 'n', 'e', 'LOW', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", &[]).await.unwrap();
+        db.execute("INSERT INTO notification_method (id, tenant_id, name, type, address, created_at, updated_at) VALUES ('m-late', 't', 'late hook', 'WEBHOOK', ?, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", &[address]).await.unwrap();
+        db.execute("INSERT INTO alarm_action VALUES ('def-late', 'ALARM', 'm-late')", &[]).await.unwrap();
+    }
+}
+
+#[test]
+fn check_config_accepts_a_monasca_file_and_rejects_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("monasca-notification.conf");
+    std::fs::write(
+        &good,
+        "[kafka]\nurl = 10.0.0.1:9092\nmax_offset_lag = 600\n\n[mysql]\nhost = 10.0.0.2\npasswd = s3cr3t\n\n[zookeeper]\nurl = 10.0.0.1:2181\n\n[notification_types]\nenabled = webhook\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin")).args(["check-config", "--config-file"]).arg(&good).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("url = mysql://notification:****@10.0.0.2:3306/mon"), "{stdout}");
+    assert!(!stdout.contains("s3cr3t"));
+    assert!(stderr.contains("[zookeeper] url is accepted and not used"), "{stderr}");
+    assert!(stderr.contains("configuration is valid"), "{stderr}");
+
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "[kafka]\nurl = 10.0.0.1:9092\n\n[retry_engine]\n\n[alarm_processor]\nttl = four hours\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin")).args(["run", "--config-file"]).arg(&bad).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains(&format!("{}:7: [alarm_processor] ttl: expected a whole number, found \"four hours\"", bad.display())), "{stderr}");
+}

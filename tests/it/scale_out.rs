@@ -1,0 +1,57 @@
+//! Scale-out: Tocsin instances in one consumer group share the partitions; when one is killed
+//! with SIGKILL mid-stream and a replacement starts (as a supervisor would; see broker-notes for
+//! why the test broker needs the replacement), every alarm still yields a webhook POST.
+
+use crate::support::tocsin::{write_config, Process, Topics};
+use crate::support::{alarm_message, broker, eventually, DbKind, Receiver, TestDb};
+use std::collections::HashSet;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_loses_no_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(DbKind::MariaDb).await;
+    let hook = Receiver::start().await;
+    db.definition_with_method("def-scale", "m-scale", "WEBHOOK", &hook.url("/"), &["ALARM"]).await;
+    let topics = Topics::create(8).await;
+    let config = write_config(dir.path(), &topics, &db.url, "");
+    let mut doomed = Process::spawn(&config);
+    let survivor = Process::spawn(&config);
+    eventually(Duration::from_secs(30), "both members serving", || async {
+        let both = doomed.log_text().contains("partitions assigned") && survivor.log_text().contains("partitions assigned");
+        both.then_some(())
+    })
+    .await;
+
+    let total = 10_000;
+    let b = broker();
+    let producer = b.producer();
+    let alarms = topics.alarms.clone();
+    let publishing = tokio::spawn(async move {
+        let b = broker();
+        for chunk in (0..total).collect::<Vec<_>>().chunks(250) {
+            let sends = chunk.iter().map(|i| {
+                let id = format!("scale-{i}");
+                let payload = alarm_message(&id, "def-scale", "ALARM").to_string();
+                let producer = &producer;
+                let alarms = &alarms;
+                async move { b.produce(producer, alarms, &id, payload.as_bytes()).await }
+            });
+            futures::future::join_all(sends).await;
+        }
+    });
+    eventually(Duration::from_secs(120), "a third of the stream", || async { (hook.count() >= total / 3).then_some(()) }).await;
+    doomed.kill_9();
+    let _replacement = Process::spawn(&config);
+    publishing.await.unwrap();
+
+    let distinct = |requests: Vec<crate::support::receiver::Request>| -> HashSet<String> {
+        requests.into_iter().filter_map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+            v["alarm_id"].as_str().map(str::to_owned)
+        }).collect()
+    };
+    eventually(Duration::from_secs(180), "every alarm delivered", || async { (distinct(hook.requests()).len() == total).then_some(()) }).await;
+    let posts = hook.count();
+    eprintln!("scale-out: {total} alarms, {posts} webhook posts ({} duplicates after kill -9)", posts - total);
+}

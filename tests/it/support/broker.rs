@@ -1,0 +1,138 @@
+//! One tansu broker per test run, on a free port, shared by every test; tests isolate themselves
+//! with uniquely named topics and groups. Producers here write one record per batch, as
+//! broker-notes requires.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub struct Broker {
+    pub address: String,
+}
+
+static BROKER: OnceLock<Broker> = OnceLock::new();
+
+/// The shared broker, started on first use.
+pub fn broker() -> &'static Broker {
+    BROKER.get_or_init(|| {
+        let port = super::free_port();
+        let address = format!("127.0.0.1:{port}");
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let child = super::spawn_tied_to_process(
+            Command::new("tansu")
+                .args(["broker", "--listener-url", &format!("tcp://{address}")])
+                .args(["--advertised-listener-url", &format!("tcp://{address}")])
+                .args(["--storage-engine", "memory://tansu/"])
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("tansu must be on PATH: run scripts/ensure-tansu.sh");
+        std::mem::forget::<Child>(child);
+        super::wait_for_port(port, Duration::from_secs(20));
+        Broker { address }
+    })
+}
+
+impl Broker {
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.address);
+        config
+    }
+
+    pub async fn create_topic(&self, name: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = self.client_config().create().expect("admin client");
+        let results = admin
+            .create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(1))], &AdminOptions::new())
+            .await
+            .expect("create_topics request");
+        for result in results {
+            result.unwrap_or_else(|(topic, e)| panic!("cannot create topic {topic}: {e}"));
+        }
+    }
+
+    /// A producer writing one record per batch.
+    pub fn producer(&self) -> FutureProducer {
+        self.client_config()
+            .set("linger.ms", "0")
+            .set("batch.num.messages", "1")
+            .set("message.max.bytes", "10485760")
+            .create()
+            .expect("producer")
+    }
+
+    pub async fn produce(&self, producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
+        producer
+            .send(FutureRecord::to(topic).key(key).payload(payload), Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|(e, _)| panic!("cannot produce to {topic}: {e}"));
+    }
+
+    /// Reads a topic from the start until `count` records arrived or `timeout` passed.
+    pub fn read(&self, topic: &str, count: usize, timeout: Duration) -> Vec<Received> {
+        let consumer: BaseConsumer = self
+            .client_config()
+            .set("group.id", format!("reader-{}", super::unique("g")))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("reader");
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+        let mut list = TopicPartitionList::new();
+        for partition in metadata.topics()[0].partitions() {
+            list.add_partition_offset(topic, partition.id(), Offset::Beginning).expect("partition");
+        }
+        consumer.assign(&list).expect("assign");
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < count && Instant::now() < deadline {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                let headers = message
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Received {
+                    payload: String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned(),
+                    headers,
+                });
+            }
+        }
+        out
+    }
+
+    /// Committed offsets of a group on a topic, by partition (only partitions with a commit).
+    pub fn committed(&self, group: &str, topic: &str) -> HashMap<i32, i64> {
+        let consumer: BaseConsumer = self.client_config().set("group.id", group).create().expect("offset reader");
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+        let mut list = TopicPartitionList::new();
+        for partition in metadata.topics()[0].partitions() {
+            list.add_partition(topic, partition.id());
+        }
+        let committed = consumer.committed_offsets(list, Duration::from_secs(10)).expect("committed offsets");
+        committed
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub payload: String,
+    pub headers: HashMap<String, String>,
+}

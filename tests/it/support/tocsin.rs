@@ -1,0 +1,135 @@
+//! Tocsin under test: a configuration file per test (the INI form operators write), and Tocsin
+//! either in-process through `App::start` or as the real binary for crash and signal tests.
+
+use super::broker;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use tocsin::app::App;
+use tocsin::config::Config;
+
+/// The topics and group one test uses, all unique.
+#[derive(Clone, Debug)]
+pub struct Topics {
+    pub alarms: String,
+    pub sent: String,
+    pub retry: String,
+    pub dead: String,
+    pub group: String,
+}
+
+impl Topics {
+    pub async fn create(partitions: i32) -> Topics {
+        let t = Topics {
+            alarms: super::unique("alarms"),
+            sent: super::unique("sent"),
+            retry: super::unique("retry"),
+            dead: super::unique("dead"),
+            group: super::unique("group"),
+        };
+        let b = broker();
+        b.create_topic(&t.alarms, partitions).await;
+        for topic in [&t.sent, &t.retry, &t.dead] {
+            b.create_topic(topic, 1).await;
+        }
+        t
+    }
+}
+
+/// Writes a monasca-notification INI file for a test; `extra` is appended verbatim.
+pub fn write_config(dir: &Path, topics: &Topics, db_url: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        "[kafka]\nurl = {broker}\ngroup = {group}\nalarm_topic = {alarms}\nnotification_topic = {sent}\n\
+         notification_retry_topic = {retry}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = webhook\n\n\
+         [webhook_notifier]\ntimeout = 2\n\n[statsd]\nenable = false\n\n\
+         [notification_engine]\ndead_letter_topic = {dead}\ncommit_interval = 100ms\n\n\
+         [kafka_producer]\nlinger.ms = 0\nbatch.num.messages = 1\n\n[kafka_consumer]\nsession.timeout.ms = 6000\n\n\
+         [tocsin]\nhttp_listen = 127.0.0.1:0\nshutdown_timeout = 10s\n\n{extra}\n",
+        broker = broker().address,
+        group = topics.group,
+        alarms = topics.alarms,
+        sent = topics.sent,
+        retry = topics.retry,
+        dead = topics.dead,
+    );
+    let path = dir.join(format!("{}.conf", super::unique("tocsin")));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub async fn start_in_process(config_file: &Path) -> App {
+    let config = Config::load(config_file).expect("test config is valid");
+    App::start(config).await.expect("tocsin starts")
+}
+
+/// The real binary, its stderr captured to a file next to the config.
+pub struct Process {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Process {
+    pub fn spawn(config_file: &Path) -> Process {
+        let log = config_file.with_extension(format!("{}.log", super::unique("run")));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let child = super::spawn_tied_to_process(
+            Command::new(env!("CARGO_BIN_EXE_tocsin"))
+                .args(["run", "--config-file"])
+                .arg(config_file)
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(stderr),
+        )
+        .unwrap();
+        Process { child, log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// The metrics/health address, read from the "tocsin listening on" log line.
+    pub async fn http_addr(&self) -> String {
+        super::eventually(std::time::Duration::from_secs(30), "the listening log line", || async {
+            let log = self.log_text();
+            let start = log.find("tocsin listening on http://")? + "tocsin listening on http://".len();
+            let end = log[start..].find(|c: char| c.is_whitespace()).map_or(log.len(), |e| start + e);
+            Some(log[start..end].to_owned())
+        })
+        .await
+    }
+
+    /// A counter's value from `/metrics` (0 when absent).
+    pub async fn metric(&self, line_prefix: &str) -> u64 {
+        let text = reqwest::get(format!("http://{}/metrics", self.http_addr().await)).await.unwrap().text().await.unwrap();
+        metric_value(&text, line_prefix)
+    }
+}
+
+/// The value of the first Prometheus sample line starting with `line_prefix` (0 when absent).
+pub fn metric_value(text: &str, line_prefix: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(line_prefix) && l[line_prefix.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
