@@ -43,7 +43,7 @@ impl App {
         let stop = CancellationToken::new();
 
         let db = Database::connect_lazy(&config.database.url).context("config database")?;
-        let plugins = Registry::build(&config.plugins).context("notification plugins")?;
+        let plugins = Registry::build(&config.plugins, config.engine.max_concurrent_sends).context("notification plugins")?;
         tokio::spawn(register_types(db.clone(), plugins.type_names(), stop.clone()));
 
         let producer = Producer::new(&config.kafka.brokers, &config.kafka.producer_properties).context("kafka producer")?;
@@ -57,7 +57,7 @@ impl App {
                 max_message_bytes: config.engine.max_message_bytes,
             },
             MethodLookup::new(db.clone(), config.engine.lookup_cache_ttl, metrics.clone()),
-            Dispatcher::new(plugins, metrics.clone()),
+            Dispatcher::new(plugins, metrics.clone(), config.engine.max_concurrent_sends),
             publisher,
             metrics.clone(),
         );

@@ -5,7 +5,9 @@
 use crate::model::Notification;
 use crate::plugins::{Reason, Registry, SendError};
 use crate::telemetry::Metrics;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
 
 /// The result of one send.
 #[derive(Debug)]
@@ -20,11 +22,14 @@ pub enum Outcome {
 pub struct Dispatcher {
     plugins: Registry,
     metrics: Metrics,
+    /// Bounds sends in progress. Without it a backlog opens one connection per in-flight
+    /// notification and the receiver drowns in connection set-ups (measured in BENCHMARKS.md).
+    permits: Arc<Semaphore>,
 }
 
 impl Dispatcher {
-    pub fn new(plugins: Registry, metrics: Metrics) -> Dispatcher {
-        Dispatcher { plugins, metrics }
+    pub fn new(plugins: Registry, metrics: Metrics, max_concurrent_sends: usize) -> Dispatcher {
+        Dispatcher { plugins, metrics, permits: Arc::new(Semaphore::new(max_concurrent_sends)) }
     }
 
     pub fn plugins(&self) -> &Registry {
@@ -47,6 +52,7 @@ impl Dispatcher {
             );
             return Outcome::InvalidType(notification);
         };
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
         notification.notification_timestamp = Some(unix_now_secs());
         let started = Instant::now();
         let timeout = plugin.timeout();

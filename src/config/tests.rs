@@ -178,3 +178,13 @@ fn ini_continuation_lines_and_comments() {
     assert_eq!(config.plugins.enabled, ["webhook"]);
     assert_eq!(config.plugins.unavailable, ["email"]);
 }
+
+#[test]
+fn the_shipped_example_config_loads_with_the_defaults() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/tocsin.conf");
+    let example = Config::load(&path).expect("etc/tocsin.conf is valid");
+    let defaults = Config::from_source(&Source::default()).unwrap();
+    assert_eq!(example.render_masked(), defaults.render_masked(), "the example documents the defaults");
+    // With the default mysql driver, only the [postgresql] options go unread.
+    assert!(example.notices.iter().all(|n| n.contains("[postgresql]")), "{:?}", example.notices);
+}

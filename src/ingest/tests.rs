@@ -46,7 +46,8 @@ fn reports_the_first_missing_field_in_monascas_order() {
 
 #[test]
 fn rejects_wrong_types_and_unparseable_input() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation, &str)> = vec![
         ("timestamp as text", Box::new(|v| v["alarm-transitioned"]["timestamp"] = json!("now")), "field timestamp must be a number of milliseconds, found a string"),
         ("unknown state", Box::new(|v| v["alarm-transitioned"]["newState"] = json!("BROKEN")), "field newState must be one of \"UNDETERMINED\", \"OK\", \"ALARM\", found a string"),
         ("id as object", Box::new(|v| v["alarm-transitioned"]["alarmId"] = json!({})), "field alarmId must be a non-empty string, found an object"),

@@ -161,11 +161,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn build(settings: &PluginSettings) -> Result<Registry, BuildError> {
+    /// Builds the enabled plugins; HTTP plugins keep up to `connections_per_host` idle
+    /// connections, matching the dispatcher's bound on concurrent sends.
+    pub fn build(settings: &PluginSettings, connections_per_host: usize) -> Result<Registry, BuildError> {
         let mut registry = Registry::default();
         for kind in &settings.enabled {
             let plugin: Arc<dyn Plugin> = match kind.as_str() {
-                "webhook" => Arc::new(webhook::Webhook::new(&settings.webhook, &settings.keystone)?),
+                "webhook" => Arc::new(webhook::Webhook::new(&settings.webhook, &settings.keystone, connections_per_host)?),
                 other => unreachable!("PluginSettings only enables provided plugins, not {other}"),
             };
             registry.plugins.insert(plugin.kind(), plugin);

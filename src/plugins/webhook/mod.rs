@@ -21,10 +21,11 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    pub fn new(config: &WebhookConfig, keystone: &KeystoneConfig) -> Result<Webhook, BuildError> {
+    pub fn new(config: &WebhookConfig, keystone: &KeystoneConfig, connections_per_host: usize) -> Result<Webhook, BuildError> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
-            .pool_max_idle_per_host(256)
+            .pool_max_idle_per_host(connections_per_host)
+            .tcp_nodelay(true)
             .build()
             .map_err(|source| BuildError::HttpClient { plugin: "webhook", source })?;
         let tokens = keystone.auth_required.then(|| TokenSource::new(keystone.clone(), client.clone()));

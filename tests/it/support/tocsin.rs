@@ -42,7 +42,7 @@ pub fn write_config(dir: &Path, topics: &Topics, db_url: &str, extra: &str) -> P
          notification_retry_topic = {retry}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = webhook\n\n\
          [webhook_notifier]\ntimeout = 2\n\n[statsd]\nenable = false\n\n\
          [notification_engine]\ndead_letter_topic = {dead}\ncommit_interval = 100ms\n\n\
-         [kafka_producer]\nlinger.ms = 0\nbatch.num.messages = 1\n\n[kafka_consumer]\nsession.timeout.ms = 6000\n\n\
+         [kafka_producer]\nlinger.ms = 0\nbatch.num.messages = 1\n\n[kafka_consumer]\nsession.timeout.ms = 6000\nfetch.wait.max.ms = 10\n\n\
          [tocsin]\nhttp_listen = 127.0.0.1:0\nshutdown_timeout = 10s\n\n{extra}\n",
         broker = broker().address,
         group = topics.group,
