@@ -70,7 +70,7 @@ async fn run() {
     tocsin::telemetry::init_logging(tocsin::config::LogFormat::Text);
     let alarms: usize = env("BENCH_ALARMS", 100_000);
     let partitions: i32 = env("BENCH_PARTITIONS", 8);
-    let rate: usize = env("BENCH_RATE", 2_000);
+    let rate: usize = env("BENCH_RATE", 1_000);
     let cache_ttl: String = env("BENCH_CACHE_TTL", "5s".to_owned());
     let in_flight: usize = env("BENCH_IN_FLIGHT", 256);
     // Extra INI text appended to Tocsin's configuration, e.g. "[kafka_consumer]\nfetch.wait.max.ms = 10".
