@@ -112,12 +112,7 @@ impl Database {
     /// Inserts the upper-case types of the enabled plugins that are missing from
     /// `notification_method_type` (rows other instances insert at the same time are ignored).
     pub async fn register_types(&self, names: &[String]) -> Result<(), Error> {
-        let existing: Vec<String> = sqlx::query("SELECT name from notification_method_type")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?;
+        let existing = self.notification_types().await?;
         let insert = match self.dialect {
             Dialect::MySql => "INSERT IGNORE INTO notification_method_type (name) VALUES (?)",
             Dialect::Postgres => "INSERT INTO notification_method_type (name) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -128,6 +123,12 @@ impl Database {
             sqlx::query(insert).bind(name.as_str()).execute(&self.pool).await?;
         }
         Ok(())
+    }
+
+    /// Every row of `notification_method_type`.
+    pub async fn notification_types(&self) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query("SELECT name from notification_method_type").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<Result<_, _>>()?)
     }
 
     /// Creates the tables of the Monasca schema that are missing. Existing tables are untouched.

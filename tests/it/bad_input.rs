@@ -15,7 +15,13 @@ async fn every_kind_of_bad_record_is_counted_kept_and_skipped() {
     db.definition_with_method("def-good", "m-good", "WEBHOOK", &hook.url("/good"), &["ALARM"]).await;
     db.definition_with_method("def-sms", "m-sms", "SMS", "+15550100", &["ALARM"]).await;
     let topics = Topics::create(1).await;
-    let config = write_config(dir.path(), &topics, &db.url, "[notification_engine]\nmax_message_bytes = 4096\n");
+    let statsd = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    statsd.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let extra = format!(
+        "[notification_engine]\nmax_message_bytes = 4096\n\n[statsd]\nenable = true\nhost = 127.0.0.1\nport = {}\nflush_interval = 100ms\n",
+        statsd.local_addr().unwrap().port()
+    );
+    let config = write_config(dir.path(), &topics, &db.url, &extra);
     let tocsin = Process::spawn(&config);
 
     let mut wrong_type = alarm_message("a-wrong-type", "def-good", "ALARM");
@@ -75,6 +81,38 @@ async fn every_kind_of_bad_record_is_counted_kept_and_skipped() {
     assert_eq!(tocsin.metric("tocsin_alarms_no_notification_total{reason=\"expired\"}").await, 1);
     assert_eq!(tocsin.metric("tocsin_notifications_invalid_type_total").await, 1);
     assert_eq!(tocsin.metric("tocsin_notifications_sent_total{type=\"webhook\"}").await, 1);
+
+    // StatsD: Monasca's names and dict-literal dimensions, counters summed per flush. A record's
+    // finished count is taken after its other counters, so they are in the same flush or earlier.
+    let mut packets = String::new();
+    let mut buffer = [0u8; 2048];
+    let deadline = std::time::Instant::now() + WAIT;
+    let sum = |packets: &str, name: &str| -> i64 {
+        let prefix = format!("monasca.{name}:");
+        packets.lines().filter_map(|l| l.strip_prefix(&prefix)).filter_map(|l| l.split('|').next()?.parse::<i64>().ok()).sum()
+    };
+    while sum(&packets, "alarms_finished_count") < 9 {
+        assert!(std::time::Instant::now() < deadline, "StatsD packets missing: {packets}");
+        if let Ok(n) = statsd.recv(&mut buffer) {
+            packets.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            packets.push('\n');
+        }
+    }
+    // The rest of the last flush (one datagram per metric) is already queued; read until quiet.
+    while let Ok(n) = statsd.recv(&mut buffer) {
+        packets.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        packets.push('\n');
+    }
+    let sum = |name: &str| sum(&packets, name);
+    assert_eq!(sum("alarms_failed_parse_count"), 4, "{packets}");
+    assert_eq!(sum("alarms_no_notification_count"), 3, "{packets}");
+    assert_eq!(sum("invalid_type_count"), 1, "{packets}");
+    assert_eq!(sum("sent_webhook_count"), 1, "{packets}");
+    assert!(
+        packets.contains("monasca.alarms_failed_parse_count:") && packets.contains("|c|#{'service': 'monitoring', 'component': 'monasca-notification'}"),
+        "{packets}"
+    );
+    assert!(packets.lines().any(|l| l.starts_with("monasca.webhook_time:") && l.contains("|g|#{")), "timers are gauges in seconds: {packets}");
 
     let log = tocsin.log_text();
     for offset in 0..4 {

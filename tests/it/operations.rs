@@ -46,11 +46,15 @@ async fn sigterm_drains_commits_and_exits_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_is_ready_only_when_database_and_broker_answer() {
+async fn health_is_ready_only_when_database_and_broker_answer_and_types_are_registered() {
     let dir = tempfile::tempdir().unwrap();
     let topics = Topics::create(1).await;
     let db = TestDb::new(DbKind::Sqlite).await;
     let good = start_in_process(&write_config(dir.path(), &topics, &db.url, "")).await;
+    eventually(WAIT, "the enabled plugin's type registered", || async {
+        db.db.notification_types().await.unwrap().contains(&"WEBHOOK".to_owned()).then_some(())
+    })
+    .await;
     let response = reqwest::get(format!("http://{}/healthz", good.http_addr())).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"status": "ok", "database": "ok", "broker": "ok"}));
