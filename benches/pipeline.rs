@@ -79,7 +79,15 @@ async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let broker = format!("127.0.0.1:{port}");
-    let mut tansu = std::process::Command::new("tansu")
+    let mut command = std::process::Command::new("tansu");
+    // SAFETY: prctl is async-signal-safe; the broker dies with this process however it ends.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut tansu = command
         .args(["broker", "--listener-url", &format!("tcp://{broker}"), "--advertised-listener-url", &format!("tcp://{broker}")])
         .args(["--storage-engine", "memory://tansu/"])
         .current_dir(dir.path())

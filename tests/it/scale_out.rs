@@ -66,3 +66,47 @@ async fn a_killed_instance_loses_no_alarm() {
     let posts = hook.count();
     eprintln!("scale-out: {total} alarms, {posts} webhook posts ({} duplicates after kill -9)", posts - total);
 }
+
+/// A member that leaves gracefully hands its partitions over through a rebalance: both members
+/// drain and commit what they finished, so the remaining member goes on without a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_leave_hands_over_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(DbKind::Postgres).await;
+    let hook = Receiver::start().await;
+    hook.delay(Duration::from_millis(20));
+    db.definition_with_method("def-handover", "m-handover", "WEBHOOK", &hook.url("/"), &["ALARM"]).await;
+    let topics = Topics::create(4).await;
+    let config = write_config(dir.path(), &topics, &db.url, "[notification_engine]\nmax_in_flight_per_partition = 4\n");
+    let mut leaving = Process::spawn(&config);
+    let staying = Process::spawn(&config);
+    eventually(Duration::from_secs(30), "both members serving", || async {
+        (leaving.log_text().contains("partitions assigned") && staying.log_text().contains("partitions assigned")).then_some(())
+    })
+    .await;
+    let total = 2_000;
+    let b = broker();
+    let producer = b.producer();
+    for chunk in (0..total).collect::<Vec<_>>().chunks(200) {
+        futures::future::join_all(chunk.iter().map(|i| {
+            let id = format!("handover-{i}");
+            let payload = alarm_message(&id, "def-handover", "ALARM").to_string();
+            let (producer, alarms) = (&producer, &topics.alarms);
+            async move { b.produce(producer, alarms, &id, payload.as_bytes()).await }
+        }))
+        .await;
+    }
+    eventually(Duration::from_secs(60), "a quarter of the stream", || async { (hook.count() >= total / 4).then_some(()) }).await;
+    let status = leaving.terminate();
+    assert!(status.success(), "{}", leaving.log_text());
+    assert!(hook.count() < total, "the member must leave mid-stream");
+    eventually(Duration::from_secs(120), "every alarm delivered", || async { (hook.count() >= total).then_some(()) }).await;
+    let bodies: HashSet<String> = hook.requests().into_iter().map(|r| r.body).collect();
+    assert_eq!(bodies.len(), total, "every alarm delivered");
+    // Give a stray duplicate the chance to show up before counting.
+    eventually(Duration::from_secs(5), "all offsets committed", || async {
+        (b.committed(&topics.group, &topics.alarms).values().sum::<i64>() == total as i64).then_some(())
+    })
+    .await;
+    assert_eq!(hook.count(), total, "no duplicates after a graceful handover\n{}", staying.log_text());
+}
