@@ -13,7 +13,8 @@ pub mod webhook;
 
 use crate::config::{Error as ConfigError, Reader};
 use crate::model::Notification;
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -200,21 +201,37 @@ pub enum BuildError {
 /// Monasca's common message body, used by the webhook, Slack, Jira and HipChat plugins, with
 /// its keys in Monasca's order. Fields come from the raw alarm as received, so their JSON types
 /// are whatever the producer wrote; a missing description or metrics list becomes `null`/`[]`
-/// instead of failing the send as in Monasca.
-pub fn standard_body(notification: &Notification) -> Value {
+/// instead of failing the send as in Monasca. It borrows from the notification.
+#[derive(Debug, Serialize)]
+pub struct StandardBody<'a> {
+    pub alarm_id: &'a Value,
+    pub alarm_definition_id: &'a Value,
+    pub alarm_name: &'a Value,
+    pub alarm_description: &'a Value,
+    pub alarm_timestamp: i64,
+    pub state: &'a Value,
+    pub old_state: &'a Value,
+    pub message: &'a Value,
+    pub tenant_id: &'a Value,
+    pub metrics: &'a Value,
+}
+
+static NO_METRICS: Value = Value::Array(Vec::new());
+
+pub fn standard_body(notification: &Notification) -> StandardBody<'_> {
     let alarm = &notification.alarm;
-    let mut body = Map::new();
-    body.insert("alarm_id".into(), alarm.raw_field("alarmId").clone());
-    body.insert("alarm_definition_id".into(), alarm.raw_field("alarmDefinitionId").clone());
-    body.insert("alarm_name".into(), alarm.raw_field("alarmName").clone());
-    body.insert("alarm_description".into(), alarm.raw_field("alarmDescription").clone());
-    body.insert("alarm_timestamp".into(), alarm.timestamp_secs().into());
-    body.insert("state".into(), alarm.raw_field("newState").clone());
-    body.insert("old_state".into(), alarm.raw_field("oldState").clone());
-    body.insert("message".into(), alarm.raw_field("stateChangeReason").clone());
-    body.insert("tenant_id".into(), alarm.raw_field("tenantId").clone());
-    body.insert("metrics".into(), alarm.raw.get("metrics").cloned().unwrap_or_else(|| Value::Array(vec![])));
-    Value::Object(body)
+    StandardBody {
+        alarm_id: alarm.raw_field("alarmId"),
+        alarm_definition_id: alarm.raw_field("alarmDefinitionId"),
+        alarm_name: alarm.raw_field("alarmName"),
+        alarm_description: alarm.raw_field("alarmDescription"),
+        alarm_timestamp: alarm.timestamp_secs(),
+        state: alarm.raw_field("newState"),
+        old_state: alarm.raw_field("oldState"),
+        message: alarm.raw_field("stateChangeReason"),
+        tenant_id: alarm.raw_field("tenantId"),
+        metrics: alarm.raw.get("metrics").unwrap_or(&NO_METRICS),
+    }
 }
 
 #[cfg(test)]

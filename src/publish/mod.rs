@@ -11,6 +11,7 @@ use crate::model::Notification;
 use crate::pyjson;
 use crate::telemetry::Metrics;
 use rdkafka::message::{Header, OwnedHeaders};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -79,25 +80,49 @@ impl Publisher {
 /// `json.dumps` writes them. `metrics` is only inside `raw_alarm`.
 pub fn notification_json(n: &Notification) -> String {
     let alarm = &n.alarm;
-    let mut doc = Map::new();
-    doc.insert("id".into(), n.method.id.clone().into());
-    doc.insert("type".into(), n.method.kind.clone().into());
-    doc.insert("name".into(), n.method.name.clone().into());
-    doc.insert("address".into(), n.method.address.clone().into());
-    doc.insert("retry_count".into(), n.retry_count.into());
-    doc.insert("raw_alarm".into(), Value::Object(alarm.raw.clone()));
-    doc.insert("alarm_id".into(), alarm.raw_field("alarmId").clone());
-    doc.insert("alarm_name".into(), alarm.raw_field("alarmName").clone());
-    doc.insert("alarm_timestamp".into(), alarm.timestamp_secs().into());
-    doc.insert("message".into(), alarm.raw_field("stateChangeReason").clone());
-    doc.insert("notification_timestamp".into(), n.notification_timestamp.into());
-    doc.insert("state".into(), alarm.raw_field("newState").clone());
-    doc.insert("severity".into(), alarm.raw_field("severity").clone());
-    doc.insert("link".into(), alarm.raw_field("link").clone());
-    doc.insert("lifecycle_state".into(), alarm.raw_field("lifecycleState").clone());
-    doc.insert("tenant_id".into(), alarm.raw_field("tenantId").clone());
-    doc.insert("period".into(), n.method.period.into());
-    pyjson::to_string(&Value::Object(doc))
+    pyjson::to_string(&NotificationRecord {
+        id: &n.method.id,
+        kind: &n.method.kind,
+        name: n.method.name.as_deref(),
+        address: n.method.address.as_deref(),
+        retry_count: n.retry_count,
+        raw_alarm: &alarm.raw,
+        alarm_id: alarm.raw_field("alarmId"),
+        alarm_name: alarm.raw_field("alarmName"),
+        alarm_timestamp: alarm.timestamp_secs(),
+        message: alarm.raw_field("stateChangeReason"),
+        notification_timestamp: n.notification_timestamp,
+        state: alarm.raw_field("newState"),
+        severity: alarm.raw_field("severity"),
+        link: alarm.raw_field("link"),
+        lifecycle_state: alarm.raw_field("lifecycleState"),
+        tenant_id: alarm.raw_field("tenantId"),
+        period: n.method.period,
+    })
+}
+
+/// The record borrows from the notification: nothing of the alarm is copied to serialize it.
+/// Field order is the wire order.
+#[derive(Serialize)]
+struct NotificationRecord<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    name: Option<&'a str>,
+    address: Option<&'a str>,
+    retry_count: u32,
+    raw_alarm: &'a Map<String, Value>,
+    alarm_id: &'a Value,
+    alarm_name: &'a Value,
+    alarm_timestamp: i64,
+    message: &'a Value,
+    notification_timestamp: Option<f64>,
+    state: &'a Value,
+    severity: &'a Value,
+    link: &'a Value,
+    lifecycle_state: &'a Value,
+    tenant_id: &'a Value,
+    period: i64,
 }
 
 #[cfg(test)]
