@@ -162,14 +162,24 @@ async fn run() {
         let steady: FutureProducer = client.clone().set("linger.ms", "0").create().unwrap();
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
         let mut latencies = Vec::new();
-        for _ in 0..rate * 5 {
+        let count = rate * 5;
+        let mut record = |message: rdkafka::message::BorrowedMessage<'_>, latencies: &mut Vec<u64>| {
+            let text = String::from_utf8_lossy(rdkafka::Message::payload(&message).unwrap_or_default()).into_owned();
+            if let Some(sent) = text.strip_prefix("sent_at_us=").and_then(|v| v.parse::<u64>().ok()) {
+                latencies.push(now_us() - sent);
+            }
+        };
+        for _ in 0..count {
             tick.tick().await;
             let _ = steady.send_result(FutureRecord::to("alarm-state-transitions").key("k").payload(&format!("sent_at_us={}", now_us())));
             while let Some(Ok(message)) = consumer.poll(Duration::ZERO) {
-                let text = String::from_utf8_lossy(rdkafka::Message::payload(&message).unwrap_or_default()).into_owned();
-                if let Some(sent) = text.strip_prefix("sent_at_us=").and_then(|v| v.parse::<u64>().ok()) {
-                    latencies.push(now_us() - sent);
-                }
+                record(message, &mut latencies);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while latencies.len() < count && Instant::now() < deadline {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                record(message, &mut latencies);
             }
         }
         latencies.sort_unstable();
