@@ -163,7 +163,7 @@ async fn run() {
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
         let mut latencies = Vec::new();
         let count = rate * 5;
-        let mut record = |message: rdkafka::message::BorrowedMessage<'_>, latencies: &mut Vec<u64>| {
+        let record = |message: rdkafka::message::BorrowedMessage<'_>, latencies: &mut Vec<u64>| {
             let text = String::from_utf8_lossy(rdkafka::Message::payload(&message).unwrap_or_default()).into_owned();
             if let Some(sent) = text.strip_prefix("sent_at_us=").and_then(|v| v.parse::<u64>().ok()) {
                 latencies.push(now_us() - sent);

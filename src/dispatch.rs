@@ -32,10 +32,6 @@ impl Dispatcher {
         Dispatcher { plugins, metrics, permits: Arc::new(Semaphore::new(max_concurrent_sends)) }
     }
 
-    pub fn plugins(&self) -> &Registry {
-        &self.plugins
-    }
-
     /// Sends every notification concurrently; outcomes come back in input order.
     pub async fn send_all(&self, notifications: Vec<Notification>) -> Vec<Outcome> {
         futures::future::join_all(notifications.into_iter().map(|n| self.send(n))).await

@@ -76,9 +76,6 @@ impl DatabaseSettings {
         }
     }
 
-    pub fn is_sqlite(&self) -> bool {
-        self.url.starts_with("sqlite:")
-    }
 }
 
 /// How the notification engine consumes and processes transitions (`[alarm_processor]`,

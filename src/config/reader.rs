@@ -19,10 +19,6 @@ impl<'a> Reader<'a> {
         Reader { source, read: RefCell::new(BTreeSet::new()) }
     }
 
-    pub fn source(&self) -> &'a Source {
-        self.source
-    }
-
     /// Looks an option up and marks it as read.
     pub fn entry(&self, section: &str, key: &str) -> Option<&'a Entry> {
         self.read.borrow_mut().insert((section.to_owned(), key.to_owned()));

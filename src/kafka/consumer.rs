@@ -94,7 +94,6 @@ const PARTITION_QUEUE: usize = 1024;
 /// [`ConsumerGroup::start`] and await [`ConsumerGroup::wait`].
 pub struct ConsumerGroup {
     poll_thread: std::thread::JoinHandle<()>,
-    consumer: Arc<BaseConsumer<GroupContext>>,
 }
 
 impl ConsumerGroup {
@@ -129,24 +128,11 @@ impl ConsumerGroup {
         let consumer = Arc::new(consumer);
 
         runtime.spawn(commit_periodically(consumer.clone(), settings.commit_interval, stop.clone()));
-        let poll_consumer = consumer.clone();
         let poll_thread = std::thread::Builder::new()
             .name(format!("poll-{}", settings.topic))
-            .spawn(move || poll_loop(poll_consumer, stop))
+            .spawn(move || poll_loop(consumer, stop))
             .expect("spawning a thread only fails when the OS is out of resources");
-        Ok(ConsumerGroup { poll_thread, consumer })
-    }
-
-    /// Broker metadata for health checks (blocking; call off the runtime).
-    pub fn check_broker(&self, timeout: Duration) -> Result<(), Error> {
-        self.consumer.fetch_metadata(None, timeout).map(|_| ()).map_err(Error::Metadata)
-    }
-
-    /// The partitions this member holds now.
-    pub fn assigned_partitions(&self) -> Vec<i32> {
-        let mut parts: Vec<i32> = self.consumer.context().shared.partitions.lock().expect("lock poisoned").keys().copied().collect();
-        parts.sort_unstable();
-        parts
+        Ok(ConsumerGroup { poll_thread })
     }
 
     /// Waits until the member has drained, committed and left the group.

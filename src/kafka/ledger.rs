@@ -28,9 +28,6 @@ impl Ledger {
         self.pending.first().copied().or(self.next)
     }
 
-    pub fn in_flight(&self) -> usize {
-        self.pending.len()
-    }
 }
 
 #[cfg(test)]
@@ -52,6 +49,5 @@ mod tests {
         assert_eq!(ledger.committable(), Some(12));
         ledger.finish(12);
         assert_eq!(ledger.committable(), Some(15), "all finished: one past the last started, over the gap at 13");
-        assert_eq!(ledger.in_flight(), 0);
     }
 }

@@ -176,11 +176,6 @@ impl Registry {
         Ok(registry)
     }
 
-    /// A registry of the given plugins (tests and benchmarks build plugins themselves).
-    pub fn from_plugins(plugins: impl IntoIterator<Item = Arc<dyn Plugin>>) -> Registry {
-        Registry { plugins: plugins.into_iter().map(|p| (p.kind(), p)).collect() }
-    }
-
     pub fn get(&self, kind: &str) -> Option<&Arc<dyn Plugin>> {
         self.plugins.get(kind)
     }

@@ -30,10 +30,6 @@ impl Publisher {
         Publisher { producer, metrics }
     }
 
-    pub fn producer(&self) -> &Producer {
-        &self.producer
-    }
-
     /// Publishes a notification's JSON, keyed by alarm id. `false` only when cancelled first.
     pub async fn notification(&self, topic: &str, notification: &Notification, cancel: &CancellationToken) -> bool {
         let payload = notification_json(notification);
