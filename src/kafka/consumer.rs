@@ -112,6 +112,7 @@ impl ConsumerGroup {
                 topic: topic.clone(),
                 partitions: partitions.clone(),
                 spawner,
+                parked: Mutex::default(),
                 runtime: runtime.clone(),
                 drain_timeout: settings.drain_timeout,
                 metrics: metrics.clone(),
@@ -149,6 +150,9 @@ struct Shared {
     /// or a poll (rebalance callbacks run inside poll and take it).
     partitions: Arc<Mutex<HashMap<i32, Worker>>>,
     spawner: Arc<dyn WorkerSpawner>,
+    /// Records a full worker queue could not take, by partition; the partition is paused until
+    /// they fit. Only the poll thread (and the rebalance callbacks it runs) touches it.
+    parked: Mutex<HashMap<i32, VecDeque<Record>>>,
     runtime: Handle,
     drain_timeout: Duration,
     metrics: crate::telemetry::Metrics,
@@ -214,11 +218,15 @@ impl ConsumerContext for GroupContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
                 let assigned = self.shared.partitions_of(list);
                 tracing::info!(topic = %self.shared.topic, partitions = ?assigned, "partitions assigned");
+                // librdkafka keeps an application pause across a revoke and a new assignment.
+                if let Err(e) = consumer.resume(list) {
+                    tracing::warn!(topic = %self.shared.topic, error = %e, "cannot resume newly assigned partitions");
+                }
                 let mut partitions = self.shared.partitions.lock().expect("lock poisoned");
                 for partition in assigned {
                     partitions.entry(partition).or_insert_with(|| self.shared.spawner.spawn(partition));
@@ -250,6 +258,12 @@ impl Shared {
             let mut map = self.partitions.lock().expect("lock poisoned");
             partitions.iter().filter_map(|p| map.remove(p).map(|w| (*p, w))).collect()
         };
+        // Never started, so never committed: whoever owns the partition next reads them again.
+        let mut parked = self.parked.lock().expect("lock poisoned");
+        for partition in partitions {
+            parked.remove(partition);
+        }
+        drop(parked);
         if workers.is_empty() {
             return;
         }
@@ -285,13 +299,9 @@ impl Shared {
 
 fn poll_loop(consumer: Arc<BaseConsumer<GroupContext>>, stop: CancellationToken) {
     let shared = consumer.context().shared.clone();
-    // Records a full worker queue could not take; their partition is paused until they fit.
-    let mut parked: HashMap<i32, VecDeque<Record>> = HashMap::new();
     let mut last_error: Option<String> = None;
     while !stop.is_cancelled() {
-        if !parked.is_empty() {
-            unpark(&consumer, &shared, &mut parked);
-        }
+        unpark(&consumer, &shared);
         let message = match consumer.poll(Duration::from_millis(100)) {
             None => continue,
             Some(Err(e)) => {
@@ -314,7 +324,7 @@ fn poll_loop(consumer: Arc<BaseConsumer<GroupContext>>, stop: CancellationToken)
         };
         drop(message);
         let partition = record.partition;
-        if let Some(queue) = parked.get_mut(&partition) {
+        if let Some(queue) = shared.parked.lock().expect("lock poisoned").get_mut(&partition) {
             queue.push_back(record);
             continue;
         }
@@ -325,7 +335,7 @@ fn poll_loop(consumer: Arc<BaseConsumer<GroupContext>>, stop: CancellationToken)
         };
         if let Err(mpsc::error::TrySendError::Full(record)) = sender.try_send(record) {
             set_paused(&consumer, &shared.topic, partition, true);
-            parked.entry(partition).or_default().push_back(record);
+            shared.parked.lock().expect("lock poisoned").entry(partition).or_default().push_back(record);
         }
     }
     tracing::info!(topic = %shared.topic, "stopping consumer: draining partitions");
@@ -336,7 +346,11 @@ fn poll_loop(consumer: Arc<BaseConsumer<GroupContext>>, stop: CancellationToken)
 }
 
 /// Moves parked records into their workers' queues; resumes partitions whose backlog cleared.
-fn unpark(consumer: &BaseConsumer<GroupContext>, shared: &Shared, parked: &mut HashMap<i32, VecDeque<Record>>) {
+fn unpark(consumer: &BaseConsumer<GroupContext>, shared: &Shared) {
+    let mut parked = shared.parked.lock().expect("lock poisoned");
+    if parked.is_empty() {
+        return;
+    }
     let partitions = shared.partitions.lock().expect("lock poisoned");
     parked.retain(|partition, queue| {
         let Some(worker) = partitions.get(partition) else { return false };

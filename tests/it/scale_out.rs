@@ -100,7 +100,17 @@ async fn a_graceful_leave_hands_over_without_duplicates() {
     let status = leaving.terminate();
     assert!(status.success(), "{}", leaving.log_text());
     assert!(hook.count() < total, "the member must leave mid-stream");
-    eventually(Duration::from_secs(120), "every alarm delivered", || async { (hook.count() >= total).then_some(()) }).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while hook.count() < total && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        hook.count() >= total,
+        "only {} of {total} delivered; committed {:?}\nstaying member:\n{}",
+        hook.count(),
+        b.committed(&topics.group, &topics.alarms),
+        staying.log_text()
+    );
     let bodies: HashSet<String> = hook.requests().into_iter().map(|r| r.body).collect();
     assert_eq!(bodies.len(), total, "every alarm delivered");
     // Give a stray duplicate the chance to show up before counting.
