@@ -6,7 +6,7 @@
 //! Phase 2 (latency): with Tocsin idle, alarms are published at a steady rate; each carries its
 //! send time, and the receiver records alarm-to-webhook latency.
 //!
-//! `cargo bench --bench pipeline` (env: BENCH_ALARMS, BENCH_PARTITIONS, BENCH_RATE, BENCH_CACHE_TTL, BENCH_IN_FLIGHT).
+//! `cargo bench --bench pipeline` (env: BENCH_ALARMS, BENCH_PARTITIONS, BENCH_BATCHED, BENCH_RATE, BENCH_CACHE_TTL, BENCH_IN_FLIGHT).
 //! Needs `tansu` on PATH (scripts/ensure-tansu.sh).
 
 use axum::body::Bytes;
@@ -127,12 +127,15 @@ async fn run() {
     db.execute("INSERT INTO notification_method (id, tenant_id, name, type, address, created_at, updated_at) VALUES ('bench-hook', 't', 'bench', 'WEBHOOK', ?, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", &[&hook]).await.unwrap();
     db.execute("INSERT INTO alarm_action VALUES ('bench-definition', 'ALARM', 'bench-hook')", &[]).await.unwrap();
 
-    // Load phase. One record per batch: the engine pauses and resumes partitions under load, and
-    // tansu skips the rest of a multi-record batch when a fetch resumes inside it (broker-notes).
+    // Load phase. One record per batch by default: the engine pauses and resumes partitions under
+    // load, and tansu skips the rest of a multi-record batch when a fetch resumes inside it
+    // (broker-notes). BENCH_BATCHED=1 loads multi-record batches instead; only safe together with
+    // a partition queue that holds a whole partition's share, so that no partition is paused.
+    let batched = std::env::var("BENCH_BATCHED").is_ok();
     let producer: FutureProducer = client
         .clone()
-        .set("linger.ms", "0")
-        .set("batch.num.messages", "1")
+        .set("linger.ms", if batched { "5" } else { "0" })
+        .set("batch.num.messages", if batched { "10000" } else { "1" })
         .set("queue.buffering.max.messages", "1000000")
         .create()
         .unwrap();
@@ -235,7 +238,7 @@ async fn run() {
     app.shutdown().await.unwrap();
     let _ = tansu.kill();
     let _ = tansu.wait();
-    println!("pipeline benchmark: {alarms} alarms, {partitions} partitions, lookup cache {cache_ttl}, {in_flight} in flight per partition");
+    println!("pipeline benchmark: {alarms} alarms ({}), {partitions} partitions, lookup cache {cache_ttl}, {in_flight} in flight per partition", if batched { "multi-record batches" } else { "one record per batch" });
     println!("  throughput: {throughput:.0} notifications/s ({alarms} webhook posts in {:.2} s; all offsets committed at {:.2} s)", delivered.as_secs_f64(), committed_at.as_secs_f64());
     println!("  latency at {rate} alarms/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)", percentile(0.50), percentile(0.99), percentile(1.0), latencies.len());
     println!("  peak RSS: {} MiB", peak_rss_kib() / 1024);

@@ -68,6 +68,7 @@ impl App {
                 topic: config.kafka.alarm_topic.clone(),
                 properties: config.kafka.consumer_properties.clone(),
                 max_in_flight_per_partition: config.engine.max_in_flight_per_partition,
+                partition_queue: config.engine.partition_queue,
                 commit_interval: config.engine.commit_interval,
                 drain_timeout: config.service.shutdown_timeout,
             },

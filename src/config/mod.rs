@@ -90,6 +90,8 @@ pub struct EngineSettings {
     pub max_message_bytes: usize,
     /// Transitions of one partition processed at once (those of one alarm stay in order).
     pub max_in_flight_per_partition: usize,
+    /// Records buffered per partition before the partition is paused.
+    pub partition_queue: usize,
     /// Sends in progress at once across all partitions; also the connections kept per host.
     pub max_concurrent_sends: usize,
     /// How often finished offsets are committed.
@@ -182,6 +184,7 @@ impl Config {
             max_message_bytes: r.int("notification_engine", "max_message_bytes", 1 << 20, 1)? as usize,
             max_in_flight_per_partition: r.int("notification_engine", "max_in_flight_per_partition", 256, 1)?
                 as usize,
+            partition_queue: r.int("notification_engine", "partition_queue", 1024, 1)? as usize,
             max_concurrent_sends: r.int("notification_engine", "max_concurrent_sends", 256, 1)? as usize,
             commit_interval: r.duration("notification_engine", "commit_interval", Duration::from_millis(500))?,
             lookup_cache_ttl: r.duration("notification_engine", "lookup_cache_ttl", Duration::from_secs(5))?,
@@ -240,6 +243,7 @@ impl Config {
             ("dead_letter_topic", e.dead_letter_topic.clone()),
             ("max_message_bytes", e.max_message_bytes.to_string()),
             ("max_in_flight_per_partition", e.max_in_flight_per_partition.to_string()),
+            ("partition_queue", e.partition_queue.to_string()),
             ("max_concurrent_sends", e.max_concurrent_sends.to_string()),
             ("commit_interval", format!("{:?}", e.commit_interval)),
             ("lookup_cache_ttl", format!("{:?}", e.lookup_cache_ttl)),

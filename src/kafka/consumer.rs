@@ -69,6 +69,8 @@ pub struct ConsumerSettings {
     /// `[kafka_consumer]` pass-through properties.
     pub properties: Vec<(String, String)>,
     pub max_in_flight_per_partition: usize,
+    /// Records buffered per partition before the partition is paused.
+    pub partition_queue: usize,
     pub commit_interval: Duration,
     /// How long a revoke or shutdown waits for in-flight jobs before cancelling them.
     pub drain_timeout: Duration,
@@ -87,9 +89,6 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("client.id", "tocsin"),
 ];
 
-/// Records buffered per partition between the poll thread and its worker.
-const PARTITION_QUEUE: usize = 1024;
-
 /// A running group member. Dropping it does not stop it; cancel the token given to
 /// [`ConsumerGroup::start`] and await [`ConsumerGroup::wait`].
 pub struct ConsumerGroup {
@@ -105,6 +104,7 @@ impl ConsumerGroup {
             handler,
             runtime: runtime.clone(),
             max_in_flight: settings.max_in_flight_per_partition,
+            queue: settings.partition_queue,
             topic: topic.clone(),
         });
         let context = GroupContext {
@@ -180,12 +180,13 @@ struct TypedSpawner<H: Handler> {
     handler: Arc<H>,
     runtime: Handle,
     max_in_flight: usize,
+    queue: usize,
     topic: Arc<str>,
 }
 
 impl<H: Handler> WorkerSpawner for TypedSpawner<H> {
     fn spawn(&self, partition: i32) -> Worker {
-        let (queue, records) = mpsc::channel(PARTITION_QUEUE);
+        let (queue, records) = mpsc::channel(self.queue);
         let ledger = Arc::new(Mutex::new(Ledger::default()));
         let intake = CancellationToken::new();
         let abort = CancellationToken::new();
