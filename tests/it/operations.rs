@@ -21,12 +21,8 @@ async fn sigterm_drains_commits_and_exits_zero() {
     let config = write_config(dir.path(), &topics, &db.url, "[notification_engine]\nmax_in_flight_per_partition = 8\n");
     let mut first = Process::spawn(&config);
     let b = broker();
-    let producer = b.producer();
     let total = 300;
-    for i in 0..total {
-        let id = format!("term-{i}");
-        b.produce(&producer, &topics.alarms, &id, alarm_message(&id, "def-term", "ALARM").to_string().as_bytes()).await;
-    }
+    b.produce_alarms(&topics.alarms, "def-term", (0..total).map(|i| format!("term-{i}"))).await;
     eventually(WAIT, "the first deliveries", || async { (hook.count() >= 40).then_some(()) }).await;
     let status = first.terminate();
     assert!(status.success(), "exit status {status:?}\n{}", first.log_text());
@@ -89,24 +85,10 @@ async fn a_database_outage_delays_but_loses_nothing() {
     .await;
     assert_eq!(hook.count(), 0);
 
-    let created = tocsin::db::Database::connect_lazy(&format!("{url}?mode=rwc")).unwrap();
-    created.init_schema().await.unwrap();
-    let seeded = TestDbAt(created);
-    seeded.seed(&hook.url("/late")).await;
+    let db = TestDb::sqlite_at(&db_path).await;
+    db.definition_with_method("def-late", "m-late", "WEBHOOK", &hook.url("/late"), &["ALARM"]).await;
     eventually(WAIT, "the delayed notification", || async { (hook.count() == 1).then_some(()) }).await;
     app.shutdown().await.unwrap();
-}
-
-struct TestDbAt(tocsin::db::Database);
-
-impl TestDbAt {
-    async fn seed(&self, address: &str) {
-        let db = &self.0;
-        db.execute("INSERT OR IGNORE INTO notification_method_type (name) VALUES ('WEBHOOK')", &[]).await.unwrap();
-        db.execute("INSERT INTO alarm_definition (id, tenant_id, name, expression, severity, created_at, updated_at) VALUES ('def-late', 't', 'n', 'e', 'LOW', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", &[]).await.unwrap();
-        db.execute("INSERT INTO notification_method (id, tenant_id, name, type, address, created_at, updated_at) VALUES ('m-late', 't', 'late hook', 'WEBHOOK', ?, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", &[address]).await.unwrap();
-        db.execute("INSERT INTO alarm_action VALUES ('def-late', 'ALARM', 'm-late')", &[]).await.unwrap();
-    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! why the test broker needs the replacement), every alarm still yields a webhook POST.
 
 use crate::support::tocsin::{write_config, Process, Topics};
-use crate::support::{alarm_message, broker, eventually, DbKind, Receiver, TestDb};
+use crate::support::{broker, eventually, DbKind, Receiver, TestDb};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -24,22 +24,8 @@ async fn a_killed_instance_loses_no_alarm() {
     .await;
 
     let total = 10_000;
-    let b = broker();
-    let producer = b.producer();
     let alarms = topics.alarms.clone();
-    let publishing = tokio::spawn(async move {
-        let b = broker();
-        for chunk in (0..total).collect::<Vec<_>>().chunks(250) {
-            let sends = chunk.iter().map(|i| {
-                let id = format!("scale-{i}");
-                let payload = alarm_message(&id, "def-scale", "ALARM").to_string();
-                let producer = &producer;
-                let alarms = &alarms;
-                async move { b.produce(producer, alarms, &id, payload.as_bytes()).await }
-            });
-            futures::future::join_all(sends).await;
-        }
-    });
+    let publishing = tokio::spawn(async move { broker().produce_alarms(&alarms, "def-scale", (0..total).map(|i| format!("scale-{i}"))).await });
     eventually(Duration::from_secs(120), "a third of the stream", || async { (hook.count() >= total / 3).then_some(()) }).await;
     doomed.kill_9();
     // A supervisor restarts the dead instance after the group noticed the death (its session
@@ -86,16 +72,7 @@ async fn a_graceful_leave_hands_over_without_duplicates() {
     .await;
     let total = 2_000;
     let b = broker();
-    let producer = b.producer();
-    for chunk in (0..total).collect::<Vec<_>>().chunks(200) {
-        futures::future::join_all(chunk.iter().map(|i| {
-            let id = format!("handover-{i}");
-            let payload = alarm_message(&id, "def-handover", "ALARM").to_string();
-            let (producer, alarms) = (&producer, &topics.alarms);
-            async move { b.produce(producer, alarms, &id, payload.as_bytes()).await }
-        }))
-        .await;
-    }
+    b.produce_alarms(&topics.alarms, "def-handover", (0..total).map(|i| format!("handover-{i}"))).await;
     eventually(Duration::from_secs(60), "a quarter of the stream", || async { (hook.count() >= total / 4).then_some(()) }).await;
     let status = leaving.terminate();
     assert!(status.success(), "{}", leaving.log_text());

@@ -76,6 +76,21 @@ impl Broker {
             .unwrap_or_else(|(e, _)| panic!("cannot produce to {topic}: {e}"));
     }
 
+    /// Publishes one fresh alarm transition per id (keyed by id), many at a time; for tests where
+    /// the order between alarms does not matter.
+    pub async fn produce_alarms(&self, topic: &str, definition: &str, ids: impl IntoIterator<Item = String>) {
+        let producer = self.producer();
+        let ids: Vec<String> = ids.into_iter().collect();
+        for chunk in ids.chunks(250) {
+            futures::future::join_all(chunk.iter().map(|id| {
+                let payload = super::alarm_message(id, definition, "ALARM").to_string();
+                let producer = &producer;
+                async move { self.produce(producer, topic, id, payload.as_bytes()).await }
+            }))
+            .await;
+        }
+    }
+
     /// Reads a topic from the start until `count` records arrived or `timeout` passed.
     pub fn read(&self, topic: &str, count: usize, timeout: Duration) -> Vec<Received> {
         let consumer: BaseConsumer = self

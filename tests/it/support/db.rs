@@ -47,6 +47,15 @@ impl TestDb {
         TestDb { url, db, _dir: dir }
     }
 
+    /// The schema created in a SQLite file at a path chosen earlier (a database that "comes up"
+    /// after Tocsin started).
+    pub async fn sqlite_at(path: &std::path::Path) -> TestDb {
+        let url = format!("sqlite://{}", path.display());
+        let db = Database::connect_lazy(&format!("{url}?mode=rwc")).unwrap();
+        db.init_schema().await.expect("schema");
+        TestDb { url, db, _dir: None }
+    }
+
     pub async fn ensure_type(&self, name: &str) {
         let sql = match self.db.dialect() {
             Dialect::MySql => "INSERT IGNORE INTO notification_method_type (name) VALUES (?)",
