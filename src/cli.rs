@@ -1,13 +1,16 @@
-//! The `tocsin` command line: `run`, `check-config`, `db init` and `publish-alarm`.
+//! The `tocsin` command line: `run`, `check-config`, `db init`, `publish-alarm` and `send-test`.
 
 use crate::config::{Config, Source};
 use crate::db::Database;
 use crate::kafka::Producer;
+use crate::model::{AlarmState, Notification};
+use crate::plugins::Registry;
 use crate::telemetry;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Parser, Debug)]
 #[command(name = "tocsin", version, about = "Alarm notification engine, compatible with monasca-notification")]
@@ -51,6 +54,18 @@ pub enum Command {
         name: String,
         #[arg(long, default_value = "tocsin-sample-tenant")]
         tenant: String,
+    },
+    /// Send a sample notification through one notification method of the config database and
+    /// print what the remote end answered (to check a new method).
+    SendTest {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The notification method's id.
+        #[arg(long)]
+        method: String,
+        /// The state the sample alarm transitions to: UNDETERMINED, OK or ALARM.
+        #[arg(long, default_value = "ALARM")]
+        state: String,
     },
 }
 
@@ -112,18 +127,59 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::PublishAlarm { config, definition, state, alarm_id, name, tenant } => {
             let config = load(&config)?;
             let producer = Producer::new(&config.kafka.brokers, &config.kafka.producer_properties)?;
-            let timestamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
-            let message = json!({"alarm-transitioned": {
-                "tenantId": tenant, "alarmId": alarm_id, "alarmDefinitionId": definition,
-                "metrics": [{"id": null, "name": "cpu.user_perc", "dimensions": {"hostname": "quickstart-host", "service": "monitoring"}}],
-                "alarmName": name, "alarmDescription": "published by tocsin publish-alarm",
-                "oldState": "OK", "newState": state, "actionsEnabled": true,
-                "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.user_perc) > 90.0 with the values: [97.5]",
-                "severity": "HIGH", "link": null, "lifecycleState": null, "subAlarms": [], "timestamp": timestamp}});
+            let message = sample_alarm(&definition, &state, &alarm_id, &name, &tenant);
             producer.send(&config.kafka.alarm_topic, Some(alarm_id.as_bytes()), message.to_string().as_bytes(), None).await?;
             println!("published to {}: {message}", config.kafka.alarm_topic);
             Ok(())
         }
+        Command::SendTest { config, method, state } => {
+            let config = load(&config)?;
+            send_test(&config, &method, &state).await
+        }
+    }
+}
+
+/// An `alarm-transitioned` message as monasca-thresh writes it.
+fn sample_alarm(definition: &str, state: &str, alarm_id: &str, name: &str, tenant: &str) -> serde_json::Value {
+    let timestamp = crate::dispatch::unix_now_secs() * 1000.0;
+    let old_state = if state == "OK" { "ALARM" } else { "OK" };
+    json!({"alarm-transitioned": {
+        "tenantId": tenant, "alarmId": alarm_id, "alarmDefinitionId": definition,
+        "metrics": [{"id": null, "name": "cpu.user_perc", "dimensions": {"hostname": "sample-host", "service": "monitoring"}}],
+        "alarmName": name, "alarmDescription": "sample alarm sent by tocsin",
+        "oldState": old_state, "newState": state, "actionsEnabled": true,
+        "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.user_perc) > 90.0 with the values: [97.5]",
+        "severity": "HIGH", "link": null, "lifecycleState": null, "subAlarms": [], "timestamp": timestamp as u64}})
+}
+
+async fn send_test(config: &Config, method_id: &str, state: &str) -> anyhow::Result<()> {
+    let state = AlarmState::parse(state).ok_or_else(|| anyhow::anyhow!("--state must be UNDETERMINED, OK or ALARM, not {state:?}"))?;
+    let db = Database::connect_lazy(&config.database.url)?;
+    let method = db
+        .fetch_method(method_id)
+        .await
+        .with_context(|| format!("looking the method up in {}", config.database.masked_url()))?
+        .ok_or_else(|| anyhow::anyhow!("no notification method with id {method_id:?} in {}", config.database.masked_url()))?;
+    db.close().await;
+    let plugins = Registry::build(&config.plugins, 1)?;
+    let plugin = plugins.get(&method.kind).ok_or_else(|| {
+        anyhow::anyhow!("method {method_id:?} has type {}, which is not enabled in [notification_types]", method.kind.to_ascii_uppercase())
+    })?;
+    let message = sample_alarm("tocsin-send-test", state.as_str(), "tocsin-send-test", "tocsin send-test", "tocsin-send-test");
+    let alarm = crate::ingest::decode(Some(message.to_string().as_bytes()), usize::MAX).map_err(|r| anyhow::anyhow!("{r}"))?;
+    let notification = Notification::new(method, Arc::new(alarm));
+    println!("sending a sample {} notification through method {method_id:?} ({})", state.as_str(), notification.method.kind);
+    let timeout = plugin.timeout();
+    match tokio::time::timeout(timeout, plugin.send(&notification)).await {
+        Ok(Ok(receipt)) => {
+            println!("sent; the remote end answered: {}", receipt.answer);
+            Ok(())
+        }
+        Ok(Err(error)) => {
+            let retry = if error.retryable { "retryable" } else { "permanent" };
+            anyhow::bail!("send failed ({retry}, {}): {}", error.reason, error.detail)
+        }
+        Err(_) => anyhow::bail!("send failed (retryable, timeout): no answer within {timeout:?}"),
     }
 }
 

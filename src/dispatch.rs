@@ -58,9 +58,9 @@ impl Dispatcher {
         };
         let took = started.elapsed();
         match result {
-            Ok(()) => {
+            Ok(receipt) => {
                 self.metrics.notification_sent(plugin.kind(), plugin.statsd_name(), took);
-                tracing::debug!(r#type = plugin.kind(), method_id = %notification.method.id, alarm_id = %notification.alarm.alarm_id, "notification sent");
+                tracing::debug!(r#type = plugin.kind(), method_id = %notification.method.id, alarm_id = %notification.alarm.alarm_id, answer = %receipt.answer, "notification sent");
                 Outcome::Sent(notification)
             }
             Err(error) => {

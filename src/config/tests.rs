@@ -60,7 +60,7 @@ fn a_monasca_ini_file_loads_as_it_is() {
     assert_eq!(config.database.url, "mysql://notification:s3cr3t@192.168.10.6:3306/mon");
     assert_eq!(config.engine.ttl, Some(Duration::from_secs(600)));
     assert_eq!(config.plugins.enabled, ["webhook"]);
-    assert_eq!(config.plugins.webhook.timeout, Duration::from_secs(7));
+    assert_eq!(config.plugins.webhook.as_ref().unwrap().timeout, Duration::from_secs(7));
     assert_eq!(config.statsd.host, "192.168.10.6");
     let notices = config.notices.join("\n");
     assert!(notices.contains("line 2: [DEFAULT] log_config_append is accepted and not used"), "{notices}");
@@ -82,7 +82,7 @@ fn defaults_are_monascas() {
     assert_eq!(config.database.url, "mysql://notification:password@127.0.0.1:3306/mon");
     assert_eq!(config.engine.ttl, Some(Duration::from_secs(14400)));
     assert_eq!(config.engine.dead_letter_topic, "alarm-state-transitions-dead");
-    assert_eq!(config.plugins.webhook.timeout, Duration::from_secs(5));
+    assert_eq!(config.plugins.webhook.as_ref().unwrap().timeout, Duration::from_secs(5));
     assert_eq!((config.statsd.host.as_str(), config.statsd.port), ("127.0.0.1", 8125));
 }
 
@@ -172,11 +172,11 @@ fn repo_drivers_map_to_database_urls() {
 
 #[test]
 fn ini_continuation_lines_and_comments() {
-    let text = "# comment\n[notification_types]\n; another\nenabled = webhook,\n    email\n";
+    let text = "# comment\n[notification_types]\n; another\nenabled = webhook,\n    mycompany.plugins:Custom\n";
     let (_dir, path) = write("cont.conf", text);
     let config = Config::load(&path).unwrap();
     assert_eq!(config.plugins.enabled, ["webhook"]);
-    assert_eq!(config.plugins.unavailable, ["email"]);
+    assert_eq!(config.plugins.unavailable, ["mycompany.plugins:Custom"]);
 }
 
 #[test]

@@ -95,6 +95,22 @@ impl Database {
         rows.iter().map(method_from_row).collect()
     }
 
+    /// One notification method by id, or `None` if it no longer exists (Monasca's
+    /// `get_notification`; the retry and periodic engines refresh methods with it).
+    pub async fn fetch_method(&self, id: &str) -> Result<Option<NotificationMethod>, Error> {
+        let sql = self.sql("SELECT id, type, name, address, period FROM notification_method WHERE id = ?");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(method_from_row).transpose()
+    }
+
+    /// The current state of an alarm, or `None` if the alarm was deleted (Monasca's
+    /// `get_alarm_current_state`).
+    pub async fn alarm_state(&self, alarm_id: &str) -> Result<Option<String>, Error> {
+        let sql = self.sql("SELECT state FROM alarm WHERE alarm.id = ?");
+        let row = sqlx::query(&sql).bind(alarm_id).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
     /// Inserts the upper-case types of the enabled plugins that are missing from
     /// `notification_method_type` (rows other instances insert at the same time are ignored).
     pub async fn register_types(&self, names: &[String]) -> Result<(), Error> {

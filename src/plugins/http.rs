@@ -1,7 +1,20 @@
 //! What the HTTP plugins share: one rule for turning a status or a transport error into a
 //! [`SendError`], and URL redaction so a token in a query string never reaches a log.
 
-use super::{Reason, SendError};
+use super::{Reason, Receipt, SendError};
+
+/// Longest part of a response body kept in a [`Receipt`].
+const ANSWER_EXCERPT: usize = 512;
+
+/// A receipt for an HTTP answer: the status and the start of the body.
+pub fn receipt(status: u16, body: &str) -> Receipt {
+    let mut end = body.len().min(ANSWER_EXCERPT);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    let ellipsis = if end < body.len() { "…" } else { "" };
+    Receipt::new(format!("HTTP {status}: {}{ellipsis}", &body[..end]))
+}
 
 /// Classifies a status the plugin's own success rule rejected.
 pub fn status_error(status: u16, url: &str) -> SendError {

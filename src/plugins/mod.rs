@@ -7,8 +7,13 @@
 //! retries: the caller bounds each send with the plugin's timeout, counts and logs the outcome,
 //! and decides what happens to failures.
 
+pub mod email;
+pub mod hipchat;
 pub mod http;
+pub mod jira;
 pub mod keystone;
+pub mod pagerduty;
+pub mod slack;
 pub mod webhook;
 
 use crate::config::{Error as ConfigError, Reader};
@@ -30,8 +35,21 @@ pub trait Plugin: Send + Sync {
     fn timeout(&self) -> Duration;
     /// Checks a method address before it is stored; the message says what to fix.
     fn validate_address(&self, address: &str) -> Result<(), String>;
-    /// Sends one notification.
-    async fn send(&self, notification: &Notification) -> Result<(), SendError>;
+    /// Sends one notification; on success, says what the remote end answered.
+    async fn send(&self, notification: &Notification) -> Result<Receipt, SendError>;
+}
+
+/// What the remote end answered to a successful send, for `tocsin send-test` and debug logs
+/// (never containing a secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub answer: String,
+}
+
+impl Receipt {
+    pub fn new(answer: impl Into<String>) -> Receipt {
+        Receipt { answer: answer.into() }
+    }
 }
 
 /// Why a send failed: a fixed reason for metric labels, whether trying again may help, and a
@@ -92,39 +110,53 @@ impl std::fmt::Display for Reason {
 /// The plugin names monasca-notification knows, short form.
 const KNOWN_KINDS: [&str; 6] = ["email", "pagerduty", "webhook", "hipchat", "slack", "jira"];
 
-/// `[notification_types]` and each plugin's own section.
-#[derive(Clone, Debug)]
+/// `[notification_types]` and each enabled plugin's own section. As in Monasca, a plugin's
+/// options are only read when the plugin is enabled.
+#[derive(Clone, Debug, Default)]
 pub struct PluginSettings {
     /// Enabled plugin keys that this build provides, in configuration order.
     pub enabled: Vec<String>,
     /// Enabled names this build has no plugin for; notifications of these types count as invalid.
     pub unavailable: Vec<String>,
-    pub webhook: webhook::WebhookConfig,
-    pub keystone: keystone::KeystoneConfig,
+    pub webhook: Option<webhook::WebhookConfig>,
+    /// Read with the webhook plugin, the only one that authenticates with Keystone.
+    pub keystone: Option<keystone::KeystoneConfig>,
+    pub email: Option<email::EmailConfig>,
+    pub pagerduty: Option<pagerduty::PagerDutyConfig>,
+    pub slack: Option<slack::SlackConfig>,
+    pub jira: Option<jira::JiraConfig>,
+    pub hipchat: Option<hipchat::HipChatConfig>,
 }
 
 impl PluginSettings {
     pub fn read(r: &Reader) -> Result<PluginSettings, ConfigError> {
-        let mut enabled = Vec::new();
-        let mut unavailable = Vec::new();
+        let mut settings = PluginSettings::default();
         for name in r.list("notification_types", "enabled", &["email", "pagerduty", "webhook"]) {
             let kind = plugin_kind(&name);
-            let provided = matches!(kind.as_str(), "webhook");
-            match (provided, enabled.contains(&kind)) {
-                (true, false) => enabled.push(kind),
-                (true, true) => {}
-                (false, _) => unavailable.push(name),
+            if !KNOWN_KINDS.contains(&kind.as_str()) {
+                settings.unavailable.push(name);
+            } else if !settings.enabled.contains(&kind) {
+                settings.enabled.push(kind);
             }
         }
-        let webhook_enabled = enabled.iter().any(|k| k == "webhook");
-        Ok(PluginSettings {
-            webhook: if webhook_enabled { webhook::WebhookConfig::read(r)? } else { Default::default() },
-            keystone: if webhook_enabled { keystone::KeystoneConfig::read(r)? } else { Default::default() },
-            enabled,
-            unavailable,
-        })
+        for kind in &settings.enabled {
+            match kind.as_str() {
+                "webhook" => {
+                    settings.webhook = Some(webhook::WebhookConfig::read(r)?);
+                    settings.keystone = Some(keystone::KeystoneConfig::read(r)?);
+                }
+                "email" => settings.email = Some(email::EmailConfig::read(r)?),
+                "pagerduty" => settings.pagerduty = Some(pagerduty::PagerDutyConfig::read(r)?),
+                "slack" => settings.slack = Some(slack::SlackConfig::read(r)?),
+                "jira" => settings.jira = Some(jira::JiraConfig::read(r)?),
+                "hipchat" => settings.hipchat = Some(hipchat::HipChatConfig::read(r)?),
+                other => unreachable!("{other} is not in KNOWN_KINDS"),
+            }
+        }
+        Ok(settings)
     }
 
+    /// Each enabled plugin's section, secrets masked, for `tocsin check-config`.
     pub fn render_masked(&self) -> Vec<(String, Vec<(String, String)>)> {
         let mut sections = vec![(
             "notification_types".to_owned(),
@@ -133,10 +165,18 @@ impl PluginSettings {
                 ("unavailable".to_owned(), self.unavailable.join(",")),
             ],
         )];
-        if self.enabled.iter().any(|k| k == "webhook") {
-            sections.push(("webhook_notifier".into(), self.webhook.render()));
-            sections.push(("keystone".into(), self.keystone.render_masked()));
-        }
+        let mut add = |name: &str, entries: Option<Vec<(String, String)>>| {
+            if let Some(entries) = entries {
+                sections.push((name.to_owned(), entries));
+            }
+        };
+        add("webhook_notifier", self.webhook.as_ref().map(|c| c.render()));
+        add("keystone", self.keystone.as_ref().map(|c| c.render_masked()));
+        add("email_notifier", self.email.as_ref().map(|c| c.render_masked()));
+        add("pagerduty_notifier", self.pagerduty.as_ref().map(|c| c.render_masked()));
+        add("slack_notifier", self.slack.as_ref().map(|c| c.render_masked()));
+        add("jira_notifier", self.jira.as_ref().map(|c| c.render_masked()));
+        add("hipchat_notifier", self.hipchat.as_ref().map(|c| c.render_masked()));
         sections
     }
 }
@@ -166,11 +206,22 @@ impl Registry {
     /// connections, matching the dispatcher's bound on concurrent sends.
     pub fn build(settings: &PluginSettings, connections_per_host: usize) -> Result<Registry, BuildError> {
         let mut registry = Registry::default();
-        for kind in &settings.enabled {
-            let plugin: Arc<dyn Plugin> = match kind.as_str() {
-                "webhook" => Arc::new(webhook::Webhook::new(&settings.webhook, &settings.keystone, connections_per_host)?),
-                other => unreachable!("PluginSettings only enables provided plugins, not {other}"),
-            };
+        fn built<P: Plugin + 'static>(plugin: P) -> Arc<dyn Plugin> {
+            Arc::new(plugin)
+        }
+        let n = connections_per_host;
+        let candidates: [Option<Arc<dyn Plugin>>; 6] = [
+            match (&settings.webhook, &settings.keystone) {
+                (Some(webhook), Some(keystone)) => Some(built(webhook::Webhook::new(webhook, keystone, n)?)),
+                _ => None,
+            },
+            settings.email.as_ref().map(|c| email::Email::new(c, n)).transpose()?.map(built),
+            settings.pagerduty.as_ref().map(|c| pagerduty::PagerDuty::new(c, n)).transpose()?.map(built),
+            settings.slack.as_ref().map(|c| slack::Slack::new(c, n)).transpose()?.map(built),
+            settings.jira.as_ref().map(|c| jira::Jira::new(c, n)).transpose()?.map(built),
+            settings.hipchat.as_ref().map(|c| hipchat::HipChat::new(c, n)).transpose()?.map(built),
+        ];
+        for plugin in candidates.into_iter().flatten() {
             registry.plugins.insert(plugin.kind(), plugin);
         }
         Ok(registry)
@@ -191,6 +242,9 @@ impl Registry {
 pub enum BuildError {
     #[error("cannot build the HTTP client of the {plugin} plugin: {source}")]
     HttpClient { plugin: &'static str, source: reqwest::Error },
+    /// Anything else a plugin checks when it is built (a CA bundle that cannot be read, …).
+    #[error("cannot set up the {plugin} plugin: {message}")]
+    Setup { plugin: &'static str, message: String },
 }
 
 /// Monasca's common message body, used by the webhook, Slack, Jira and HipChat plugins, with

@@ -4,5 +4,10 @@
 mod bad_input;
 mod engine;
 mod operations;
+mod plugin_email;
+mod plugin_hipchat;
+mod plugin_jira;
+mod plugin_pagerduty;
+mod plugin_slack;
 mod scale_out;
 mod support;

@@ -7,7 +7,7 @@ mod config;
 pub use config::WebhookConfig;
 
 use super::keystone::{KeystoneConfig, TokenSource};
-use super::{http, standard_body, BuildError, Plugin, SendError};
+use super::{http, standard_body, BuildError, Plugin, Receipt, SendError};
 use crate::model::Notification;
 use crate::pyjson;
 use std::time::Duration;
@@ -54,7 +54,7 @@ impl Plugin for Webhook {
         }
     }
 
-    async fn send(&self, notification: &Notification) -> Result<(), SendError> {
+    async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
         let url = notification.address();
         let body = pyjson::to_string(&standard_body(notification));
         let mut request = self.client.post(url).header("content-type", "application/json").body(body);
@@ -64,7 +64,8 @@ impl Plugin for Webhook {
         let response = request.send().await.map_err(|e| http::transport_error(e, url))?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
-            return Ok(());
+            let body = response.text().await.unwrap_or_default();
+            return Ok(http::receipt(status, &body));
         }
         if status == 401 {
             if let Some(tokens) = &self.tokens {

@@ -35,11 +35,18 @@ impl Topics {
     }
 }
 
-/// Writes a monasca-notification INI file for a test; `extra` is appended verbatim.
+/// Writes a monasca-notification INI file for a test with only the webhook plugin enabled;
+/// `extra` is appended verbatim.
 pub fn write_config(dir: &Path, topics: &Topics, db_url: &str, extra: &str) -> PathBuf {
+    write_config_with_plugins(dir, topics, db_url, "webhook", extra)
+}
+
+/// As [`write_config`], with `[notification_types] enabled = {enabled}`; the plugins' own
+/// sections go in `extra`.
+pub fn write_config_with_plugins(dir: &Path, topics: &Topics, db_url: &str, enabled: &str, extra: &str) -> PathBuf {
     let text = format!(
         "[kafka]\nurl = {broker}\ngroup = {group}\nalarm_topic = {alarms}\nnotification_topic = {sent}\n\
-         notification_retry_topic = {retry}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = webhook\n\n\
+         notification_retry_topic = {retry}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = {enabled}\n\n\
          [webhook_notifier]\ntimeout = 2\n\n[statsd]\nenable = false\n\n\
          [notification_engine]\ndead_letter_topic = {dead}\ncommit_interval = 100ms\n\n\
          [kafka_producer]\nlinger.ms = 0\nbatch.num.messages = 1\n\n[kafka_consumer]\nsession.timeout.ms = 6000\nfetch.wait.max.ms = 10\n\n\

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the email plugin's tests; its session replaces this file.

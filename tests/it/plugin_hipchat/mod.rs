@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the hipchat plugin's tests; its session replaces this file.

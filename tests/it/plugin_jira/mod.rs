@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the jira plugin's tests; its session replaces this file.

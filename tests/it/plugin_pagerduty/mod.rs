@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the pagerduty plugin's tests; its session replaces this file.

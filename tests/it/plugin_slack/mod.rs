@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the slack plugin's tests; its session replaces this file.
