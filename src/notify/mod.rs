@@ -95,19 +95,26 @@ impl NotificationEngine {
         let outcomes = self.dispatcher.send_all(notifications).await;
         let mut publishes = Vec::with_capacity(outcomes.len());
         for outcome in &outcomes {
-            let (topic, n) = match outcome {
-                SendOutcome::Sent(n) => (&self.settings.notification_topic, n),
-                SendOutcome::Failed(n, _) => (&self.settings.retry_topic, n),
+            let (topic, n, error) = match outcome {
+                SendOutcome::Sent(n) => (&self.settings.notification_topic, n, None),
+                SendOutcome::Failed(n, error) => (&self.settings.retry_topic, n, Some(error)),
                 SendOutcome::InvalidType(_) => continue,
             };
-            publishes.push((topic, n));
+            publishes.push((topic, n, error));
             // A chain starts after a first attempt with a plugin, whatever its result (a
             // failure is retried separately); Monasca also started chains for invalid types.
             if let Some((_, periodic)) = self.settings.periodic_topics.iter().find(|(period, _)| *period == n.method.period) {
-                publishes.push((periodic, n));
+                publishes.push((periodic, n, None));
             }
         }
-        let confirmed = futures::future::join_all(publishes.into_iter().map(|(topic, n)| self.publisher.notification(topic, n, &cancel))).await;
+        let cancel = &cancel;
+        let confirmed = futures::future::join_all(publishes.into_iter().map(|(topic, n, error)| async move {
+            match error {
+                Some(error) => self.publisher.failed_notification(topic, n, error, cancel).await,
+                None => self.publisher.notification(topic, n, cancel).await,
+            }
+        }))
+        .await;
         if confirmed.iter().all(|ok| *ok) {
             self.metrics.alarm_finished();
             Outcome::Done

@@ -5,7 +5,11 @@
 //! notification, and appends the next link. Otherwise the chain ends.
 //!
 //! The link's record stays uncommitted until the next link is confirmed by the broker, so a
-//! chain survives a crash or a partition move (at worst one re-send is repeated). Unlike
+//! chain survives a crash or a partition move (at worst one re-send is repeated). A link read
+//! again after a crash, whose successor is also on the topic, must not fork the chain: the
+//! engine remembers the newest link it has read per (alarm, method) and drops older ones when
+//! they come due. The same rule ends an old chain when a new transition starts another one for
+//! the same alarm and method. Unlike
 //! Monasca, a re-send that succeeds is published to the sent topic and one that fails goes to
 //! the retry topic. Waiting is a tokio timer per link, bounded per partition by the consumer's
 //! in-flight window; records of one topic share one period, so they come due in offset order.
@@ -19,6 +23,8 @@ use crate::publish::Publisher;
 use crate::stored;
 use crate::supervise::Fatal;
 use crate::telemetry::Metrics;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 const ENGINE: &str = "periodic";
 
@@ -41,6 +47,9 @@ pub struct PeriodicEngine {
     publisher: Publisher,
     metrics: Metrics,
     fatal: Fatal,
+    /// Newest link timestamp read per chain (alarm id, method id); records arrive in offset
+    /// order and a chain's links stay in one partition, keyed by alarm id.
+    newest: Mutex<HashMap<(String, String), f64>>,
 }
 
 pub enum Job {
@@ -56,6 +65,8 @@ enum Stopped {
     AlarmDeleted,
     StateChanged,
     InvalidType,
+    /// A newer link of the same chain exists.
+    Superseded,
 }
 
 impl Stopped {
@@ -66,6 +77,7 @@ impl Stopped {
             Stopped::AlarmDeleted => "alarm_deleted",
             Stopped::StateChanged => "state_changed",
             Stopped::InvalidType => "invalid_type",
+            Stopped::Superseded => "superseded",
         }
     }
 }
@@ -82,7 +94,7 @@ impl PeriodicEngine {
         metrics: Metrics,
         fatal: Fatal,
     ) -> PeriodicEngine {
-        PeriodicEngine { period, topics, max_message_bytes, db, dispatcher, publisher, metrics, fatal }
+        PeriodicEngine { period, topics, max_message_bytes, db, dispatcher, publisher, metrics, fatal, newest: Mutex::default() }
     }
 
     async fn link(&self, notification: Notification, stop: Stop) -> Outcome {
@@ -94,6 +106,13 @@ impl PeriodicEngine {
                 return Outcome::Abandoned;
             }
         }
+        let chain = (notification.alarm.alarm_id.clone(), notification.method.id.clone());
+        let timestamp = notification.notification_timestamp.unwrap_or(0.0);
+        if self.newest.lock().expect("lock poisoned").get(&chain).is_some_and(|newest| *newest > timestamp) {
+            tracing::debug!(alarm_id = %chain.0, method_id = %chain.1, "a newer link of this chain exists; dropping this one");
+            self.metrics.chain_stopped(Stopped::Superseded.as_str());
+            return Outcome::Done;
+        }
         // Checked when the link is due, not when it was read, so a chain whose alarm went OK
         // during the wait sends nothing more.
         let Some(check) = self.keep_sending(notification, &stop).await else { return Outcome::Abandoned };
@@ -102,28 +121,44 @@ impl PeriodicEngine {
             Err((why, alarm_id, method_id)) => {
                 tracing::info!(%alarm_id, %method_id, period = self.period, why = why.as_str(), "periodic notifications stop");
                 self.metrics.chain_stopped(why.as_str());
+                self.forget(&chain, timestamp);
                 return Outcome::Done;
             }
         };
-        let (report, next) = match self.dispatcher.send(notification).await {
-            SendOutcome::Sent(n) => (&self.topics.notification_topic, n),
-            SendOutcome::Failed(n, _) => (&self.topics.retry_topic, n),
+        let (error, next) = match self.dispatcher.send(notification).await {
+            SendOutcome::Sent(n) => (None, n),
+            SendOutcome::Failed(n, error) => (Some(error), n),
             SendOutcome::InvalidType(n) => {
                 tracing::info!(alarm_id = %n.alarm.alarm_id, method_id = %n.method.id, why = Stopped::InvalidType.as_str(), "periodic notifications stop");
                 self.metrics.chain_stopped(Stopped::InvalidType.as_str());
+                self.forget(&chain, timestamp);
                 return Outcome::Done;
             }
         };
         // The retry engine counts its retries from 0; the chain's own record keeps 0 as well.
         let next = Notification { retry_count: 0, ..next };
+        let report = async {
+            match &error {
+                None => self.publisher.notification(&self.topics.notification_topic, &next, &stop.abort).await,
+                Some(error) => self.publisher.failed_notification(&self.topics.retry_topic, &next, error, &stop.abort).await,
+            }
+        };
         let (reported, chained) = tokio::join!(
-            self.publisher.notification(report, &next, &stop.abort),
+            report,
             self.publisher.notification(&self.topics.periodic_topic, &next, &stop.abort)
         );
         if reported && chained {
             Outcome::Done
         } else {
             Outcome::Abandoned
+        }
+    }
+
+    /// Forgets an ended chain, unless a newer link of it was read meanwhile.
+    fn forget(&self, chain: &(String, String), timestamp: f64) {
+        let mut newest = self.newest.lock().expect("lock poisoned");
+        if newest.get(chain).is_some_and(|newest| *newest <= timestamp) {
+            newest.remove(chain);
         }
     }
 
@@ -161,7 +196,14 @@ impl Handler for PeriodicEngine {
 
     fn prepare(&self, record: Record) -> Job {
         match stored::decode(record.payload.as_deref(), self.max_message_bytes) {
-            Ok(notification) => Job::Link(notification),
+            Ok(notification) => {
+                let chain = (notification.alarm.alarm_id.clone(), notification.method.id.clone());
+                let timestamp = notification.notification_timestamp.unwrap_or(0.0);
+                let mut newest = self.newest.lock().expect("lock poisoned");
+                let entry = newest.entry(chain).or_insert(timestamp);
+                *entry = entry.max(timestamp);
+                Job::Link(notification)
+            }
             Err(rejected) => Job::Malformed { record, rejected },
         }
     }

@@ -14,7 +14,7 @@ use crate::dispatch::{unix_now_secs, Dispatcher, Outcome as SendOutcome};
 use crate::ingest::Rejected;
 use crate::kafka::{Handler, Outcome, Record, Stop};
 use crate::model::Notification;
-use crate::publish::{notification_json, Publisher};
+use crate::publish::{notification_json, Publisher, ERROR_HEADER, RETRYABLE_HEADER};
 use crate::stored::{self, loggable_address};
 use crate::supervise::Fatal;
 use crate::telemetry::Metrics;
@@ -83,6 +83,12 @@ impl RetryEngine {
     }
 
     async fn retry(&self, record: Record, notification: Notification, stop: Stop) -> Outcome {
+        if record.header(RETRYABLE_HEADER) == Some("false") {
+            let error = record.header(ERROR_HEADER).unwrap_or("unknown error").to_owned();
+            let (kind, name, address) = (notification.method.kind.clone(), notification.method.name.clone().unwrap_or_default(), loggable_address(notification.address()));
+            tracing::error!(r#type = %kind, name = %name, address = %address, error = %error, "notification for {kind} with name {name} at {address} failed with a permanent error.  Not retrying.");
+            return self.give_up(&record, notification, "permanent", &format!("permanent error: {error}"), &stop).await;
+        }
         let spread = if self.policy.jitter > 0.0 { rand::random::<f64>() * 2.0 - 1.0 } else { 0.0 };
         let last_attempt = notification.notification_timestamp.unwrap_or_else(unix_now_secs);
         let due = last_attempt + self.policy.delay(notification.retry_count, spread).as_secs_f64();
@@ -118,7 +124,11 @@ impl RetryEngine {
                 } else if n.retry_count < self.policy.max_attempts {
                     tracing::error!(r#type = %kind, name = %name, address = %address, retry_count = n.retry_count, "retry failed for {kind} with name {name} at {address}.  Saving for later retry.");
                     self.metrics.retry_requeued(&kind);
-                    self.publish(&self.topics.retry_topic, &n, &stop).await
+                    if self.publisher.failed_notification(&self.topics.retry_topic, &n, &error, &stop.abort).await {
+                        Outcome::Done
+                    } else {
+                        Outcome::Abandoned
+                    }
                 } else {
                     let attempts = self.policy.max_attempts;
                     tracing::error!(r#type = %kind, name = %name, address = %address, error = %error, "retry failed for {kind} with name {name} at {address} after {attempts} retries.  Giving up on retry.");
