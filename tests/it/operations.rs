@@ -116,3 +116,22 @@ fn check_config_accepts_a_monasca_file_and_rejects_a_bad_one() {
     assert!(!output.status.success());
     assert!(stderr.contains(&format!("{}:7: [alarm_processor] ttl: expected a whole number, found \"four hours\"", bad.display())), "{stderr}");
 }
+
+/// Credentials the database refuses cannot be cured by retrying: the process shuts down and
+/// exits non-zero saying so, instead of retrying forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_database_credentials_stop_the_process_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::create(1).await;
+    let config = write_config(dir.path(), &topics, "mysql://tocsin_nobody:wrong@127.0.0.1:3306/mon", "");
+    let mut process = Process::spawn(&config);
+    let status = eventually(WAIT, "the process to exit", || {
+        let status = process.child.try_wait().unwrap();
+        async move { status }
+    })
+    .await;
+    let log = process.log_text();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("the config database refused Tocsin's credentials"), "{log}");
+    assert!(log.contains("Access denied for user 'tocsin_nobody'"), "{log}");
+}
