@@ -12,6 +12,8 @@
 //! - [`retry`]: the retry engine (delayed re-sends, then the dead-letter topic).
 //! - [`periodic`]: the periodic engines (re-sends while an alarm stays in its state).
 //! - [`supervise`]: engine tasks restarted with backoff; fatal conditions.
+//! - [`rules`]: alarm-manager rules (group, silence, inhibit), their expression language and
+//!   matching.
 //! - [`kafka`]: consumer groups, per-partition workers, offset ledgers, the confirming producer.
 //! - [`config`], [`telemetry`], [`app`], [`cli`]: configuration, self-monitoring, wiring, commands.
 //! - [`model`] and [`pyjson`]: the shared vocabulary and Python-compatible JSON text.
@@ -30,6 +32,7 @@ pub mod plugins;
 pub mod publish;
 pub mod pyjson;
 pub mod retry;
+pub mod rules;
 pub mod stored;
 pub mod supervise;
 pub mod telemetry;
