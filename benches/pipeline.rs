@@ -6,7 +6,8 @@
 //! Phase 2 (latency): with Tocsin idle, alarms are published at a steady rate; each carries its
 //! send time, and the receiver records alarm-to-webhook latency.
 //!
-//! `cargo bench --bench pipeline` (env: BENCH_ALARMS, BENCH_PARTITIONS, BENCH_BATCHED, BENCH_RATE, BENCH_CACHE_TTL, BENCH_IN_FLIGHT).
+//! `cargo bench --bench pipeline` (env: BENCH_ALARMS, BENCH_PARTITIONS, BENCH_BATCHED, BENCH_RATE, BENCH_CACHE_TTL, BENCH_IN_FLIGHT,
+//! BENCH_RETRY_WAITING).
 //! Needs `tansu` on PATH (scripts/ensure-tansu.sh).
 
 use axum::body::Bytes;
@@ -101,7 +102,13 @@ async fn run() {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &broker);
     let admin: AdminClient<DefaultClientContext> = client.create().unwrap();
-    let topics = [("alarm-state-transitions", partitions), ("alarm-notifications", 1), ("retry-notifications", 1), ("alarm-state-transitions-dead", 1)];
+    let topics = [
+        ("alarm-state-transitions", partitions),
+        ("alarm-notifications", 1),
+        ("retry-notifications", 1),
+        ("alarm-state-transitions-dead", 1),
+        ("60-seconds-notifications", 1),
+    ];
     let new: Vec<NewTopic> = topics.iter().map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1))).collect();
     admin.create_topics(&new, &AdminOptions::new()).await.unwrap();
 
@@ -192,12 +199,33 @@ async fn run() {
         return;
     }
 
+    // BENCH_RETRY_WAITING=N: N failed notifications wait in the retry engine (interval 1 h) for
+    // the whole run, one record per batch (the retry consumer pauses its partition when full).
+    let retry_waiting: usize = env("BENCH_RETRY_WAITING", 0);
+    if retry_waiting > 0 {
+        let single: FutureProducer = client.clone().set("linger.ms", "0").set("batch.num.messages", "1").set("queue.buffering.max.messages", "1000000").create().unwrap();
+        let method = tocsin::model::NotificationMethod { id: "bench-hook".into(), kind: "webhook".into(), name: Some("bench".into()), address: Some(hook.clone()), period: 0 };
+        let mut pending = Vec::with_capacity(retry_waiting);
+        for i in 0..retry_waiting {
+            let alarm = tocsin::ingest::decode(Some(alarm(alarms + 1_000_000 + i, "waiting").as_bytes()), usize::MAX).unwrap();
+            let mut notification = tocsin::model::Notification::new(method.clone(), Arc::new(alarm));
+            notification.notification_timestamp = Some(now_us() as f64 / 1e6);
+            let payload = tocsin::publish::notification_json(&notification);
+            pending.push(single.send_result(FutureRecord::to("retry-notifications").key(&notification.alarm.alarm_id).payload(&payload)).unwrap());
+        }
+        for delivery in pending {
+            delivery.await.unwrap().unwrap();
+        }
+        eprintln!("loaded {retry_waiting} notifications waiting for a retry");
+    }
+    let retry_config = if retry_waiting > 0 { "[retry_engine]\ninterval = 1h\n" } else { "" };
+
     let config = dir.path().join("bench.conf");
     std::fs::write(
         &config,
         format!(
             "[kafka]\nurl = {broker}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = webhook\n\n[statsd]\nenable = false\n\n\
-             [notification_engine]\nlookup_cache_ttl = {cache_ttl}\nmax_in_flight_per_partition = {in_flight}\n\n[tocsin]\nhttp_listen = 127.0.0.1:0\n\n{extra_config}\n"
+             [notification_engine]\nlookup_cache_ttl = {cache_ttl}\nmax_in_flight_per_partition = {in_flight}\n\n[tocsin]\nhttp_listen = 127.0.0.1:0\n\n{retry_config}\n{extra_config}\n"
         ),
     )
     .unwrap();
@@ -242,6 +270,10 @@ async fn run() {
     println!("  throughput: {throughput:.0} notifications/s ({alarms} webhook posts in {:.2} s; all offsets committed at {:.2} s)", delivered.as_secs_f64(), committed_at.as_secs_f64());
     println!("  latency at {rate} alarms/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)", percentile(0.50), percentile(0.99), percentile(1.0), latencies.len());
     println!("  peak RSS: {} MiB", peak_rss_kib() / 1024);
+    if retry_waiting > 0 {
+        let held = metrics.lines().find(|l| l.starts_with("tocsin_waiting_notifications{engine=\"retry\"}")).unwrap_or("none");
+        println!("  {retry_waiting} notifications waiting in the retry engine throughout; held in memory at the end: {held}");
+    }
     let mean = |name: &str| {
         let value = |suffix: &str| metrics.lines().filter(|l| l.starts_with(&format!("{name}_{suffix}"))).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>();
         value("sum") / value("count").max(1.0) * 1000.0

@@ -1,12 +1,16 @@
-//! Wiring and lifecycle: builds every part from a [`Config`], starts the notification engine and
-//! the HTTP server, and stops them in reverse order. Tests run the whole service in-process
+//! Wiring and lifecycle: builds every part from a [`Config`], starts the enabled engines
+//! (notification, retry, one periodic engine per `[kafka] periodic` entry) as supervised tasks
+//! and the HTTP server, and stops them in reverse order. Tests run the whole service in-process
 //! through [`App::start`] with port 0 and read the bound address from [`App::http_addr`].
 
 use crate::config::Config;
 use crate::db::{Database, MethodLookup};
 use crate::dispatch::Dispatcher;
-use crate::kafka::{ConsumerGroup, ConsumerSettings, Producer};
+use crate::kafka::{ConsumerGroup, ConsumerSettings, Handler, Producer};
 use crate::notify::{EngineSettings, NotificationEngine};
+use crate::periodic::{PeriodicEngine, PeriodicTopics};
+use crate::retry::{RetryEngine, RetryPolicy, RetryTopics};
+use crate::supervise::{supervise, EngineFailed, Fatal};
 use crate::plugins::Registry;
 use crate::publish::Publisher;
 use crate::telemetry::{self, Metrics};
@@ -22,7 +26,10 @@ pub struct App {
     metrics: Metrics,
     /// Cancelled to begin a shutdown.
     stop: CancellationToken,
-    consumer: ConsumerGroup,
+    /// Raised by any part that finds the process cannot go on.
+    fatal: Fatal,
+    /// The supervised engine tasks, each returning once its consumer has drained and committed.
+    engines: Vec<JoinHandle<()>>,
     producer: Producer,
     db: Database,
     http: JoinHandle<()>,
@@ -41,42 +48,96 @@ impl App {
         }
         let metrics = Metrics::new();
         let stop = CancellationToken::new();
+        let fatal = Fatal::default();
 
         let db = Database::connect_lazy(&config.database.url).context("config database")?;
         let plugins = Registry::build(&config.plugins, config.engine.max_concurrent_sends).context("notification plugins")?;
-        tokio::spawn(register_types(db.clone(), plugins.type_names(), stop.clone()));
+        tokio::spawn(register_types(db.clone(), plugins.type_names(), fatal.clone(), stop.clone()));
 
         let producer = Producer::new(&config.kafka.brokers, &config.kafka.producer_properties).context("kafka producer")?;
         let publisher = Publisher::new(producer.clone(), metrics.clone());
-        let engine = NotificationEngine::new(
-            EngineSettings {
-                notification_topic: config.kafka.notification_topic.clone(),
-                retry_topic: config.kafka.notification_retry_topic.clone(),
-                dead_letter_topic: config.engine.dead_letter_topic.clone(),
-                ttl: config.engine.ttl,
-                max_message_bytes: config.engine.max_message_bytes,
-            },
-            MethodLookup::new(db.clone(), config.engine.lookup_cache_ttl, metrics.clone()),
-            Dispatcher::new(plugins, metrics.clone(), config.engine.max_concurrent_sends),
-            publisher,
-            metrics.clone(),
-        );
-        let consumer = ConsumerGroup::start(
-            ConsumerSettings {
-                brokers: config.kafka.brokers.clone(),
-                group: config.kafka.group.clone(),
-                topic: config.kafka.alarm_topic.clone(),
-                properties: config.kafka.consumer_properties.clone(),
-                max_in_flight_per_partition: config.engine.max_in_flight_per_partition,
-                partition_queue: config.engine.partition_queue,
-                commit_interval: config.engine.commit_interval,
-                drain_timeout: config.service.shutdown_timeout,
-            },
-            Arc::new(engine),
-            metrics.clone(),
-            stop.clone(),
-        )
-        .context("kafka consumer")?;
+        // One dispatcher for all engines: `max_concurrent_sends` bounds the process, not each engine.
+        let dispatcher = Dispatcher::new(plugins, metrics.clone(), config.engine.max_concurrent_sends);
+        let kafka = &config.kafka;
+        let consumer = |group: &str, topic: &str, max_in_flight: usize| ConsumerSettings {
+            brokers: kafka.brokers.clone(),
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            properties: kafka.consumer_properties.clone(),
+            max_in_flight_per_partition: max_in_flight,
+            partition_queue: config.engine.partition_queue,
+            commit_interval: config.engine.commit_interval,
+            drain_timeout: config.service.shutdown_timeout,
+        };
+        let periodic_topics: Vec<(i64, String)> =
+            kafka.periodic.iter().filter(|(period, _)| *period > 0).map(|(period, topic)| (*period as i64, topic.clone())).collect();
+
+        let mut engines = Vec::new();
+        if config.engine.enabled {
+            let engine = NotificationEngine::new(
+                EngineSettings {
+                    notification_topic: kafka.notification_topic.clone(),
+                    retry_topic: kafka.notification_retry_topic.clone(),
+                    dead_letter_topic: config.engine.dead_letter_topic.clone(),
+                    periodic_topics: periodic_topics.clone(),
+                    ttl: config.engine.ttl,
+                    max_message_bytes: config.engine.max_message_bytes,
+                },
+                MethodLookup::new(db.clone(), config.engine.lookup_cache_ttl, metrics.clone(), fatal.clone()),
+                dispatcher.clone(),
+                publisher.clone(),
+                metrics.clone(),
+            );
+            let settings = consumer(&kafka.group, &kafka.alarm_topic, config.engine.max_in_flight_per_partition);
+            engines.push(start_supervised("notification", settings, Arc::new(engine), &metrics, &stop)?);
+        }
+        if config.retry.enabled {
+            let r = &config.retry;
+            let engine = RetryEngine::new(
+                RetryPolicy {
+                    interval: r.interval,
+                    max_attempts: r.max_attempts,
+                    backoff_multiplier: r.backoff_multiplier,
+                    max_interval: r.max_interval,
+                    jitter: r.jitter,
+                },
+                RetryTopics {
+                    notification_topic: kafka.notification_topic.clone(),
+                    retry_topic: kafka.notification_retry_topic.clone(),
+                    dead_letter_topic: r.dead_letter_topic.clone(),
+                },
+                config.engine.max_message_bytes,
+                db.clone(),
+                dispatcher.clone(),
+                publisher.clone(),
+                metrics.clone(),
+                fatal.clone(),
+            );
+            let settings = consumer(&r.group, &kafka.notification_retry_topic, r.max_waiting_per_partition);
+            engines.push(start_supervised("retry", settings, Arc::new(engine), &metrics, &stop)?);
+        }
+        if config.periodic.enabled {
+            let p = &config.periodic;
+            for (period, topic) in &periodic_topics {
+                let engine = PeriodicEngine::new(
+                    *period,
+                    PeriodicTopics {
+                        periodic_topic: topic.clone(),
+                        notification_topic: kafka.notification_topic.clone(),
+                        retry_topic: kafka.notification_retry_topic.clone(),
+                        dead_letter_topic: p.dead_letter_topic.clone(),
+                    },
+                    config.engine.max_message_bytes,
+                    db.clone(),
+                    dispatcher.clone(),
+                    publisher.clone(),
+                    metrics.clone(),
+                    fatal.clone(),
+                );
+                let settings = consumer(&format!("{}-{period}", p.group_prefix), topic, p.max_waiting_per_partition);
+                engines.push(start_supervised("periodic", settings, Arc::new(engine), &metrics, &stop)?);
+            }
+        }
 
         let listener = tokio::net::TcpListener::bind(config.service.http_listen)
             .await
@@ -101,7 +162,7 @@ impl App {
             database = %config.database.masked_url(),
             "tocsin listening on http://{http_addr}"
         );
-        Ok(App { http_addr, metrics, stop, consumer, producer, db, http, statsd, http_stop })
+        Ok(App { http_addr, metrics, stop, fatal, engines, producer, db, http, statsd, http_stop })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -117,7 +178,9 @@ impl App {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         self.stop.cancel();
-        self.consumer.wait().await;
+        for engine in self.engines {
+            let _ = engine.await;
+        }
         let producer = self.producer.clone();
         tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10)))
             .await?
@@ -129,13 +192,43 @@ impl App {
         tracing::info!("shutdown complete");
         Ok(())
     }
+
+    /// Resolves when a part raised a fatal condition, with its message.
+    pub async fn fatal(&self) -> String {
+        self.fatal.raised().await
+    }
 }
 
-/// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+/// Starts an engine's consumer now, so a consumer that cannot be created fails the start, and
+/// then keeps it running under [`supervise`].
+fn start_supervised<H: Handler>(name: &'static str, settings: ConsumerSettings, handler: Arc<H>, metrics: &Metrics, stop: &CancellationToken) -> anyhow::Result<JoinHandle<()>> {
+    let first = ConsumerGroup::start(settings.clone(), handler.clone(), metrics.clone(), stop.clone())
+        .with_context(|| format!("kafka consumer of the {name} engine (topic {})", settings.topic))?;
+    tracing::info!(engine = name, topic = %settings.topic, group = %settings.group, "engine started");
+    let mut first = Some(first);
+    let metrics_for_groups = metrics.clone();
+    Ok(tokio::spawn(supervise(name, metrics.clone(), stop.clone(), move |stop| {
+        let group = match first.take() {
+            Some(group) => Ok(group),
+            None => ConsumerGroup::start(settings.clone(), handler.clone(), metrics_for_groups.clone(), stop),
+        };
+        async move { group.map_err(|e| EngineFailed(e.to_string()))?.wait().await }
+    })))
+}
+
+/// Runs until SIGTERM or SIGINT, then shuts down gracefully; a fatal condition shuts down the
+/// same way and fails with its message.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = App::start(config).await?;
-    wait_for_signal().await;
-    app.shutdown().await
+    let fatal = tokio::select! {
+        _ = wait_for_signal() => None,
+        message = app.fatal() => Some(message),
+    };
+    app.shutdown().await?;
+    match fatal {
+        Some(message) => Err(anyhow::anyhow!(message)),
+        None => Ok(()),
+    }
 }
 
 async fn wait_for_signal() {
@@ -148,11 +241,15 @@ async fn wait_for_signal() {
 }
 
 /// Registers the enabled plugins' types, retrying while the database is unreachable.
-async fn register_types(db: Database, names: Vec<String>, stop: CancellationToken) {
+async fn register_types(db: Database, names: Vec<String>, fatal: Fatal, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(200);
     loop {
         match db.register_types(&names).await {
             Ok(()) => return,
+            Err(e) if e.refused_credentials() => {
+                fatal.raise(format!("the config database refused Tocsin's credentials: {e}"));
+                return;
+            }
             Err(e) => tracing::warn!(error = %e, retry_in = ?backoff, "cannot register notification types yet"),
         }
         tokio::select! {

@@ -57,6 +57,12 @@ pub fn decode(payload: Option<&[u8]>, max_bytes: usize) -> Result<AlarmTransitio
         },
         _ => return Err(reject("message is not a JSON object")),
     };
+    transition(raw)
+}
+
+/// Checks and types the inner `alarm-transitioned` object (also stored as `raw_alarm` in
+/// notifications the retry and periodic engines read back).
+pub fn transition(raw: Map<String, Value>) -> Result<AlarmTransition, Rejected> {
     if let Some(missing) = REQUIRED_FIELDS.iter().find(|field| !raw.contains_key(**field)) {
         return Err(reject(format!("Alarm data missing field {missing}")));
     }

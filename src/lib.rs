@@ -8,6 +8,12 @@
 //! - [`plugins`]: the plugin trait and one module per notification type.
 //! - [`publish`]: the records Tocsin writes (sent, retry, dead-letter) and their wire format.
 //! - [`notify`]: the notification engine that strings those stages together per record.
+//! - [`stored`]: notifications read back from the retry and periodic topics.
+//! - [`retry`]: the retry engine (delayed re-sends, then the dead-letter topic).
+//! - [`periodic`]: the periodic engines (re-sends while an alarm stays in its state).
+//! - [`supervise`]: engine tasks restarted with backoff; fatal conditions.
+//! - [`rules`]: alarm-manager rules (group, silence, inhibit), their expression language and
+//!   matching.
 //! - [`kafka`]: consumer groups, per-partition workers, offset ledgers, the confirming producer.
 //! - [`config`], [`telemetry`], [`app`], [`cli`]: configuration, self-monitoring, wiring, commands.
 //! - [`model`] and [`pyjson`]: the shared vocabulary and Python-compatible JSON text.
@@ -21,7 +27,12 @@ pub mod ingest;
 pub mod kafka;
 pub mod model;
 pub mod notify;
+pub mod periodic;
 pub mod plugins;
 pub mod publish;
 pub mod pyjson;
+pub mod retry;
+pub mod rules;
+pub mod stored;
+pub mod supervise;
 pub mod telemetry;

@@ -35,6 +35,8 @@ pub struct Config {
     pub kafka: KafkaSettings,
     pub database: DatabaseSettings,
     pub engine: EngineSettings,
+    pub retry: RetrySettings,
+    pub periodic: PeriodicSettings,
     pub plugins: PluginSettings,
     pub statsd: StatsdSettings,
     pub service: ServiceSettings,
@@ -82,6 +84,8 @@ impl DatabaseSettings {
 /// `[notification_engine]`).
 #[derive(Clone, Debug)]
 pub struct EngineSettings {
+    /// Whether this process consumes the alarm topic (`[notification_engine] enabled`).
+    pub enabled: bool,
     /// Transitions older than this are skipped (`[alarm_processor] ttl`); `None` keeps all.
     pub ttl: Option<Duration>,
     /// Where malformed alarm messages are copied.
@@ -98,6 +102,41 @@ pub struct EngineSettings {
     pub commit_interval: Duration,
     /// How long a notification-method lookup is reused.
     pub lookup_cache_ttl: Duration,
+}
+
+/// `[retry_engine]`: Monasca's `interval` and `max_attempts`, and the policy Tocsin adds. The
+/// defaults give Monasca's behaviour: a fixed interval, no jitter.
+#[derive(Clone, Debug)]
+pub struct RetrySettings {
+    pub enabled: bool,
+    /// Consumer group of the retry topic.
+    pub group: String,
+    /// Delay before the first retry, from the failed attempt.
+    pub interval: Duration,
+    /// Retries after the first attempt; then the notification is dead-lettered.
+    pub max_attempts: u32,
+    /// Each further retry waits this many times longer than the one before (1 = fixed).
+    pub backoff_multiplier: f64,
+    /// Upper bound on one delay, whatever the multiplier.
+    pub max_interval: Duration,
+    /// Each delay is spread by up to this fraction, up or down, so retries of a burst spread out.
+    pub jitter: f64,
+    /// Where given-up notifications are kept.
+    pub dead_letter_topic: String,
+    /// Notifications of one partition held in memory while they wait; the rest stays in Kafka.
+    pub max_waiting_per_partition: usize,
+}
+
+/// `[periodic_engine]`: the engines of the `[kafka] periodic` topics.
+#[derive(Clone, Debug)]
+pub struct PeriodicSettings {
+    pub enabled: bool,
+    /// Consumer groups are `{group_prefix}-{period}`.
+    pub group_prefix: String,
+    /// Where records of a periodic topic that are not notifications are kept.
+    pub dead_letter_topic: String,
+    /// Chains of one partition held in memory while they wait; the rest stays in Kafka.
+    pub max_waiting_per_partition: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -180,6 +219,7 @@ impl Config {
                 Some(e) if e.value.is_empty() || e.value.eq_ignore_ascii_case("none") => None,
                 _ => Some(Duration::from_secs(r.int("alarm_processor", "ttl", 14400, 0)? as u64)),
             },
+            enabled: r.bool("notification_engine", "enabled", true)?,
             dead_letter_topic: r.string("notification_engine", "dead_letter_topic", "alarm-state-transitions-dead"),
             max_message_bytes: r.int("notification_engine", "max_message_bytes", 1 << 20, 1)? as usize,
             max_in_flight_per_partition: r.int("notification_engine", "max_in_flight_per_partition", 256, 1)?
@@ -188,6 +228,23 @@ impl Config {
             max_concurrent_sends: r.int("notification_engine", "max_concurrent_sends", 256, 1)? as usize,
             commit_interval: r.duration("notification_engine", "commit_interval", Duration::from_millis(500))?,
             lookup_cache_ttl: r.duration("notification_engine", "lookup_cache_ttl", Duration::from_secs(5))?,
+        };
+        let retry = RetrySettings {
+            enabled: r.bool("retry_engine", "enabled", true)?,
+            group: r.string("retry_engine", "group", &format!("{}-retry", kafka.group)),
+            interval: r.duration("retry_engine", "interval", Duration::from_secs(30))?,
+            max_attempts: r.int("retry_engine", "max_attempts", 5, 0)?.try_into().unwrap_or(u32::MAX),
+            backoff_multiplier: r.float("retry_engine", "backoff_multiplier", 1.0, 1.0, 100.0)?,
+            max_interval: r.duration("retry_engine", "max_interval", Duration::from_secs(3600))?,
+            jitter: r.float("retry_engine", "jitter", 0.0, 0.0, 1.0)?,
+            dead_letter_topic: r.string("retry_engine", "dead_letter_topic", "retry-notifications-dead"),
+            max_waiting_per_partition: r.int("retry_engine", "max_waiting_per_partition", 1024, 1)? as usize,
+        };
+        let periodic = PeriodicSettings {
+            enabled: r.bool("periodic_engine", "enabled", true)?,
+            group_prefix: r.string("periodic_engine", "group_prefix", &format!("{}-periodic", kafka.group)),
+            dead_letter_topic: r.string("periodic_engine", "dead_letter_topic", "periodic-notifications-dead"),
+            max_waiting_per_partition: r.int("periodic_engine", "max_waiting_per_partition", 4096, 1)? as usize,
         };
         let statsd = StatsdSettings {
             enable: r.bool("statsd", "enable", true)?,
@@ -211,7 +268,7 @@ impl Config {
         };
         let plugins = PluginSettings::read(&r)?;
         let notices = unused_notices(&r);
-        Ok(Config { file: source.file.clone(), kafka, database, engine, plugins, statsd, service, notices })
+        Ok(Config { file: source.file.clone(), kafka, database, engine, retry, periodic, plugins, statsd, service, notices })
     }
 
     /// The effective settings as INI text, secrets masked: what `tocsin check-config` prints.
@@ -239,6 +296,7 @@ impl Config {
         section("database", vec![("url", self.database.masked_url())]);
         let e = &self.engine;
         section("notification_engine", vec![
+            ("enabled", e.enabled.to_string()),
             ("ttl", e.ttl.map_or("none".into(), |t| t.as_secs().to_string())),
             ("dead_letter_topic", e.dead_letter_topic.clone()),
             ("max_message_bytes", e.max_message_bytes.to_string()),
@@ -247,6 +305,25 @@ impl Config {
             ("max_concurrent_sends", e.max_concurrent_sends.to_string()),
             ("commit_interval", format!("{:?}", e.commit_interval)),
             ("lookup_cache_ttl", format!("{:?}", e.lookup_cache_ttl)),
+        ]);
+        let t = &self.retry;
+        section("retry_engine", vec![
+            ("enabled", t.enabled.to_string()),
+            ("group", t.group.clone()),
+            ("interval", format!("{:?}", t.interval)),
+            ("max_attempts", t.max_attempts.to_string()),
+            ("backoff_multiplier", t.backoff_multiplier.to_string()),
+            ("max_interval", format!("{:?}", t.max_interval)),
+            ("jitter", t.jitter.to_string()),
+            ("dead_letter_topic", t.dead_letter_topic.clone()),
+            ("max_waiting_per_partition", t.max_waiting_per_partition.to_string()),
+        ]);
+        let p = &self.periodic;
+        section("periodic_engine", vec![
+            ("enabled", p.enabled.to_string()),
+            ("group_prefix", p.group_prefix.clone()),
+            ("dead_letter_topic", p.dead_letter_topic.clone()),
+            ("max_waiting_per_partition", p.max_waiting_per_partition.to_string()),
         ]);
         for (name, entries) in self.plugins.render_masked() {
             section(&name, entries.iter().map(|(k, v)| (k.as_str(), v.clone())).collect());

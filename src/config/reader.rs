@@ -91,6 +91,19 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A decimal number within `[min, max]`.
+    pub fn float(&self, section: &str, key: &str, default: f64, min: f64, max: f64) -> Result<f64, Error> {
+        Ok(self
+            .parse(section, key, |v| {
+                let n: f64 = v.parse().map_err(|_| format!("expected a number, found {v:?}"))?;
+                if !(min..=max).contains(&n) {
+                    return Err(format!("must be between {min} and {max}, found {n}"));
+                }
+                Ok(n)
+            })?
+            .unwrap_or(default))
+    }
+
     pub fn bool(&self, section: &str, key: &str, default: bool) -> Result<bool, Error> {
         Ok(self
             .parse(section, key, |v| match v.to_ascii_lowercase().as_str() {

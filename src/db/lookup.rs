@@ -5,6 +5,7 @@
 
 use super::Database;
 use crate::model::{AlarmState, NotificationMethod};
+use crate::supervise::Fatal;
 use crate::telemetry::Metrics;
 use moka::future::Cache;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub struct MethodLookup {
     /// `None` when the configured TTL is zero: every lookup queries.
     cache: Option<Cache<(String, AlarmState), Methods>>,
     metrics: Metrics,
+    fatal: Fatal,
     /// The text of the last database error logged, so an outage is logged once, not per query.
     last_error: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -27,9 +29,9 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl MethodLookup {
-    pub fn new(db: Database, ttl: Duration, metrics: Metrics) -> MethodLookup {
+    pub fn new(db: Database, ttl: Duration, metrics: Metrics, fatal: Fatal) -> MethodLookup {
         let cache = (!ttl.is_zero()).then(|| Cache::builder().max_capacity(100_000).time_to_live(ttl).build());
-        MethodLookup { db, cache, metrics, last_error: Default::default() }
+        MethodLookup { db, cache, metrics, fatal, last_error: Default::default() }
     }
 
     /// The methods for a transition; `None` only when `cancel` fired first.
@@ -60,6 +62,9 @@ impl MethodLookup {
                 }
                 Err(error) => {
                     self.metrics.db_error();
+                    if error.refused_credentials() {
+                        self.fatal.raise(format!("the config database refused Tocsin's credentials: {error}"));
+                    }
                     self.note_error(&error.to_string(), backoff);
                 }
             }

@@ -12,6 +12,9 @@ mod schema;
 pub use lookup::MethodLookup;
 
 use crate::model::{AlarmState, NotificationMethod};
+use crate::supervise::Fatal;
+use crate::telemetry::Metrics;
+use tokio_util::sync::CancellationToken;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use std::time::Duration;
@@ -22,6 +25,54 @@ pub enum Error {
     Query(#[from] sqlx::Error),
     #[error("unsupported database URL {0:?}: expected mysql://, postgres:// or sqlite://")]
     UnsupportedUrl(String),
+}
+
+impl Error {
+    /// Whether the server refused our credentials (SQLSTATE class 28): no retry can cure that.
+    pub fn refused_credentials(&self) -> bool {
+        match self {
+            Error::Query(sqlx::Error::Database(e)) => e.code().is_some_and(|code| code.starts_with("28")),
+            _ => false,
+        }
+    }
+}
+
+/// Runs `query` until the database answers, retrying with backoff from 100 ms to 5 s; `None`
+/// only when `cancel` fired first. Failures are counted, logged once per distinct error, and
+/// refused credentials raise [`Fatal`].
+pub async fn until_answered<T, F, Fut>(what: &str, metrics: &Metrics, fatal: &Fatal, cancel: &CancellationToken, mut query: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    let mut last_error: Option<String> = None;
+    loop {
+        match query().await {
+            Ok(value) => {
+                if last_error.is_some() {
+                    tracing::info!(query = what, "config database answers again");
+                }
+                return Some(value);
+            }
+            Err(error) => {
+                metrics.db_error();
+                if error.refused_credentials() {
+                    fatal.raise(format!("the config database refused Tocsin's credentials: {error}"));
+                }
+                let text = error.to_string();
+                if last_error.as_ref() != Some(&text) {
+                    tracing::error!(query = what, error = %text, retry_in = ?backoff, "config database query failed; retrying until it answers");
+                    last_error = Some(text);
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = cancel.cancelled() => return None,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use super::{client_config, Error};
 use futures::FutureExt;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -37,6 +37,14 @@ pub struct Record {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
+    /// Record headers, in order; values that are not UTF-8 are replaced lossily.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
 }
 
 /// How a handler left a record.
@@ -55,10 +63,20 @@ pub trait Handler: Send + Sync + 'static {
     fn prepare(&self, record: Record) -> Self::Job;
     /// Jobs with the same key run one at a time, in offset order; `None` runs freely.
     fn ordering_key(&self, job: &Self::Job) -> Option<u64>;
-    /// Does the work. `cancel` fires when the partition is revoked or the process stops and the
-    /// drain deadline has passed; a job waiting on something (a database, a broker) then returns
-    /// [`Outcome::Abandoned`].
-    fn handle(&self, job: Self::Job, cancel: CancellationToken) -> impl Future<Output = Outcome> + Send;
+    /// Does the work, until done or told to stop (see [`Stop`]).
+    fn handle(&self, job: Self::Job, stop: Stop) -> impl Future<Output = Outcome> + Send;
+}
+
+/// How a running job is told to stop. A job that gives up returns [`Outcome::Abandoned`] and its
+/// record is read again by whoever owns the partition next.
+#[derive(Clone, Debug)]
+pub struct Stop {
+    /// Fires as soon as the partition is revoked or the process stops. Work in progress should
+    /// finish; a job that is only waiting (for a retry or a period to come due) gives up now,
+    /// so a rebalance is not held up by timers.
+    pub draining: CancellationToken,
+    /// Fires when the drain deadline has passed: every job gives up, even mid-way.
+    pub abort: CancellationToken,
 }
 
 #[derive(Clone, Debug)]
@@ -137,9 +155,12 @@ impl ConsumerGroup {
     }
 
     /// Waits until the member has drained, committed and left the group.
-    pub async fn wait(self) {
+    pub async fn wait(self) -> Result<(), crate::supervise::EngineFailed> {
         let thread = self.poll_thread;
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(crate::supervise::EngineFailed("the consumer's poll thread panicked".into())),
+        }
     }
 }
 
@@ -322,6 +343,15 @@ fn poll_loop(consumer: Arc<BaseConsumer<GroupContext>>, stop: CancellationToken)
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().map(<[u8]>::to_vec),
+            headers: message
+                .headers()
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .map(|h| (h.key.to_owned(), h.value.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default()))
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
         drop(message);
         let partition = record.partition;
@@ -427,10 +457,10 @@ async fn run_partition<H: Handler>(
     let start = |running: &mut JoinSet<Option<u64>>, offset: i64, job: H::Job, key: Option<u64>| {
         let handler = handler.clone();
         let ledger = ledger.clone();
-        let abort = abort.clone();
+        let stop = Stop { draining: intake.clone(), abort: abort.clone() };
         let topic = topic.clone();
         running.spawn(async move {
-            match AssertUnwindSafe(handler.handle(job, abort)).catch_unwind().await {
+            match AssertUnwindSafe(handler.handle(job, stop)).catch_unwind().await {
                 Ok(Outcome::Done) => ledger.lock().expect("lock poisoned").finish(offset),
                 Ok(Outcome::Abandoned) => {}
                 Err(_) => tracing::error!(%topic, partition, offset, "handler panicked; the record stays uncommitted and is read again after a restart"),

@@ -7,7 +7,7 @@ pub mod consumer;
 pub mod ledger;
 pub mod producer;
 
-pub use consumer::{ConsumerGroup, ConsumerSettings, Handler, Outcome, Record};
+pub use consumer::{ConsumerGroup, ConsumerSettings, Handler, Outcome, Record, Stop};
 pub use producer::Producer;
 
 #[derive(Debug, thiserror::Error)]

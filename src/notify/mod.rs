@@ -9,7 +9,7 @@
 use crate::db::MethodLookup;
 use crate::dispatch::{unix_now_secs, Dispatcher, Outcome as SendOutcome};
 use crate::ingest::{self, Rejected, Verdict};
-use crate::kafka::{Handler, Outcome, Record};
+use crate::kafka::{Handler, Outcome, Record, Stop};
 use crate::model::{AlarmTransition, Notification};
 use crate::publish::Publisher;
 use crate::telemetry::{Metrics, NoNotification};
@@ -24,6 +24,8 @@ pub struct EngineSettings {
     pub notification_topic: String,
     pub retry_topic: String,
     pub dead_letter_topic: String,
+    /// Period in seconds → topic of its periodic engine (`[kafka] periodic`).
+    pub periodic_topics: Vec<(i64, String)>,
     pub ttl: Option<Duration>,
     pub max_message_bytes: usize,
 }
@@ -91,12 +93,28 @@ impl NotificationEngine {
         self.metrics.notifications_created(methods.len());
         let notifications = methods.iter().map(|m| Notification::new(m.clone(), alarm.clone())).collect();
         let outcomes = self.dispatcher.send_all(notifications).await;
-        let publishes = outcomes.iter().filter_map(|outcome| match outcome {
-            SendOutcome::Sent(n) => Some((&self.settings.notification_topic, n)),
-            SendOutcome::Failed(n, _) => Some((&self.settings.retry_topic, n)),
-            SendOutcome::InvalidType(_) => None,
-        });
-        let confirmed = futures::future::join_all(publishes.map(|(topic, n)| self.publisher.notification(topic, n, &cancel))).await;
+        let mut publishes = Vec::with_capacity(outcomes.len());
+        for outcome in &outcomes {
+            let (topic, n, error) = match outcome {
+                SendOutcome::Sent(n) => (&self.settings.notification_topic, n, None),
+                SendOutcome::Failed(n, error) => (&self.settings.retry_topic, n, Some(error)),
+                SendOutcome::InvalidType(_) => continue,
+            };
+            publishes.push((topic, n, error));
+            // A chain starts after a first attempt with a plugin, whatever its result (a
+            // failure is retried separately); Monasca also started chains for invalid types.
+            if let Some((_, periodic)) = self.settings.periodic_topics.iter().find(|(period, _)| *period == n.method.period) {
+                publishes.push((periodic, n, None));
+            }
+        }
+        let cancel = &cancel;
+        let confirmed = futures::future::join_all(publishes.into_iter().map(|(topic, n, error)| async move {
+            match error {
+                Some(error) => self.publisher.failed_notification(topic, n, error, cancel).await,
+                None => self.publisher.notification(topic, n, cancel).await,
+            }
+        }))
+        .await;
         if confirmed.iter().all(|ok| *ok) {
             self.metrics.alarm_finished();
             Outcome::Done
@@ -129,7 +147,8 @@ impl Handler for NotificationEngine {
         }
     }
 
-    async fn handle(&self, job: Job, cancel: CancellationToken) -> Outcome {
+    async fn handle(&self, job: Job, stop: Stop) -> Outcome {
+        let cancel = stop.abort;
         match job {
             Job::Transition { partition, offset, alarm } => self.transition(partition, offset, alarm, cancel).await,
             Job::Malformed { record, rejected } => self.malformed(record, rejected, cancel).await,

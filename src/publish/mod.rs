@@ -8,6 +8,7 @@
 
 use crate::kafka::{Producer, Record};
 use crate::model::Notification;
+use crate::plugins::SendError;
 use crate::pyjson;
 use crate::telemetry::Metrics;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -15,6 +16,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// Header naming why a record was dead-lettered or a send failed.
+pub const ERROR_HEADER: &str = "tocsin.error";
+/// Header on retry records: `false` when the failure was permanent.
+pub const RETRYABLE_HEADER: &str = "tocsin.error.retryable";
 
 #[derive(Clone)]
 pub struct Publisher {
@@ -37,10 +43,23 @@ impl Publisher {
             .await
     }
 
+    /// Publishes a notification whose send failed to the retry topic, with the error in headers
+    /// (`tocsin.error`, `tocsin.error.retryable`) so the retry engine skips retries a permanent
+    /// error would make pointless. The value is the same JSON Monasca writes.
+    pub async fn failed_notification(&self, topic: &str, notification: &Notification, error: &SendError, cancel: &CancellationToken) -> bool {
+        let payload = notification_json(notification);
+        let detail = error.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: ERROR_HEADER, value: Some(&detail) })
+            .insert(Header { key: RETRYABLE_HEADER, value: Some(if error.retryable { "true" } else { "false" }) });
+        self.until_confirmed(topic, Some(notification.alarm.alarm_id.as_bytes()), payload.as_bytes(), Some(headers), cancel)
+            .await
+    }
+
     /// Copies a rejected record, bytes unchanged, to the dead-letter topic.
     pub async fn dead_letter(&self, topic: &str, record: &Record, reason: &str, cancel: &CancellationToken) -> bool {
         let headers = OwnedHeaders::new()
-            .insert(Header { key: "tocsin.error", value: Some(reason) })
+            .insert(Header { key: ERROR_HEADER, value: Some(reason) })
             .insert(Header { key: "tocsin.source.topic", value: Some(&*record.topic) })
             .insert(Header { key: "tocsin.source.partition", value: Some(&record.partition.to_string()) })
             .insert(Header { key: "tocsin.source.offset", value: Some(&record.offset.to_string()) });

@@ -6,7 +6,7 @@ pub mod http;
 mod statsd;
 
 use crate::config::{LogFormat, StatsdSettings};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +52,12 @@ struct Inner {
     db_errors: IntCounter,
     publish_errors: IntCounterVec,
     commits: IntCounterVec,
+    engine_restarts: IntCounterVec,
+    stored_rejected: IntCounterVec,
+    retries_requeued: IntCounterVec,
+    retries_given_up: IntCounterVec,
+    chains_stopped: IntCounterVec,
+    waiting: IntGaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -96,6 +102,16 @@ impl Metrics {
             db_errors: counter(&r, "tocsin_db_errors_total", "Config database queries that failed"),
             publish_errors: counter_vec(&r, "tocsin_publish_errors_total", "Records the broker did not confirm (retried)", &["topic"]),
             commits: counter_vec(&r, "tocsin_offset_commits_total", "Offset commits by outcome", &["outcome"]),
+            engine_restarts: counter_vec(&r, "tocsin_engine_restarts_total", "Engine tasks restarted after a failure", &["engine"]),
+            stored_rejected: counter_vec(&r, "tocsin_stored_rejected_total", "Records of the retry or periodic topics that are not notifications (dead-lettered)", &["engine"]),
+            retries_requeued: counter_vec(&r, "tocsin_retries_requeued_total", "Failed retries put back on the retry topic", &["type"]),
+            retries_given_up: counter_vec(&r, "tocsin_retries_given_up_total", "Notifications given up and dead-lettered by the retry engine", &["type", "why"]),
+            chains_stopped: counter_vec(&r, "tocsin_periodic_chains_stopped_total", "Periodic chains ended", &["why"]),
+            waiting: {
+                let g = IntGaugeVec::new(Opts::new("tocsin_waiting_notifications", "Notifications held until their retry or period comes due"), &["engine"]).expect("valid metric name");
+                r.register(Box::new(g.clone())).expect("metric registered once");
+                g
+            },
             registry: r,
             statsd: Aggregator::default(),
         };
@@ -168,6 +184,34 @@ impl Metrics {
         self.inner.commits.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
     }
 
+    pub fn engine_restart(&self, engine: &str) {
+        self.inner.engine_restarts.with_label_values(&[engine]).inc();
+    }
+
+    pub fn stored_rejected(&self, engine: &str) {
+        self.inner.stored_rejected.with_label_values(&[engine]).inc();
+    }
+
+    pub fn retry_requeued(&self, kind: &str) {
+        self.inner.retries_requeued.with_label_values(&[kind]).inc();
+    }
+
+    pub fn retry_given_up(&self, kind: &str, why: &str) {
+        self.inner.retries_given_up.with_label_values(&[kind, why]).inc();
+        self.inner.statsd.count("retry_given_up_count", 1);
+    }
+
+    pub fn chain_stopped(&self, why: &str) {
+        self.inner.chains_stopped.with_label_values(&[why]).inc();
+    }
+
+    /// Counts a notification as waiting for its due time until the guard is dropped.
+    pub fn waiting(&self, engine: &str) -> WaitingGuard {
+        let gauge = self.inner.waiting.with_label_values(&[engine]);
+        gauge.inc();
+        WaitingGuard(gauge)
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render_prometheus(&self) -> String {
         let mut out = Vec::new();
@@ -213,6 +257,15 @@ impl Metrics {
 }
 
 use std::net::UdpSocket;
+
+/// See [`Metrics::waiting`].
+pub struct WaitingGuard(prometheus::IntGauge);
+
+impl Drop for WaitingGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
 
 /// Sets up `tracing` for the binary: `RUST_LOG` filters (default `info`).
 pub fn init_logging(format: LogFormat) {

@@ -4,10 +4,12 @@
 mod bad_input;
 mod engine;
 mod operations;
+mod periodic;
 mod plugin_email;
 mod plugin_hipchat;
 mod plugin_jira;
 mod plugin_pagerduty;
 mod plugin_slack;
+mod retry;
 mod scale_out;
 mod support;

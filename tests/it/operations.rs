@@ -116,3 +116,60 @@ fn check_config_accepts_a_monasca_file_and_rejects_a_bad_one() {
     assert!(!output.status.success());
     assert!(stderr.contains(&format!("{}:7: [alarm_processor] ttl: expected a whole number, found \"four hours\"", bad.display())), "{stderr}");
 }
+
+/// Credentials the database refuses cannot be cured by retrying: the process shuts down and
+/// exits non-zero saying so, instead of retrying forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_database_credentials_stop_the_process_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let topics = Topics::create(1).await;
+    let config = write_config(dir.path(), &topics, "mysql://tocsin_nobody:wrong@127.0.0.1:3306/mon", "");
+    let mut process = Process::spawn(&config);
+    let status = eventually(WAIT, "the process to exit", || {
+        let status = process.child.try_wait().unwrap();
+        async move { status }
+    })
+    .await;
+    let log = process.log_text();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("the config database refused Tocsin's credentials"), "{log}");
+    assert!(log.contains("Access denied for user 'tocsin_nobody'"), "{log}");
+}
+
+/// `tocsin send-test` sends a sample notification through one method of the config database
+/// and prints what the remote end answered; a failure says why and exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_test_prints_the_remote_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let hook = Receiver::start().await;
+    let broken = Receiver::start().await;
+    broken.answer_with(503);
+    db.add_method("m-ok", "WEBHOOK", "ops", &hook.url("/ok"), 0).await;
+    db.add_method("m-broken", "WEBHOOK", "broken", &broken.url("/broken"), 0).await;
+    let topics = Topics::create(1).await;
+    let config = write_config(dir.path(), &topics, &db.url, "");
+    let send_test = |method: &str, state: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
+            .args(["send-test", "--config-file"])
+            .arg(&config)
+            .args(["--method", method, "--state", state])
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr))
+    };
+
+    let (code, text) = send_test("m-ok", "OK");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("the remote end answered: HTTP 200"), "{text}");
+    let body: serde_json::Value = serde_json::from_str(&hook.requests()[0].body).unwrap();
+    assert_eq!((body["state"].as_str(), body["old_state"].as_str()), (Some("OK"), Some("ALARM")));
+
+    let (code, text) = send_test("m-broken", "ALARM");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("send failed (retryable, server)") && text.contains("503"), "{text}");
+
+    let (code, text) = send_test("m-missing", "ALARM");
+    assert_eq!(code, Some(1));
+    assert!(text.contains("no notification method with id \"m-missing\""), "{text}");
+}

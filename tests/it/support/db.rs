@@ -93,6 +93,26 @@ impl TestDb {
             .unwrap();
     }
 
+    /// An alarm row of `definition` in `state` (what the periodic engine checks).
+    pub async fn add_alarm(&self, id: &str, definition: &str, state: &str) {
+        self.db
+            .execute(
+                "INSERT INTO alarm (id, alarm_definition_id, state, created_at, state_updated_at, updated_at) \
+                 VALUES (?, ?, ?, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                &[id, definition, state],
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn set_alarm_state(&self, id: &str, state: &str) {
+        self.db.execute("UPDATE alarm SET state = ? WHERE id = ?", &[state, id]).await.unwrap();
+    }
+
+    pub async fn set_method_period(&self, id: &str, period: i64) {
+        self.db.execute(&format!("UPDATE notification_method SET period = {period} WHERE id = ?"), &[id]).await.unwrap();
+    }
+
     /// A definition with one method attached for `states`.
     pub async fn definition_with_method(&self, definition: &str, method: &str, kind: &str, address: &str, states: &[&str]) {
         self.add_definition(definition).await;

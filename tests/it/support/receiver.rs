@@ -8,13 +8,15 @@ use axum::Router;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
 pub struct Request {
     pub path: String,
     pub headers: HeaderMap,
     pub body: String,
+    /// When the request arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -22,6 +24,9 @@ struct Shared {
     requests: Mutex<Vec<Request>>,
     status: AtomicU16,
     delay_ms: AtomicU64,
+    /// Requests still to be answered with `failing_status` before `status` applies.
+    failures_left: AtomicU64,
+    failing_status: AtomicU16,
 }
 
 #[derive(Clone)]
@@ -48,6 +53,12 @@ impl Receiver {
         self.shared.status.store(status, Ordering::SeqCst);
     }
 
+    /// Answers the next `n` requests with `status`, then as before.
+    pub fn fail_first(&self, n: u64, status: u16) {
+        self.shared.failing_status.store(status, Ordering::SeqCst);
+        self.shared.failures_left.store(n, Ordering::SeqCst);
+    }
+
     pub fn delay(&self, delay: Duration) {
         self.shared.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
@@ -70,6 +81,9 @@ async fn record(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap,
         path: uri.path().to_owned(),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        at: Instant::now(),
     });
-    StatusCode::from_u16(shared.status.load(Ordering::SeqCst)).unwrap()
+    let failing = shared.failures_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    let status = if failing { &shared.failing_status } else { &shared.status };
+    StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap()
 }

@@ -14,6 +14,10 @@ pub struct Topics {
     pub sent: String,
     pub retry: String,
     pub dead: String,
+    /// Dead-letter topic of the retry engine.
+    pub retry_dead: String,
+    /// The periodic topic of period 1 s (`[kafka] periodic = 1:{periodic}`).
+    pub periodic: String,
     pub group: String,
 }
 
@@ -24,19 +28,22 @@ impl Topics {
             sent: super::unique("sent"),
             retry: super::unique("retry"),
             dead: super::unique("dead"),
+            retry_dead: super::unique("retry-dead"),
+            periodic: super::unique("periodic"),
             group: super::unique("group"),
         };
         let b = broker();
         b.create_topic(&t.alarms, partitions).await;
-        for topic in [&t.sent, &t.retry, &t.dead] {
+        for topic in [&t.sent, &t.retry, &t.dead, &t.retry_dead, &t.periodic] {
             b.create_topic(topic, 1).await;
         }
         t
     }
 }
 
-/// Writes a monasca-notification INI file for a test with only the webhook plugin enabled;
-/// `extra` is appended verbatim.
+/// Writes a monasca-notification INI file for a test with only the webhook plugin and the
+/// notification engine enabled (tests of the retry and periodic engines enable them in `extra`,
+/// whose later assignments win); `extra` is appended verbatim.
 pub fn write_config(dir: &Path, topics: &Topics, db_url: &str, extra: &str) -> PathBuf {
     write_config_with_plugins(dir, topics, db_url, "webhook", extra)
 }
@@ -46,9 +53,10 @@ pub fn write_config(dir: &Path, topics: &Topics, db_url: &str, extra: &str) -> P
 pub fn write_config_with_plugins(dir: &Path, topics: &Topics, db_url: &str, enabled: &str, extra: &str) -> PathBuf {
     let text = format!(
         "[kafka]\nurl = {broker}\ngroup = {group}\nalarm_topic = {alarms}\nnotification_topic = {sent}\n\
-         notification_retry_topic = {retry}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = {enabled}\n\n\
+         notification_retry_topic = {retry}\nperiodic = 1:{periodic}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = {enabled}\n\n\
          [webhook_notifier]\ntimeout = 2\n\n[statsd]\nenable = false\n\n\
          [notification_engine]\ndead_letter_topic = {dead}\ncommit_interval = 100ms\n\n\
+         [retry_engine]\nenabled = false\ndead_letter_topic = {retry_dead}\n\n[periodic_engine]\nenabled = false\n\n\
          [kafka_producer]\nlinger.ms = 0\nbatch.num.messages = 1\n\n[kafka_consumer]\nsession.timeout.ms = 6000\nfetch.wait.max.ms = 10\n\n\
          [tocsin]\nhttp_listen = 127.0.0.1:0\nshutdown_timeout = 10s\n\n{extra}\n",
         broker = broker().address,
@@ -57,6 +65,8 @@ pub fn write_config_with_plugins(dir: &Path, topics: &Topics, db_url: &str, enab
         sent = topics.sent,
         retry = topics.retry,
         dead = topics.dead,
+        retry_dead = topics.retry_dead,
+        periodic = topics.periodic,
     );
     let path = dir.join(format!("{}.conf", super::unique("tocsin")));
     std::fs::write(&path, text).unwrap();

@@ -1,0 +1,222 @@
+//! The periodic engine (Monasca's `periodic_engine.py`), one per `[kafka] periodic` entry:
+//! each record of its topic is one link of a chain. When the link comes due (`period` seconds
+//! after its `notification_timestamp`), the engine checks that the method still exists with the
+//! same period and that the alarm still exists in the state that was notified, re-sends the
+//! notification, and appends the next link. Otherwise the chain ends.
+//!
+//! The link's record stays uncommitted until the next link is confirmed by the broker, so a
+//! chain survives a crash or a partition move (at worst one re-send is repeated). A link read
+//! again after a crash, whose successor is also on the topic, must not fork the chain: the
+//! engine remembers the newest link it has read per (alarm, method) and drops older ones when
+//! they come due. The same rule ends an old chain when a new transition starts another one for
+//! the same alarm and method. Unlike
+//! Monasca, a re-send that succeeds is published to the sent topic and one that fails goes to
+//! the retry topic. Waiting is a tokio timer per link, bounded per partition by the consumer's
+//! in-flight window; records of one topic share one period, so they come due in offset order.
+
+use crate::db::{self, Database};
+use crate::dispatch::{Dispatcher, Outcome as SendOutcome};
+use crate::ingest::Rejected;
+use crate::kafka::{Handler, Outcome, Record, Stop};
+use crate::model::Notification;
+use crate::publish::Publisher;
+use crate::stored;
+use crate::supervise::Fatal;
+use crate::telemetry::Metrics;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+const ENGINE: &str = "periodic";
+
+#[derive(Clone, Debug)]
+pub struct PeriodicTopics {
+    /// This engine's own topic, where the next link is appended.
+    pub periodic_topic: String,
+    pub notification_topic: String,
+    pub retry_topic: String,
+    pub dead_letter_topic: String,
+}
+
+pub struct PeriodicEngine {
+    /// Seconds; only methods with exactly this period belong to this engine.
+    period: i64,
+    topics: PeriodicTopics,
+    max_message_bytes: usize,
+    db: Database,
+    dispatcher: Dispatcher,
+    publisher: Publisher,
+    metrics: Metrics,
+    fatal: Fatal,
+    /// Newest link timestamp read per chain (alarm id, method id); records arrive in offset
+    /// order and a chain's links stay in one partition, keyed by alarm id.
+    newest: Mutex<HashMap<(String, String), f64>>,
+}
+
+pub enum Job {
+    Link(Notification),
+    Malformed { record: Record, rejected: Rejected },
+}
+
+/// Why a chain ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stopped {
+    MethodDeleted,
+    PeriodChanged,
+    AlarmDeleted,
+    StateChanged,
+    InvalidType,
+    /// A newer link of the same chain exists.
+    Superseded,
+}
+
+impl Stopped {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stopped::MethodDeleted => "method_deleted",
+            Stopped::PeriodChanged => "period_changed",
+            Stopped::AlarmDeleted => "alarm_deleted",
+            Stopped::StateChanged => "state_changed",
+            Stopped::InvalidType => "invalid_type",
+            Stopped::Superseded => "superseded",
+        }
+    }
+}
+
+impl PeriodicEngine {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        period: i64,
+        topics: PeriodicTopics,
+        max_message_bytes: usize,
+        db: Database,
+        dispatcher: Dispatcher,
+        publisher: Publisher,
+        metrics: Metrics,
+        fatal: Fatal,
+    ) -> PeriodicEngine {
+        PeriodicEngine { period, topics, max_message_bytes, db, dispatcher, publisher, metrics, fatal, newest: Mutex::default() }
+    }
+
+    async fn link(&self, notification: Notification, stop: Stop) -> Outcome {
+        // A link without a timestamp (never written so by Tocsin or Monasca) is due at once.
+        let due = notification.notification_timestamp.unwrap_or(0.0) + self.period as f64;
+        {
+            let _waiting = self.metrics.waiting(ENGINE);
+            if !stored::wait_until(due, &stop.draining).await {
+                return Outcome::Abandoned;
+            }
+        }
+        let chain = (notification.alarm.alarm_id.clone(), notification.method.id.clone());
+        let timestamp = notification.notification_timestamp.unwrap_or(0.0);
+        if self.newest.lock().expect("lock poisoned").get(&chain).is_some_and(|newest| *newest > timestamp) {
+            tracing::debug!(alarm_id = %chain.0, method_id = %chain.1, "a newer link of this chain exists; dropping this one");
+            self.metrics.chain_stopped(Stopped::Superseded.as_str());
+            return Outcome::Done;
+        }
+        // Checked when the link is due, not when it was read, so a chain whose alarm went OK
+        // during the wait sends nothing more.
+        let Some(check) = self.keep_sending(notification, &stop).await else { return Outcome::Abandoned };
+        let notification = match check {
+            Ok(notification) => notification,
+            Err((why, alarm_id, method_id)) => {
+                tracing::info!(%alarm_id, %method_id, period = self.period, why = why.as_str(), "periodic notifications stop");
+                self.metrics.chain_stopped(why.as_str());
+                self.forget(&chain, timestamp);
+                return Outcome::Done;
+            }
+        };
+        let (error, next) = match self.dispatcher.send(notification).await {
+            SendOutcome::Sent(n) => (None, n),
+            SendOutcome::Failed(n, error) => (Some(error), n),
+            SendOutcome::InvalidType(n) => {
+                tracing::info!(alarm_id = %n.alarm.alarm_id, method_id = %n.method.id, why = Stopped::InvalidType.as_str(), "periodic notifications stop");
+                self.metrics.chain_stopped(Stopped::InvalidType.as_str());
+                self.forget(&chain, timestamp);
+                return Outcome::Done;
+            }
+        };
+        // The retry engine counts its retries from 0; the chain's own record keeps 0 as well.
+        let next = Notification { retry_count: 0, ..next };
+        let report = async {
+            match &error {
+                None => self.publisher.notification(&self.topics.notification_topic, &next, &stop.abort).await,
+                Some(error) => self.publisher.failed_notification(&self.topics.retry_topic, &next, error, &stop.abort).await,
+            }
+        };
+        let (reported, chained) = tokio::join!(
+            report,
+            self.publisher.notification(&self.topics.periodic_topic, &next, &stop.abort)
+        );
+        if reported && chained {
+            Outcome::Done
+        } else {
+            Outcome::Abandoned
+        }
+    }
+
+    /// Forgets an ended chain, unless a newer link of it was read meanwhile.
+    fn forget(&self, chain: &(String, String), timestamp: f64) {
+        let mut newest = self.newest.lock().expect("lock poisoned");
+        if newest.get(chain).is_some_and(|newest| *newest <= timestamp) {
+            newest.remove(chain);
+        }
+    }
+
+    /// Monasca's `_keep_sending` plus its method refresh: the notification with its current
+    /// method, or why the chain ends. `None` when stopped while the database was unreachable.
+    async fn keep_sending(&self, notification: Notification, stop: &Stop) -> Option<Result<Notification, (Stopped, String, String)>> {
+        let alarm_id = notification.alarm.alarm_id.clone();
+        let method_id = notification.method.id.clone();
+        let ended = |why| Some(Err((why, alarm_id.clone(), method_id.clone())));
+        let current = db::until_answered("notification method", &self.metrics, &self.fatal, &stop.abort, || self.db.fetch_method(&method_id)).await?;
+        let Some(notification) = stored::refreshed(notification, current) else { return ended(Stopped::MethodDeleted) };
+        if notification.method.period != self.period {
+            return ended(Stopped::PeriodChanged);
+        }
+        let state = db::until_answered("alarm state", &self.metrics, &self.fatal, &stop.abort, || self.db.alarm_state(&alarm_id)).await?;
+        match state {
+            None => ended(Stopped::AlarmDeleted),
+            Some(state) if state != notification.alarm.new_state.as_str() => ended(Stopped::StateChanged),
+            Some(_) => Some(Ok(notification)),
+        }
+    }
+
+    async fn malformed(&self, record: Record, rejected: Rejected, stop: Stop) -> Outcome {
+        tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset, error = %rejected, "record of a periodic topic is not a notification; dead-lettering it");
+        if !self.publisher.dead_letter(&self.topics.dead_letter_topic, &record, &rejected.reason, &stop.abort).await {
+            return Outcome::Abandoned;
+        }
+        self.metrics.stored_rejected(ENGINE);
+        Outcome::Done
+    }
+}
+
+impl Handler for PeriodicEngine {
+    type Job = Job;
+
+    fn prepare(&self, record: Record) -> Job {
+        match stored::decode(record.payload.as_deref(), self.max_message_bytes) {
+            Ok(notification) => {
+                let chain = (notification.alarm.alarm_id.clone(), notification.method.id.clone());
+                let timestamp = notification.notification_timestamp.unwrap_or(0.0);
+                let mut newest = self.newest.lock().expect("lock poisoned");
+                let entry = newest.entry(chain).or_insert(timestamp);
+                *entry = entry.max(timestamp);
+                Job::Link(notification)
+            }
+            Err(rejected) => Job::Malformed { record, rejected },
+        }
+    }
+
+    /// Chains are independent; links of one topic come due in offset order anyway.
+    fn ordering_key(&self, _job: &Job) -> Option<u64> {
+        None
+    }
+
+    async fn handle(&self, job: Job, stop: Stop) -> Outcome {
+        match job {
+            Job::Link(notification) => self.link(notification, stop).await,
+            Job::Malformed { record, rejected } => self.malformed(record, rejected, stop).await,
+        }
+    }
+}

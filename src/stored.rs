@@ -1,0 +1,163 @@
+//! Notifications read back from the retry and periodic topics: the §3 notification JSON that
+//! this engine (or monasca-notification) wrote, decoded into a [`Notification`], and refreshed
+//! from the config database as Monasca's `construct_notification_object` does.
+//!
+//! Decoding never panics: a record that is not a notification becomes a [`Rejected`] whose text
+//! says what is wrong, for the caller to count and dead-letter. Nothing here sends or publishes.
+
+use crate::ingest::{self, Rejected};
+use crate::model::{Notification, NotificationMethod};
+use serde_json::{Map, Value};
+use crate::dispatch::unix_now_secs;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Decodes one record of the retry or a periodic topic.
+pub fn decode(payload: Option<&[u8]>, max_bytes: usize) -> Result<Notification, Rejected> {
+    let bytes = payload.ok_or_else(|| rejected("record has no value"))?;
+    if bytes.len() > max_bytes {
+        return Err(rejected(format!("record of {} bytes exceeds the limit of {max_bytes} bytes", bytes.len())));
+    }
+    let document: Value = serde_json::from_slice(bytes).map_err(|e| rejected(format!("record is not JSON: {e}")))?;
+    let Value::Object(mut fields) = document else { return Err(rejected("record is not a JSON object")) };
+    let raw_alarm = match fields.remove("raw_alarm") {
+        Some(Value::Object(raw)) => raw,
+        Some(_) => return Err(rejected("field raw_alarm must be an object")),
+        None => return Err(rejected("Notification data missing field raw_alarm")),
+    };
+    let alarm = ingest::transition(raw_alarm).map_err(|e| rejected(format!("raw_alarm: {}", e.reason)))?;
+    let method = NotificationMethod {
+        id: identifier(&fields, "id")?,
+        kind: required_string(&fields, "type")?.to_ascii_lowercase(),
+        name: optional_string(&fields, "name")?,
+        address: optional_string(&fields, "address")?,
+        period: integer(&fields, "period")?,
+    };
+    let retry_count = integer(&fields, "retry_count")?;
+    let retry_count = u32::try_from(retry_count).map_err(|_| rejected(format!("field retry_count must be a count, found {retry_count}")))?;
+    let notification_timestamp = match fields.get("notification_timestamp") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(value.as_f64().ok_or_else(|| rejected("field notification_timestamp must be a number of seconds"))?),
+    };
+    Ok(Notification { method, alarm: Arc::new(alarm), retry_count, notification_timestamp })
+}
+
+fn rejected(reason: impl Into<String>) -> Rejected {
+    Rejected { reason: reason.into() }
+}
+
+fn field<'a>(fields: &'a Map<String, Value>, key: &str) -> Result<&'a Value, Rejected> {
+    fields.get(key).ok_or_else(|| rejected(format!("Notification data missing field {key}")))
+}
+
+fn identifier(fields: &Map<String, Value>, key: &str) -> Result<String, Rejected> {
+    match field(fields, key)? {
+        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        _ => Err(rejected(format!("field {key} must be a non-empty string"))),
+    }
+}
+
+fn required_string(fields: &Map<String, Value>, key: &str) -> Result<String, Rejected> {
+    field(fields, key)?.as_str().map(str::to_owned).ok_or_else(|| rejected(format!("field {key} must be a string")))
+}
+
+fn optional_string(fields: &Map<String, Value>, key: &str) -> Result<Option<String>, Rejected> {
+    match fields.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(rejected(format!("field {key} must be a string or null"))),
+    }
+}
+
+fn integer(fields: &Map<String, Value>, key: &str) -> Result<i64, Rejected> {
+    field(fields, key)?.as_i64().ok_or_else(|| rejected(format!("field {key} must be an integer")))
+}
+
+/// The method's current row, or `None` when it was deleted (the chain or the retries stop).
+/// Type, name, address and period come from the database, as in Monasca.
+pub fn refreshed(mut notification: Notification, current: Option<NotificationMethod>) -> Option<Notification> {
+    let current = current?;
+    notification.method = NotificationMethod { id: notification.method.id, ..current };
+    Some(notification)
+}
+
+/// Waits until `due` (seconds since the epoch, wall clock, so a due time written before a
+/// restart still holds after it) on tokio's timer, not a thread. `false` when `draining` fired
+/// first: the record is left for whoever owns the partition next.
+pub async fn wait_until(due: f64, draining: &CancellationToken) -> bool {
+    let remaining = due - unix_now_secs();
+    if remaining <= 0.0 || !remaining.is_finite() {
+        return !draining.is_cancelled();
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_secs_f64(remaining)) => true,
+        _ = draining.cancelled() => false,
+    }
+}
+
+/// An address fit for a log line: URLs lose credentials and query values (tokens, keys).
+pub fn loggable_address(address: &str) -> String {
+    if address.contains("://") {
+        crate::plugins::http::redact_url(address)
+    } else {
+        address.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::tests::monasca_test_notification;
+    use crate::publish::notification_json;
+
+    #[test]
+    fn what_the_publisher_writes_reads_back_equal() {
+        let mut n = monasca_test_notification("webhook", "http://mock:3333/");
+        n.retry_count = 3;
+        n.notification_timestamp = Some(1_700_000_000.25);
+        n.method.period = 60;
+        let back = decode(Some(notification_json(&n).as_bytes()), 1 << 20).unwrap();
+        assert_eq!(back, n);
+    }
+
+    #[test]
+    fn monascas_own_record_decodes() {
+        let text = r#"{"id": "c60e", "type": "WEBHOOK", "name": "ops-hook", "address": "http://10.0.0.5:8080/hook", "retry_count": 0,
+            "raw_alarm": {"tenantId": "t", "alarmId": "a", "alarmDefinitionId": "d", "alarmName": "n", "oldState": "OK",
+              "newState": "ALARM", "actionsEnabled": true, "stateChangeReason": "r", "severity": "LOW", "link": null,
+              "lifecycleState": null, "timestamp": 1556703552918, "metrics": []},
+            "alarm_id": "a", "alarm_name": "n", "alarm_timestamp": 1556703552, "message": "r", "notification_timestamp": 1556703552.918301,
+            "state": "ALARM", "severity": "LOW", "link": null, "lifecycle_state": null, "tenant_id": "t", "period": 60}"#;
+        let n = decode(Some(text.as_bytes()), 1 << 20).unwrap();
+        assert_eq!((n.method.id.as_str(), n.method.kind.as_str(), n.method.period, n.retry_count), ("c60e", "webhook", 60, 0));
+        assert_eq!(n.notification_timestamp, Some(1556703552.918301));
+        assert_eq!(n.alarm.alarm_id, "a");
+    }
+
+    #[test]
+    fn bad_records_say_what_is_wrong() {
+        let cases = [
+            ("{", "record is not JSON"),
+            ("[]", "record is not a JSON object"),
+            (r#"{"id": "1"}"#, "Notification data missing field raw_alarm"),
+            (r#"{"raw_alarm": {"alarmId": "a"}}"#, "raw_alarm: Alarm data missing field"),
+        ];
+        for (text, expected) in cases {
+            let error = decode(Some(text.as_bytes()), 1 << 20).unwrap_err();
+            assert!(error.reason.starts_with(expected), "{text}: {}", error.reason);
+        }
+        assert!(decode(None, 10).is_err());
+        assert!(decode(Some(&[b' '; 11]), 10).unwrap_err().reason.contains("exceeds the limit"));
+    }
+
+    #[test]
+    fn refresh_takes_the_database_row_and_stops_on_deletion() {
+        let n = monasca_test_notification("webhook", "http://old/");
+        let row = NotificationMethod { id: "1".into(), kind: "webhook".into(), name: Some("new".into()), address: Some("http://new/".into()), period: 60 };
+        let refreshed = refreshed(n.clone(), Some(row)).unwrap();
+        assert_eq!((refreshed.address(), refreshed.method.period), ("http://new/", 60));
+        assert!(super::refreshed(n, None).is_none());
+    }
+}
