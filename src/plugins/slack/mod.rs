@@ -16,7 +16,7 @@ pub(crate) mod transport;
 
 pub use config::SlackConfig;
 pub use template::MessageTemplate;
-pub use transport::{TransportOptions, Verification};
+pub use transport::{mask_password, TransportOptions, Verification};
 
 use super::{http, standard_body, BuildError, Plugin, Reason, Receipt, SendError};
 use crate::model::Notification;
@@ -204,26 +204,34 @@ impl Target {
     pub fn parse(address: &str) -> Result<Target, String> {
         // `#` is how Slack channels start; unescaped it would end the URL and start a fragment.
         let escaped = address.replace('#', "%23");
-        let mut url = url::Url::parse(&escaped)
+        let url = url::Url::parse(&escaped)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| "the address is not an http:// or https:// URL".to_owned())?;
-        let mut query: Vec<(String, Vec<String>)> = Vec::new();
-        for (key, value) in url.query_pairs() {
-            if value.is_empty() {
-                continue;
-            }
-            match query.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, values)) => values.push(value.into_owned()),
-                None => query.push((key.into_owned(), vec![value.into_owned()])),
-            }
-        }
-        url.set_query(None);
-        url.set_fragment(None);
-        let query = query.into_iter().flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v))).collect();
+        let (url, query) = split_query(url);
         let redacted = redact(&url);
         Ok(Target { url, query, redacted })
     }
+}
+
+/// Monasca's `urljoin(address, path)` and `parse_qs(query)`: the URL without query and fragment,
+/// and the query's pairs, decoded, blank values dropped, repeated keys grouped in first-seen
+/// order (as `requests` re-encodes a dict of lists).
+pub fn split_query(mut url: url::Url) -> (url::Url, Vec<(String, String)>) {
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    for (key, value) in url.query_pairs() {
+        if value.is_empty() {
+            continue;
+        }
+        match grouped.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, values)) => values.push(value.into_owned()),
+            None => grouped.push((key.into_owned(), vec![value.into_owned()])),
+        }
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    let query = grouped.into_iter().flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v))).collect();
+    (url, query)
 }
 
 /// `https://hooks.slack.com/services/****`: the path after its first segment is the webhook's
