@@ -1,3 +1,6 @@
+//! `[hipchat_notifier]`: the HTTP options shared with Slack, plus `notify`. Room tokens are in
+//! the methods' addresses, not here. Reading only; nothing here sends.
+
 use crate::config::{Error as ConfigError, Reader};
 use crate::plugins::slack::TransportOptions;
 

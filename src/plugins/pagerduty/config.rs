@@ -1,3 +1,6 @@
+//! `[pagerduty_notifier]`: timeout, Events API version and endpoint. Integration keys are the
+//! methods' addresses, so this section holds no secret. Reading only; nothing here sends.
+
 use crate::config::{Error as ConfigError, Reader};
 use std::time::Duration;
 

@@ -1,3 +1,7 @@
+//! `[slack_notifier]`: the HTTP options shared with HipChat and the optional message template,
+//! which is read and parsed here, at start, so a broken template stops the start with its file
+//! and line instead of failing every notification. Reading only; nothing here sends.
+
 use super::template::MessageTemplate;
 use super::transport::TransportOptions;
 use crate::config::{Error as ConfigError, Reader};

@@ -8,7 +8,8 @@
 //! evicted) so later sends go straight to the form. Success is a 2xx answer that says so: a JSON
 //! answer with a truthy `ok`, or the text `ok`. Unlike Monasca, certificates are verified unless
 //! `insecure = true`, a transport failure is not repeated in the other encoding, and no log or
-//! error shows the webhook URL's path or query (they hold its secret).
+//! error shows the webhook URL's path or query (they hold its secret). Since a send may make
+//! two requests, the plugin asks the dispatcher for twice the configured `timeout`.
 
 mod config;
 mod template;

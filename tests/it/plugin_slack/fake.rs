@@ -126,7 +126,7 @@ async fn handle(State(shared): State<Arc<Shared>>, uri: Uri, RawQuery(query): Ra
     let posted = match uri.path() {
         HOOK => match webhook(is_json, &form, &body) {
             Ok(posted) => posted,
-            Err(response) => return response,
+            Err(error) => return html(StatusCode::BAD_REQUEST, error),
         },
         path if path.starts_with("/services/") => return html(StatusCode::NOT_FOUND, "no_service"),
         "/api/chat.postMessage" => match post_message(is_json, &headers, query.as_deref(), &form, &body) {
@@ -149,17 +149,18 @@ async fn handle(State(shared): State<Arc<Shared>>, uri: Uri, RawQuery(query): Ra
     }
 }
 
-fn webhook(is_json: bool, form: &[(String, String)], body: &[u8]) -> Result<Posted, Response> {
+/// The message of an incoming-webhook post, or Slack's 400 answer text.
+fn webhook(is_json: bool, form: &[(String, String)], body: &[u8]) -> Result<Posted, &'static str> {
     let (encoding, message) = if is_json {
         ("json", serde_json::from_slice::<Value>(body).ok())
     } else {
         let payload = form.iter().find(|(k, _)| k == "payload").map(|(_, v)| v.as_str());
         ("form", payload.and_then(|p| serde_json::from_str::<Value>(p).ok()))
     };
-    let message = message.filter(Value::is_object).ok_or_else(|| html(StatusCode::BAD_REQUEST, "invalid_payload"))?;
+    let message = message.filter(Value::is_object).ok_or("invalid_payload")?;
     match message.get("text").and_then(Value::as_str) {
         Some(text) if !text.is_empty() => Ok(Posted { api: "webhook", encoding, channel: None, text: text.to_owned() }),
-        _ => Err(html(StatusCode::BAD_REQUEST, "no_text")),
+        _ => Err("no_text"),
     }
 }
 
