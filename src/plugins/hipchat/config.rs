@@ -1,19 +1,30 @@
-use crate::config::{Error as ConfigError, Reader};
-use std::time::Duration;
+//! `[hipchat_notifier]`: the HTTP options shared with Slack, plus `notify`. Room tokens are in
+//! the methods' addresses, not here. Reading only; nothing here sends.
 
-/// `[hipchat_notifier]`. PLACEHOLDER: the hipchat plugin's session replaces this file.
+use crate::config::{Error as ConfigError, Reader};
+use crate::plugins::slack::TransportOptions;
+
+const SECTION: &str = "hipchat_notifier";
+
+/// `[hipchat_notifier]`.
 #[derive(Clone, Debug)]
 pub struct HipChatConfig {
-    pub timeout: Duration,
+    /// `timeout`, `insecure` (default false: verification on), `ca_certs`, `proxy`.
+    pub transport: TransportOptions,
+    /// `notify`: ask HipChat to alert the room's users (sound, badge). Default false, which
+    /// sends exactly Monasca's form (HipChat's own default is false too).
+    pub notify: bool,
 }
 
 impl HipChatConfig {
     pub fn read(r: &Reader) -> Result<HipChatConfig, ConfigError> {
-        Ok(HipChatConfig { timeout: Duration::from_secs(r.int("hipchat_notifier", "timeout", 5, 1)? as u64) })
+        Ok(HipChatConfig { transport: TransportOptions::read(r, SECTION)?, notify: r.bool(SECTION, "notify", false)? })
     }
 
     /// `(key, value)` pairs for `tocsin check-config`, secrets masked.
     pub fn render_masked(&self) -> Vec<(String, String)> {
-        vec![("timeout".into(), self.timeout.as_secs().to_string())]
+        let mut entries = self.transport.render_masked();
+        entries.push(("notify".into(), self.notify.to_string()));
+        entries
     }
 }

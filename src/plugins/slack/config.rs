@@ -1,19 +1,44 @@
-use crate::config::{Error as ConfigError, Reader};
-use std::time::Duration;
+//! `[slack_notifier]`: the HTTP options shared with HipChat and the optional message template,
+//! which is read and parsed here, at start, so a broken template stops the start with its file
+//! and line instead of failing every notification. Reading only; nothing here sends.
 
-/// `[slack_notifier]`. PLACEHOLDER: the slack plugin's session replaces this file.
+use super::template::MessageTemplate;
+use super::transport::TransportOptions;
+use crate::config::{Error as ConfigError, Reader};
+use std::path::Path;
+
+const SECTION: &str = "slack_notifier";
+
+/// `[slack_notifier]`.
 #[derive(Clone, Debug)]
 pub struct SlackConfig {
-    pub timeout: Duration,
+    /// `timeout`, `insecure` (default false: verification on), `ca_certs`, `proxy`.
+    pub transport: TransportOptions,
+    /// `message_template`: a Jinja file, parsed at start; `None` sends the standard body as
+    /// indented JSON text.
+    pub message_template: Option<MessageTemplate>,
 }
 
 impl SlackConfig {
     pub fn read(r: &Reader) -> Result<SlackConfig, ConfigError> {
-        Ok(SlackConfig { timeout: Duration::from_secs(r.int("slack_notifier", "timeout", 5, 1)? as u64) })
+        let transport = TransportOptions::read(r, SECTION)?;
+        let message_template = match r.opt_string(SECTION, "message_template") {
+            None => None,
+            Some(path) => {
+                let template = MessageTemplate::load(Path::new(&path)).map_err(|message| {
+                    r.invalid(SECTION, "message_template", r.entry(SECTION, "message_template").map(|e| e.line), message)
+                })?;
+                Some(template)
+            }
+        };
+        Ok(SlackConfig { transport, message_template })
     }
 
     /// `(key, value)` pairs for `tocsin check-config`, secrets masked.
     pub fn render_masked(&self) -> Vec<(String, String)> {
-        vec![("timeout".into(), self.timeout.as_secs().to_string())]
+        let mut entries = self.transport.render_masked();
+        let template = self.message_template.as_ref().map(|t| t.path.display().to_string()).unwrap_or_default();
+        entries.push(("message_template".into(), template));
+        entries
     }
 }

@@ -1,0 +1,158 @@
+//! The optional Slack message template (`[slack_notifier] message_template`), a Jinja file
+//! rendered with the standard body's keys as variables.
+//!
+//! Monasca rendered it with Jinja2 and HTML autoescape, so a value like `a<b` became `a&lt;b`.
+//! Existing templates were written against that output, so it is kept: values are escaped as
+//! MarkupSafe does (`&`, `<`, `>`, `"`→`&#34;`, `'`→`&#39;`), and values print as Python
+//! would (`None`, `True`, floats in `repr` form, lists and dicts as Python literals). The file is
+//! read and parsed once at start; a template that does not parse is a configuration error, one
+//! that fails to render fails only that notification. This module never sends anything.
+
+use crate::pyjson::python_float_repr;
+use minijinja::value::{Value, ValueKind};
+use minijinja::{AutoEscape, Environment};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A parsed template, cheap to clone.
+#[derive(Clone)]
+pub struct MessageTemplate {
+    pub path: PathBuf,
+    env: Arc<Environment<'static>>,
+}
+
+/// The name the template is registered under; errors name the file instead.
+const NAME: &str = "message_template";
+
+impl MessageTemplate {
+    /// Reads and parses the file; the error reads `<file>:<line>: <problem>`.
+    pub fn load(path: &Path) -> Result<MessageTemplate, String> {
+        let source = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        MessageTemplate::parse(path, source)
+    }
+
+    pub fn parse(path: &Path, source: String) -> Result<MessageTemplate, String> {
+        let mut env = Environment::new();
+        // Jinja2's `autoescape=True` escapes every template, whatever its file name.
+        env.set_auto_escape_callback(|_| AutoEscape::Html);
+        env.set_formatter(python_formatter);
+        env.add_template_owned(NAME, source).map_err(|e| describe(path, &e))?;
+        Ok(MessageTemplate { path: path.to_owned(), env: Arc::new(env) })
+    }
+
+    /// Renders with the keys of `context` (a serializable map) as variables.
+    pub fn render<C: Serialize>(&self, context: &C) -> Result<String, String> {
+        let template = self.env.get_template(NAME).map_err(|e| describe(&self.path, &e))?;
+        template.render(Value::from(minijinja::value::Serde(context))).map_err(|e| describe(&self.path, &e))
+    }
+}
+
+impl std::fmt::Debug for MessageTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageTemplate").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// `<file>:<line>: <problem>` (without the line when minijinja has none).
+fn describe(path: &Path, error: &minijinja::Error) -> String {
+    let line = error.line().map(|l| format!(":{l}")).unwrap_or_default();
+    let problem = match error.detail() {
+        Some(detail) => format!("{}: {detail}", error.kind()),
+        None => error.kind().to_string(),
+    };
+    format!("{}{line}: {problem}", path.display())
+}
+
+/// Writes a value as Jinja2 would: Python's `str()` of the value, HTML-escaped as MarkupSafe
+/// does unless the value is marked safe.
+fn python_formatter(out: &mut minijinja::Output, state: &mut minijinja::State, value: &Value) -> Result<(), minijinja::Error> {
+    let text = match value.kind() {
+        ValueKind::Undefined => String::new(),
+        ValueKind::String => value.as_str().unwrap_or_default().to_owned(),
+        _ => python_str(value),
+    };
+    let escape = matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe();
+    let result = if escape { out.write_str(&markupsafe_escape(&text)) } else { out.write_str(&text) };
+    result.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "cannot write the output"))
+}
+
+/// MarkupSafe's `escape`.
+pub fn markupsafe_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Python's `str(value)` for the values a JSON document holds.
+fn python_str(value: &Value) -> String {
+    match value.kind() {
+        ValueKind::String => value.as_str().unwrap_or_default().to_owned(),
+        _ => python_repr(value),
+    }
+}
+
+/// Python's `repr(value)`: what `str()` of a list or dict prints for its members.
+fn python_repr(value: &Value) -> String {
+    match value.kind() {
+        ValueKind::Undefined => String::new(),
+        ValueKind::None => "None".into(),
+        ValueKind::Bool => if value.is_true() { "True" } else { "False" }.into(),
+        ValueKind::String => python_string_repr(value.as_str().unwrap_or_default()),
+        ValueKind::Number if value.is_integer() => value.to_string(),
+        ValueKind::Number => f64::try_from(value.clone()).map_or_else(|_| value.to_string(), python_float_repr),
+        ValueKind::Seq => {
+            let items: Vec<String> = value.try_iter().map(|it| it.map(|v| python_repr(&v)).collect()).unwrap_or_default();
+            format!("[{}]", items.join(", "))
+        }
+        ValueKind::Map => {
+            let items: Vec<String> = value
+                .try_iter()
+                .map(|keys| {
+                    keys.map(|k| {
+                        let v = value.get_item(&k).unwrap_or_default();
+                        format!("{}: {}", python_repr(&k), python_repr(&v))
+                    })
+                    .collect()
+                })
+                .unwrap_or_default();
+            format!("{{{}}}", items.join(", "))
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// Python's `repr(str)`: single quotes unless the text holds a single quote and no double one.
+fn python_string_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
