@@ -19,7 +19,7 @@ pub fn receipt(status: u16, body: &str) -> Receipt {
 /// Classifies a status the plugin's own success rule rejected.
 pub fn status_error(status: u16, url: &str) -> SendError {
     let reason = match status {
-        401 | 403 => Reason::Auth,
+        401 | 403 | 407 => Reason::Auth,
         408 => Reason::Timeout,
         429 => Reason::RateLimited,
         500..=599 => Reason::Server,
@@ -67,6 +67,7 @@ mod tests {
             (400, Reason::Client, false),
             (401, Reason::Auth, false),
             (403, Reason::Auth, false),
+            (407, Reason::Auth, false),
             (408, Reason::Timeout, true),
             (429, Reason::RateLimited, true),
             (500, Reason::Server, true),
