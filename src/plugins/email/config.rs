@@ -37,8 +37,8 @@ impl TlsMode {
     }
 }
 
-/// `[email_notifier]`.
-#[derive(Clone, Debug)]
+/// `[email_notifier]`. Its `Debug` masks the password.
+#[derive(Clone)]
 pub struct EmailConfig {
     /// SMTP server host name or address (Monasca: `server`, no default). Without it the plugin
     /// is still registered, so the engine starts, but every send fails as permanent.
@@ -79,6 +79,16 @@ impl Default for EmailConfig {
             ca_certs: None,
             insecure: false,
         }
+    }
+}
+
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("EmailConfig");
+        for (key, value) in self.render_masked() {
+            s.field(&key, &value);
+        }
+        s.finish()
     }
 }
 

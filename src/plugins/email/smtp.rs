@@ -104,11 +104,12 @@ impl Smtp {
     /// A pooled connection that still answers NOOP, if any.
     async fn take_idle(&self) -> Option<AsyncSmtpConnection> {
         loop {
-            let (mut conn, since) = self.idle.lock().expect("no panic while holding the pool lock").pop()?;
-            if since.elapsed() > IDLE_LIMIT {
-                conn.abort().await;
-                continue;
-            }
+            let (mut conn, _) = {
+                let mut idle = self.idle.lock().expect("no panic while holding the pool lock");
+                // Dropping a stale connection closes its socket; a QUIT would only cost time.
+                idle.retain(|(_, since)| since.elapsed() <= IDLE_LIMIT);
+                idle.pop()?
+            };
             if conn.test_connected().await {
                 return Some(conn);
             }

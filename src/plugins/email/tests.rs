@@ -380,6 +380,7 @@ fn options_are_read_and_the_password_masked() {
     let rendered = config.render_masked();
     assert!(rendered.contains(&("password".to_owned(), "****".to_owned())));
     assert!(rendered.iter().all(|(_, v)| !v.contains("hunter2")));
+    assert!(!format!("{config:?}").contains("hunter2"), "{config:?}");
     assert!(rendered.contains(&("port".to_owned(), "587".to_owned())));
 }
 

@@ -138,6 +138,21 @@ async fn one_connection_carries_consecutive_messages() {
     assert!(mails.iter().all(|m| m.peer_port == mails[0].peer_port), "one connection: {:?}", mails.iter().map(|m| m.peer_port).collect::<Vec<_>>());
 }
 
+/// A pooled connection the server has dropped is noticed (NOOP) and replaced, as Monasca
+/// reconnected after `SMTPServerDisconnected`; the message is sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_dropped_is_replaced() {
+    let server = SmtpServer::start(Options { idle_timeout: Some(1.0), ..Options::default() });
+    let email = Email::new(&config(server.port), 4).unwrap();
+    send(&email, "me@here.com").await.unwrap();
+    let first = server.wait_for_mails(1).await[0].peer_port;
+    server.wait_for_close(first).await;
+    send(&email, "me@here.com").await.unwrap();
+    let mails = server.wait_for_mails(2).await;
+    assert_eq!(mails.len(), 2, "sent once");
+    assert_ne!(mails[1].peer_port, first, "a new connection");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starttls_verified_with_the_configured_ca_and_login() {
     let certs = TestCertificates::generate();

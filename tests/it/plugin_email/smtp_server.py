@@ -2,7 +2,7 @@
 kernel, optionally with STARTTLS, implicit TLS, required login and scripted rejections.
 
 It prints one JSON object per line on stdout: first {"event": "listening", "port": N}, then
-{"event": "message", ...} per accepted message with the raw DATA bytes base64-encoded. It exits when its stdin closes, so it
+{"event": "message", ...} per accepted message with the raw DATA bytes base64-encoded, and {"event": "closed", ...} per ended connection. It exits when its stdin closes, so it
 never outlives the test process.
 """
 
@@ -69,7 +69,7 @@ def tls_context(args):
 async def main(args):
     loop = asyncio.get_running_loop()
     handler = Handler(args)
-    options = dict(hostname="smtp.test", loop=loop)
+    options = dict(hostname="smtp.test", loop=loop, timeout=args.idle_timeout)
     if args.cert and not args.implicit_tls:
         options.update(tls_context=tls_context(args), require_starttls=args.require_starttls)
     if args.auth:
@@ -78,7 +78,13 @@ async def main(args):
         options.update(authenticator=authenticator(user, password), auth_required=True,
                        auth_require_tls=not args.implicit_tls)
 
-    server = await loop.create_server(lambda: SMTP(handler, **options), host="127.0.0.1", port=0,
+    class Recording(SMTP):
+        def connection_lost(self, error):
+            peer = self.session.peer if self.session else None
+            emit({"event": "closed", "peer_port": peer[1] if peer else None})
+            super().connection_lost(error)
+
+    server = await loop.create_server(lambda: Recording(handler, **options), host="127.0.0.1", port=0,
                                       ssl=tls_context(args) if args.implicit_tls else None)
     emit({"event": "listening", "port": server.sockets[0].getsockname()[1]})
     await asyncio.Event().wait()
@@ -97,6 +103,7 @@ if __name__ == "__main__":
     parser.add_argument("--require-starttls", action="store_true")
     parser.add_argument("--auth", help="user:password required before MAIL")
     parser.add_argument("--reject-rcpt", action="append", default=[], help="address=reply, e.g. x@y=550 5.1.1 unknown")
+    parser.add_argument("--idle-timeout", type=float, default=300, help="seconds before an idle client is dropped")
     parser.add_argument("--data-reply", help="reply to DATA instead of accepting, e.g. 451 4.3.0 try later")
     threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
     asyncio.run(main(parser.parse_args()))

@@ -42,6 +42,8 @@ pub struct Options {
     pub reject_rcpt: Vec<(String, String)>,
     /// Reply to every DATA instead of accepting the message.
     pub data_reply: Option<String>,
+    /// Seconds of silence after which the server drops a client (aiosmtpd's default: 300).
+    pub idle_timeout: Option<f64>,
 }
 
 pub struct SmtpServer {
@@ -78,6 +80,9 @@ impl SmtpServer {
         }
         if let Some(reply) = &options.data_reply {
             command.arg("--data-reply").arg(reply);
+        }
+        if let Some(seconds) = options.idle_timeout {
+            command.arg("--idle-timeout").arg(seconds.to_string());
         }
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(std::fs::File::create(&log).unwrap());
         let mut child = spawn_tied_to_process(&mut command).expect("the SMTP server starts");
@@ -116,6 +121,15 @@ impl SmtpServer {
                 peer_port: e["peer_port"].as_u64().unwrap() as u16,
             })
             .collect()
+    }
+
+    /// Waits until the server has closed the connection from `peer_port`.
+    pub async fn wait_for_close(&self, peer_port: u16) {
+        eventually(WAIT, &format!("the server closing the connection from port {peer_port}"), || async {
+            let events = self.events.lock().unwrap();
+            events.iter().any(|e| e["event"] == "closed" && e["peer_port"] == peer_port).then_some(())
+        })
+        .await
     }
 
     /// Waits until `count` messages have arrived and returns them.
