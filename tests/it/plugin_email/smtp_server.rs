@@ -194,7 +194,7 @@ fn python() -> PathBuf {
     PYTHON
         .get_or_init(|| {
             let venv = target_dir().join("aiosmtpd-venv");
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/plugin_email/ensure-aiosmtpd.sh");
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ensure-aiosmtpd.sh");
             let status = Command::new("bash").arg(script).arg(&venv).status().expect("bash runs");
             assert!(status.success(), "could not install aiosmtpd into {} (needs python3 and the package index)", venv.display());
             venv.join("bin/python")
