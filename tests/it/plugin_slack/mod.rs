@@ -149,7 +149,7 @@ async fn a_proxy_refusing_the_credentials_fails_without_showing_them() {
     let proxy = ForwardProxy::start(Some("b3RoZXI6b3RoZXI=")).await;
     let plugin = slack(&format!("proxy = http://relay:s3cretpw@{}", proxy.addr));
     let error = plugin.send(&notification("slack", &fake.webhook_url(), "alarm-1", "ALARM")).await.unwrap_err();
-    assert_eq!((error.reason, error.retryable), (Reason::Client, false), "407 from the proxy: {}", error.detail);
+    assert_eq!((error.reason, error.retryable), (Reason::Auth, false), "407 from the proxy: {}", error.detail);
     assert!(fake.posted().is_empty());
     assert_no_secret(&error, &["s3cretpw", "SECRETHOOK1234"]);
 }
