@@ -24,7 +24,7 @@ echo "== starting the broker on 127.0.0.1:$broker_port"
   --advertised-listener-url "tcp://127.0.0.1:$broker_port" --storage-engine memory://tansu/) >"$work/broker.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q "ready in" "$work/broker.log" && break; sleep 0.2; done
-for topic in alarm-state-transitions alarm-notifications retry-notifications alarm-state-transitions-dead 60-seconds-notifications; do
+for topic in alarm-state-transitions alarm-notifications retry-notifications alarm-state-transitions-dead 60-seconds-notifications retry-notifications-dead filtered-alarm-transitions; do
   tansu topic create --broker "tcp://127.0.0.1:$broker_port" --partitions 4 "$topic" >/dev/null
 done
 

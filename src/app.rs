@@ -3,11 +3,17 @@
 //! and the HTTP server, and stops them in reverse order. Tests run the whole service in-process
 //! through [`App::start`] with port 0 and read the bound address from [`App::http_addr`].
 
+use crate::api::{self, auth::ConfiguredTokens, ApiState};
 use crate::config::Config;
 use crate::db::{Database, MethodLookup};
 use crate::dispatch::Dispatcher;
 use crate::kafka::{ConsumerGroup, ConsumerSettings, Handler, Producer};
-use crate::notify::{EngineSettings, NotificationEngine};
+use crate::deliver::{Delivery, Topics as DeliveryTopics};
+use crate::manager::{ManagerEngine, ManagerHandler, ManagerSettings, Settings as ManagerStateSettings};
+use crate::manager::persist::StateStore;
+use crate::notify::{EngineSettings, NotificationEngine, Routing};
+use crate::rules::live::LiveRules;
+use crate::rules::store::RuleStore;
 use crate::periodic::{PeriodicEngine, PeriodicTopics};
 use crate::retry::{RetryEngine, RetryPolicy, RetryTopics};
 use crate::supervise::{supervise, EngineFailed, Fatal};
@@ -72,24 +78,76 @@ impl App {
         let periodic_topics: Vec<(i64, String)> =
             kafka.periodic.iter().filter(|(period, _)| *period > 0).map(|(period, topic)| (*period as i64, topic.clone())).collect();
 
+        let delivery = Arc::new(Delivery::new(
+            DeliveryTopics {
+                notification_topic: kafka.notification_topic.clone(),
+                retry_topic: kafka.notification_retry_topic.clone(),
+                periodic_topics: periodic_topics.clone(),
+            },
+            dispatcher.clone(),
+            publisher.clone(),
+            metrics.clone(),
+        ));
+        let lookup = MethodLookup::new(db.clone(), config.engine.lookup_cache_ttl, metrics.clone(), fatal.clone());
+        // The rule tables exist before anything reads them; an instance that cannot create them
+        // (read-only database user) runs without the alarm manager's rules.
+        let rule_store = RuleStore::new(db.clone());
+        let live_rules = LiveRules::default();
+        let manager = &config.manager;
+        if manager.enabled || config.api.enabled {
+            let (store, rules, every, stop) = (rule_store.clone(), live_rules.clone(), manager.rules_poll_interval, stop.clone());
+            tokio::spawn(async move {
+                while let Err(e) = store.init_schema().await {
+                    tracing::warn!(error = %e, "cannot create the rule tables yet; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                }
+                rules.follow(store, every, stop).await;
+            });
+        }
+
         let mut engines = Vec::new();
         if config.engine.enabled {
             let engine = NotificationEngine::new(
                 EngineSettings {
-                    notification_topic: kafka.notification_topic.clone(),
-                    retry_topic: kafka.notification_retry_topic.clone(),
                     dead_letter_topic: config.engine.dead_letter_topic.clone(),
-                    periodic_topics: periodic_topics.clone(),
                     ttl: config.engine.ttl,
                     max_message_bytes: config.engine.max_message_bytes,
                 },
-                MethodLookup::new(db.clone(), config.engine.lookup_cache_ttl, metrics.clone(), fatal.clone()),
-                dispatcher.clone(),
-                publisher.clone(),
+                lookup.clone(),
+                delivery.clone(),
+                manager.enabled.then(|| Routing { rules: live_rules.clone(), filtered_topic: manager.filtered_topic.clone() }),
                 metrics.clone(),
             );
             let settings = consumer(&kafka.group, &kafka.alarm_topic, config.engine.max_in_flight_per_partition);
             engines.push(start_supervised("notification", settings, Arc::new(engine), &metrics, &stop)?);
+        }
+        if manager.enabled {
+            let state_store = StateStore::new(db.clone());
+            if let Err(e) = state_store.init_schema().await {
+                tracing::warn!(error = %e, "cannot create the alarm-manager state tables yet; loading a partition retries");
+            }
+            let engine = ManagerEngine::new(
+                ManagerSettings {
+                    scope_prefix: format!("{}/{}", manager.group, manager.filtered_topic),
+                    persist_interval: manager.persist_interval,
+                    dead_letter_topic: config.engine.dead_letter_topic.clone(),
+                    max_message_bytes: config.engine.max_message_bytes,
+                    state: ManagerStateSettings { notify_resolved_if_notified: manager.notify_resolved_if_notified },
+                },
+                live_rules.clone(),
+                state_store,
+                db.clone(),
+                lookup.clone(),
+                delivery.clone(),
+                metrics.clone(),
+                fatal.clone(),
+            );
+            // One partition's records apply to its state in order: one in flight per partition.
+            let settings = consumer(&manager.group, &manager.filtered_topic, 1);
+            engines.push(start_supervised("alarm-manager", settings, Arc::new(ManagerHandler(engine)), &metrics, &stop)?);
         }
         if config.retry.enabled {
             let r = &config.retry;
@@ -144,7 +202,15 @@ impl App {
             .with_context(|| format!("cannot listen on {}", config.service.http_listen))?;
         let http_addr = listener.local_addr()?;
         let http_stop = CancellationToken::new();
-        let router = telemetry::http::router(metrics.clone(), db.clone(), producer.clone());
+        let mut router = telemetry::http::router(metrics.clone(), db.clone(), producer.clone());
+        if config.api.enabled {
+            router = router.merge(api::router(ApiState {
+                store: rule_store.clone(),
+                db: db.clone(),
+                auth: Arc::new(ConfiguredTokens(config.api.tokens.iter().cloned().collect())),
+                valid_periods: config.api.valid_notification_periods.clone(),
+            }));
+        }
         let http = tokio::spawn({
             let http_stop = http_stop.clone();
             async move {

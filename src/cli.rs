@@ -1,4 +1,7 @@
-//! The `tocsin` command line: `run`, `check-config`, `db init`, `publish-alarm` and `send-test`.
+//! The `tocsin` command line: `run`, `check-config`, `db init`, `publish-alarm` and `send-test`;
+//! `rules`, `silence` and `methods` are clients of the REST API ([`admin`]).
+
+mod admin;
 
 use crate::config::{Config, Source};
 use crate::db::Database;
@@ -66,6 +69,27 @@ pub enum Command {
         /// The state the sample alarm transitions to: UNDETERMINED, OK or ALARM.
         #[arg(long, default_value = "ALARM")]
         state: String,
+    },
+    /// Alarm-manager rules (group, inhibit, silence) of a running Tocsin's API.
+    Rules {
+        #[command(flatten)]
+        api: admin::ApiArgs,
+        #[command(subcommand)]
+        command: admin::RulesCommand,
+    },
+    /// Silences: add, expire, list.
+    Silence {
+        #[command(flatten)]
+        api: admin::ApiArgs,
+        #[command(subcommand)]
+        command: admin::SilenceCommand,
+    },
+    /// Notification methods, and attaching them to alarm definitions' states.
+    Methods {
+        #[command(flatten)]
+        api: admin::ApiArgs,
+        #[command(subcommand)]
+        command: admin::MethodsCommand,
     },
 }
 
@@ -136,6 +160,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load(&config)?;
             send_test(&config, &method, &state).await
         }
+        Command::Rules { api, command } => admin::rules(&api, command).await,
+        Command::Silence { api, command } => admin::silence(&api, command).await,
+        Command::Methods { api, command } => admin::methods(&api, command).await,
     }
 }
 

@@ -7,7 +7,10 @@
 //! - [`dispatch`]: sends notifications through their plugins under timeouts.
 //! - [`plugins`]: the plugin trait and one module per notification type.
 //! - [`publish`]: the records Tocsin writes (sent, retry, dead-letter) and their wire format.
-//! - [`notify`]: the notification engine that strings those stages together per record.
+//! - [`deliver`]: sends notifications and publishes the outcomes (shared by the engines).
+//! - [`notify`]: the notification engine that strings those stages together per record, and
+//!   routes transitions of tenants with rules to the alarm manager.
+//! - [`manager`]: the alarm manager (silence, inhibit, group) and its persisted state.
 //! - [`stored`]: notifications read back from the retry and periodic topics.
 //! - [`retry`]: the retry engine (delayed re-sends, then the dead-letter topic).
 //! - [`periodic`]: the periodic engines (re-sends while an alarm stays in its state).
@@ -18,13 +21,16 @@
 //! - [`config`], [`telemetry`], [`app`], [`cli`]: configuration, self-monitoring, wiring, commands.
 //! - [`model`] and [`pyjson`]: the shared vocabulary and Python-compatible JSON text.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod deliver;
 pub mod dispatch;
 pub mod ingest;
 pub mod kafka;
+pub mod manager;
 pub mod model;
 pub mod notify;
 pub mod periodic;

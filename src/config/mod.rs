@@ -37,6 +37,8 @@ pub struct Config {
     pub engine: EngineSettings,
     pub retry: RetrySettings,
     pub periodic: PeriodicSettings,
+    pub manager: ManagerConfig,
+    pub api: ApiSettings,
     pub plugins: PluginSettings,
     pub statsd: StatsdSettings,
     pub service: ServiceSettings,
@@ -137,6 +139,33 @@ pub struct PeriodicSettings {
     pub dead_letter_topic: String,
     /// Chains of one partition held in memory while they wait; the rest stays in Kafka.
     pub max_waiting_per_partition: usize,
+}
+
+/// `[alarm_manager]`: the engine that applies grouping, silencing and inhibition rules.
+#[derive(Clone, Debug)]
+pub struct ManagerConfig {
+    pub enabled: bool,
+    /// Consumer group of the filtered-transitions topic.
+    pub group: String,
+    /// Where transitions of tenants with rules go, keyed by tenant.
+    pub filtered_topic: String,
+    /// How often the rules revision is checked (rule changes take effect within this).
+    pub rules_poll_interval: Duration,
+    /// How often changed state is written to the config database (and offsets may advance).
+    pub persist_interval: Duration,
+    /// Notify the OK of an alarm whose firing was notified, even if a silence or inhibition
+    /// would now suppress it.
+    pub notify_resolved_if_notified: bool,
+}
+
+/// `[api]`: the REST API for rules, notification methods and alarm definitions.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    pub enabled: bool,
+    /// `X-Auth-Token` value → tenant id.
+    pub tokens: Vec<(String, String)>,
+    /// Periods (seconds) a notification method may have besides 0 (monasca-api's option).
+    pub valid_notification_periods: Vec<i64>,
 }
 
 #[derive(Clone, Debug)]
@@ -246,6 +275,32 @@ impl Config {
             dead_letter_topic: r.string("periodic_engine", "dead_letter_topic", "periodic-notifications-dead"),
             max_waiting_per_partition: r.int("periodic_engine", "max_waiting_per_partition", 4096, 1)? as usize,
         };
+        let manager = ManagerConfig {
+            enabled: r.bool("alarm_manager", "enabled", true)?,
+            group: r.string("alarm_manager", "group", &format!("{}-manager", kafka.group)),
+            filtered_topic: r.string("alarm_manager", "filtered_topic", "filtered-alarm-transitions"),
+            rules_poll_interval: r.duration("alarm_manager", "rules_poll_interval", Duration::from_secs(2))?,
+            persist_interval: r.duration("alarm_manager", "persist_interval", Duration::from_millis(500))?,
+            notify_resolved_if_notified: r.bool("alarm_manager", "notify_resolved_if_notified", true)?,
+        };
+        let api = ApiSettings {
+            enabled: r.bool("api", "enabled", false)?,
+            tokens: r.dict("api", "tokens", &[])?,
+            valid_notification_periods: r
+                .list("api", "valid_notification_periods", &["0", "60"])
+                .iter()
+                .map(|p| {
+                    p.parse::<i64>().map_err(|_| {
+                        let line = r.entry("api", "valid_notification_periods").map(|e| e.line);
+                        r.invalid("api", "valid_notification_periods", line, format!("{p:?} is not a whole number of seconds"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        if api.enabled && api.tokens.is_empty() {
+            let line = r.entry("api", "enabled").map(|e| e.line);
+            return Err(r.invalid("api", "tokens", line, "the API is enabled but no tokens are configured: add tokens = token:tenant, ..."));
+        }
         let statsd = StatsdSettings {
             enable: r.bool("statsd", "enable", true)?,
             host: r.string("statsd", "host", "127.0.0.1"),
@@ -268,7 +323,7 @@ impl Config {
         };
         let plugins = PluginSettings::read(&r)?;
         let notices = unused_notices(&r);
-        Ok(Config { file: source.file.clone(), kafka, database, engine, retry, periodic, plugins, statsd, service, notices })
+        Ok(Config { file: source.file.clone(), kafka, database, engine, retry, periodic, manager, api, plugins, statsd, service, notices })
     }
 
     /// The effective settings as INI text, secrets masked: what `tocsin check-config` prints.
@@ -324,6 +379,21 @@ impl Config {
             ("group_prefix", p.group_prefix.clone()),
             ("dead_letter_topic", p.dead_letter_topic.clone()),
             ("max_waiting_per_partition", p.max_waiting_per_partition.to_string()),
+        ]);
+        let m = &self.manager;
+        section("alarm_manager", vec![
+            ("enabled", m.enabled.to_string()),
+            ("group", m.group.clone()),
+            ("filtered_topic", m.filtered_topic.clone()),
+            ("rules_poll_interval", format!("{:?}", m.rules_poll_interval)),
+            ("persist_interval", format!("{:?}", m.persist_interval)),
+            ("notify_resolved_if_notified", m.notify_resolved_if_notified.to_string()),
+        ]);
+        let a = &self.api;
+        section("api", vec![
+            ("enabled", a.enabled.to_string()),
+            ("tokens", a.tokens.iter().map(|(_, tenant)| format!("****:{tenant}")).collect::<Vec<_>>().join(", ")),
+            ("valid_notification_periods", a.valid_notification_periods.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")),
         ]);
         for (name, entries) in self.plugins.render_masked() {
             section(&name, entries.iter().map(|(k, v)| (k.as_str(), v.clone())).collect());

@@ -113,8 +113,13 @@ impl Database {
         self.dialect
     }
 
+    /// The pool, for the modules that own their own tables (rules, alarm-manager state).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Rewrites `?` placeholders for PostgreSQL.
-    fn sql(&self, query: &str) -> String {
+    pub(crate) fn sql(&self, query: &str) -> String {
         if self.dialect != Dialect::Postgres {
             return query.to_owned();
         }

@@ -65,6 +65,17 @@ pub trait Handler: Send + Sync + 'static {
     fn ordering_key(&self, job: &Self::Job) -> Option<u64>;
     /// Does the work, until done or told to stop (see [`Stop`]).
     fn handle(&self, job: Self::Job, stop: Stop) -> impl Future<Output = Outcome> + Send;
+    /// For a handler that keeps part of its records' consequences in memory and persists them
+    /// in batches: the offset below which everything of `partition` is durable. Commits never
+    /// pass it. `None`: no limit beyond [`Outcome::Done`].
+    fn durable_below(&self, _partition: i32) -> Option<i64> {
+        None
+    }
+    /// Called when the partition is released (revoke, shutdown) after its jobs drained and
+    /// before its final commit: the moment to persist what is still in memory and let go of it.
+    fn released(&self, _partition: i32) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// How a running job is told to stop. A job that gives up returns [`Outcome::Abandoned`] and its
@@ -195,6 +206,8 @@ struct Worker {
 /// Spawns partition workers; erases the handler type so the librdkafka context is not generic.
 trait WorkerSpawner: Send + Sync {
     fn spawn(&self, partition: i32) -> Worker;
+    fn durable_below(&self, partition: i32) -> Option<i64>;
+    fn released(&self, partition: i32) -> futures::future::BoxFuture<'static, ()>;
 }
 
 struct TypedSpawner<H: Handler> {
@@ -222,6 +235,25 @@ impl<H: Handler> WorkerSpawner for TypedSpawner<H> {
             partition,
         ));
         Worker { queue, ledger, intake, abort, task, committed: None }
+    }
+
+    fn durable_below(&self, partition: i32) -> Option<i64> {
+        self.handler.durable_below(partition)
+    }
+
+    fn released(&self, partition: i32) -> futures::future::BoxFuture<'static, ()> {
+        let handler = self.handler.clone();
+        Box::pin(async move { handler.released(partition).await })
+    }
+}
+
+/// What may be committed for a partition: what its jobs finished, capped by what its handler
+/// made durable.
+fn committable(spawner: &dyn WorkerSpawner, partition: i32, ledger: &Mutex<Ledger>) -> Option<i64> {
+    let finished = ledger.lock().expect("lock poisoned").committable()?;
+    match spawner.durable_below(partition) {
+        Some(durable) => Some(finished.min(durable)),
+        None => Some(finished),
     }
 }
 
@@ -301,12 +333,13 @@ impl Shared {
                     worker.abort.cancel();
                     let _ = (&mut worker.task).await;
                 }
+                self.spawner.released(*partition).await;
             }
         });
         let mut list = TopicPartitionList::new();
         for (partition, worker) in &workers {
             // Committed even when unchanged: an earlier asynchronous commit may have failed.
-            if let Some(offset) = worker.ledger.lock().expect("lock poisoned").committable() {
+            if let Some(offset) = committable(&*self.spawner, *partition, &worker.ledger) {
                 let _ = list.add_partition_offset(&self.topic, *partition, Offset::Offset(offset));
             }
         }
@@ -422,7 +455,7 @@ async fn commit_periodically(consumer: Arc<BaseConsumer<GroupContext>>, interval
         {
             let mut partitions = shared.partitions.lock().expect("lock poisoned");
             for (partition, worker) in partitions.iter_mut() {
-                let Some(offset) = worker.ledger.lock().expect("lock poisoned").committable() else { continue };
+                let Some(offset) = committable(&*shared.spawner, *partition, &worker.ledger) else { continue };
                 if worker.committed != Some(offset) {
                     let _ = list.add_partition_offset(&shared.topic, *partition, Offset::Offset(offset));
                     worker.committed = Some(offset);

@@ -7,7 +7,8 @@ use std::fmt;
 use std::sync::Arc;
 
 /// The three alarm states of Monasca, spelled as they are on the wire and in the database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum AlarmState {
     Undetermined,
     Ok,

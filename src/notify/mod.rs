@@ -3,38 +3,44 @@
 //! was sent to the sent topic and what failed to the retry topic (`publish`). A record is
 //! finished, and so committable, only when all of that is confirmed by the broker.
 //!
+//! Transitions of tenants with alarm-manager rules are not sent here: they are handed, whole,
+//! to the alarm manager through the filtered-transitions topic (`crate::manager`).
+//!
 //! It never drops a record silently: malformed ones are counted, logged with partition and
 //! offset and dead-lettered; skipped ones (actions disabled, too old, no methods) are counted.
 
 use crate::db::MethodLookup;
-use crate::dispatch::{unix_now_secs, Dispatcher, Outcome as SendOutcome};
+use crate::deliver::Delivery;
+use crate::dispatch::unix_now_secs;
 use crate::ingest::{self, Rejected, Verdict};
 use crate::kafka::{Handler, Outcome, Record, Stop};
 use crate::model::{AlarmTransition, Notification};
-use crate::publish::Publisher;
+use crate::rules::live::LiveRules;
 use crate::telemetry::{Metrics, NoNotification};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Where the engine writes, and its limits.
+/// The engine's own limits (where notifications go is the [`Delivery`]'s business).
 #[derive(Clone, Debug)]
 pub struct EngineSettings {
-    pub notification_topic: String,
-    pub retry_topic: String,
     pub dead_letter_topic: String,
-    /// Period in seconds → topic of its periodic engine (`[kafka] periodic`).
-    pub periodic_topics: Vec<(i64, String)>,
     pub ttl: Option<Duration>,
     pub max_message_bytes: usize,
+}
+
+/// Transitions of tenants that have alarm-manager rules go to the manager instead.
+pub struct Routing {
+    pub rules: LiveRules,
+    pub filtered_topic: String,
 }
 
 pub struct NotificationEngine {
     settings: EngineSettings,
     lookup: MethodLookup,
-    dispatcher: Dispatcher,
-    publisher: Publisher,
+    delivery: Arc<Delivery>,
+    routing: Option<Routing>,
     metrics: Metrics,
 }
 
@@ -45,8 +51,8 @@ pub enum Job {
 }
 
 impl NotificationEngine {
-    pub fn new(settings: EngineSettings, lookup: MethodLookup, dispatcher: Dispatcher, publisher: Publisher, metrics: Metrics) -> NotificationEngine {
-        NotificationEngine { settings, lookup, dispatcher, publisher, metrics }
+    pub fn new(settings: EngineSettings, lookup: MethodLookup, delivery: Arc<Delivery>, routing: Option<Routing>, metrics: Metrics) -> NotificationEngine {
+        NotificationEngine { settings, lookup, delivery, routing, metrics }
     }
 
     async fn malformed(&self, record: Record, rejected: Rejected, cancel: CancellationToken) -> Outcome {
@@ -57,7 +63,7 @@ impl NotificationEngine {
             error = %rejected,
             "Invalid Alarm format skipping partition {}, offset {}", record.partition, record.offset
         );
-        if !self.publisher.dead_letter(&self.settings.dead_letter_topic, &record, &rejected.reason, &cancel).await {
+        if !self.delivery.publisher().dead_letter(&self.settings.dead_letter_topic, &record, &rejected.reason, &cancel).await {
             return Outcome::Abandoned;
         }
         self.metrics.alarm_dead_lettered();
@@ -81,6 +87,11 @@ impl NotificationEngine {
                 return Outcome::Done;
             }
         }
+        if let Some(routing) = &self.routing {
+            if routing.rules.current().has_tenant(&alarm.tenant_id) {
+                return self.route(routing, &alarm, &cancel).await;
+            }
+        }
         let Some(methods) = self.lookup.methods(&alarm.alarm_definition_id, alarm.new_state, &cancel).await else {
             return Outcome::Abandoned;
         };
@@ -90,32 +101,21 @@ impl NotificationEngine {
             self.metrics.alarm_finished();
             return Outcome::Done;
         }
-        self.metrics.notifications_created(methods.len());
         let notifications = methods.iter().map(|m| Notification::new(m.clone(), alarm.clone())).collect();
-        let outcomes = self.dispatcher.send_all(notifications).await;
-        let mut publishes = Vec::with_capacity(outcomes.len());
-        for outcome in &outcomes {
-            let (topic, n, error) = match outcome {
-                SendOutcome::Sent(n) => (&self.settings.notification_topic, n, None),
-                SendOutcome::Failed(n, error) => (&self.settings.retry_topic, n, Some(error)),
-                SendOutcome::InvalidType(_) => continue,
-            };
-            publishes.push((topic, n, error));
-            // A chain starts after a first attempt with a plugin, whatever its result (a
-            // failure is retried separately); Monasca also started chains for invalid types.
-            if let Some((_, periodic)) = self.settings.periodic_topics.iter().find(|(period, _)| *period == n.method.period) {
-                publishes.push((periodic, n, None));
-            }
+        if self.delivery.deliver(notifications, &cancel).await.confirmed {
+            self.metrics.alarm_finished();
+            Outcome::Done
+        } else {
+            Outcome::Abandoned
         }
-        let cancel = &cancel;
-        let confirmed = futures::future::join_all(publishes.into_iter().map(|(topic, n, error)| async move {
-            match error {
-                Some(error) => self.publisher.failed_notification(topic, n, error, cancel).await,
-                None => self.publisher.notification(topic, n, cancel).await,
-            }
-        }))
-        .await;
-        if confirmed.iter().all(|ok| *ok) {
+    }
+
+    /// Hands a transition of a tenant with rules to the alarm manager, keyed by tenant so all of
+    /// a tenant's transitions (and so each of its groups) land on one partition.
+    async fn route(&self, routing: &Routing, alarm: &AlarmTransition, cancel: &CancellationToken) -> Outcome {
+        let payload = serde_json::json!({ "alarm-transitioned": alarm.raw }).to_string();
+        if self.delivery.publisher().raw(&routing.filtered_topic, alarm.tenant_id.as_bytes(), payload.as_bytes(), cancel).await {
+            self.metrics.alarm_routed_to_manager();
             self.metrics.alarm_finished();
             Outcome::Done
         } else {

@@ -251,6 +251,7 @@ pub enum BuildError {
 /// its keys in Monasca's order. Fields come from the raw alarm as received, so their JSON types
 /// are whatever the producer wrote; a missing description or metrics list becomes `null`/`[]`
 /// instead of failing the send as in Monasca. It borrows from the notification.
+/// A grouped notification adds `members` at the end.
 #[derive(Debug, Serialize)]
 pub struct StandardBody<'a> {
     pub alarm_id: &'a Value,
@@ -263,6 +264,10 @@ pub struct StandardBody<'a> {
     pub message: &'a Value,
     pub tenant_id: &'a Value,
     pub metrics: &'a Value,
+    /// Only in a grouped notification (Tocsin's alarm manager): one object per alarm of the
+    /// group. Absent otherwise, so Monasca's body is unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<&'a Value>,
 }
 
 static NO_METRICS: Value = Value::Array(Vec::new());
@@ -280,6 +285,7 @@ pub fn standard_body(notification: &Notification) -> StandardBody<'_> {
         message: alarm.raw_field("stateChangeReason"),
         tenant_id: alarm.raw_field("tenantId"),
         metrics: alarm.raw.get("metrics").unwrap_or(&NO_METRICS),
+        members: alarm.raw.get("members"),
     }
 }
 

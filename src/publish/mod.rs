@@ -56,6 +56,11 @@ impl Publisher {
             .await
     }
 
+    /// Publishes bytes as they are (a transition handed to the alarm manager).
+    pub async fn raw(&self, topic: &str, key: &[u8], payload: &[u8], cancel: &CancellationToken) -> bool {
+        self.until_confirmed(topic, Some(key), payload, None, cancel).await
+    }
+
     /// Copies a rejected record, bytes unchanged, to the dead-letter topic.
     pub async fn dead_letter(&self, topic: &str, record: &Record, reason: &str, cancel: &CancellationToken) -> bool {
         let headers = OwnedHeaders::new()

@@ -11,6 +11,7 @@
 pub mod aql;
 pub mod duration;
 pub mod index;
+pub mod live;
 pub mod matching;
 pub mod store;
 

@@ -1,1 +1,328 @@
-//! PLACEHOLDER: replaced by the session that builds it.
+//! The rules in the config database: one table per kind (`group_rule` with `group_rule_action`,
+//! `inhibit_rule`, `silence_rule`, as the blueprint's API change created them, plus Tocsin's
+//! `inhibit_rule.wait_time`) and `rule_revision`, a counter bumped in the same transaction as
+//! every write, so engines notice a change with one cheap query ([`RuleStore::revision`]) and
+//! reload ([`RuleStore::load_all`]).
+//!
+//! Rules are stored as their canonical AQL expression and parsed when read, so both the
+//! blueprint's JSON shape and an expression end up as one stored form. Every write is one
+//! transaction: nothing half-written on any error. Every query filters by tenant. It must not
+//! validate requests (that is `crate::api`'s job); it stores rules that are already valid.
+
+use super::{aql, duration, GroupRule, InhibitRule, Rule, RuleMeta, SilenceRule};
+use crate::db::{self, Database, Dialect};
+use crate::model::AlarmState;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no such rule")]
+    NotFound,
+    #[error("a rule named {0:?} already exists")]
+    Conflict(String),
+    #[error("stored rule {id} is unreadable: {why}")]
+    Unreadable { id: String, why: String },
+    #[error(transparent)]
+    Db(#[from] db::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        Error::Db(db::Error::Query(e))
+    }
+}
+
+/// The three kinds of rule, each with its table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Group,
+    Inhibit,
+    Silence,
+}
+
+impl Kind {
+    pub fn table(self) -> &'static str {
+        match self {
+            Kind::Group => "group_rule",
+            Kind::Inhibit => "inhibit_rule",
+            Kind::Silence => "silence_rule",
+        }
+    }
+
+    pub fn of(rule: &Rule) -> Kind {
+        match rule {
+            Rule::Group(_) => Kind::Group,
+            Rule::Inhibit(_) => Kind::Inhibit,
+            Rule::Silence(_) => Kind::Silence,
+        }
+    }
+
+    fn columns(self) -> &'static str {
+        match self {
+            Kind::Group => "id, tenant_id, name, description, expression, group_wait, repeat_interval",
+            Kind::Inhibit => "id, tenant_id, name, description, expression, wait_time",
+            Kind::Silence => "id, tenant_id, name, description, expression, start_time, silence_duration",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct RuleStore {
+    db: Database,
+}
+
+impl RuleStore {
+    pub fn new(db: Database) -> RuleStore {
+        RuleStore { db }
+    }
+
+    /// Creates the rule tables where they are missing.
+    pub async fn init_schema(&self) -> Result<(), Error> {
+        let (ts, engine) = match self.db.dialect() {
+            Dialect::MySql => ("DATETIME", " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"),
+            Dialect::Postgres => ("TIMESTAMP", ""),
+            Dialect::Sqlite => ("TEXT", ""),
+        };
+        let common = format!(
+            "id VARCHAR(36) NOT NULL PRIMARY KEY, tenant_id VARCHAR(36) NOT NULL, name VARCHAR(255) NOT NULL, \
+             description VARCHAR(255) NOT NULL DEFAULT '', expression VARCHAR(1024) NOT NULL, \
+             created_at {ts} NOT NULL, updated_at {ts} NOT NULL"
+        );
+        let statements = [
+            format!("CREATE TABLE IF NOT EXISTS group_rule ({common}, group_wait VARCHAR(10) NOT NULL DEFAULT '30s', repeat_interval VARCHAR(10) NOT NULL DEFAULT '2h', UNIQUE (tenant_id, name)){engine}"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS group_rule_action (group_rule_id VARCHAR(36) NOT NULL, alarm_state VARCHAR(20) NOT NULL, \
+                 action_id VARCHAR(36) NOT NULL, PRIMARY KEY (group_rule_id, alarm_state, action_id), \
+                 FOREIGN KEY (group_rule_id) REFERENCES group_rule (id) ON DELETE CASCADE){engine}"
+            ),
+            format!("CREATE TABLE IF NOT EXISTS inhibit_rule ({common}, wait_time VARCHAR(10) NOT NULL DEFAULT '30s', UNIQUE (tenant_id, name)){engine}"),
+            format!("CREATE TABLE IF NOT EXISTS silence_rule ({common}, start_time VARCHAR(36) NOT NULL, silence_duration VARCHAR(10) NOT NULL DEFAULT '10m', UNIQUE (tenant_id, name)){engine}"),
+            format!("CREATE TABLE IF NOT EXISTS rule_revision (id INT NOT NULL PRIMARY KEY, revision BIGINT NOT NULL){engine}"),
+            match self.db.dialect() {
+                Dialect::MySql => "INSERT IGNORE INTO rule_revision (id, revision) VALUES (1, 0)".to_owned(),
+                Dialect::Postgres => "INSERT INTO rule_revision (id, revision) VALUES (1, 0) ON CONFLICT DO NOTHING".to_owned(),
+                Dialect::Sqlite => "INSERT OR IGNORE INTO rule_revision (id, revision) VALUES (1, 0)".to_owned(),
+            },
+        ];
+        for statement in statements {
+            sqlx::query(&statement).execute(self.db.pool()).await?;
+        }
+        Ok(())
+    }
+
+    /// Bumped by every write; engines reload when it changes.
+    pub async fn revision(&self) -> Result<i64, Error> {
+        let row = sqlx::query("SELECT revision FROM rule_revision WHERE id = 1").fetch_optional(self.db.pool()).await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0))
+    }
+
+    /// Every rule of every tenant. A row that no longer parses (edited by hand) is logged and
+    /// left out rather than stopping every rule from loading.
+    pub async fn load_all(&self) -> Result<Vec<Rule>, Error> {
+        let mut rules = Vec::new();
+        for kind in [Kind::Group, Kind::Inhibit, Kind::Silence] {
+            let sql = format!("SELECT {} FROM {}", kind.columns(), kind.table());
+            let rows = sqlx::query(&sql).fetch_all(self.db.pool()).await?;
+            let actions = if kind == Kind::Group { self.all_group_actions().await? } else { Vec::new() };
+            for row in &rows {
+                match self.rule_from_row(kind, row, &actions) {
+                    Ok(rule) => rules.push(rule),
+                    Err(why) => tracing::error!(table = kind.table(), error = %why, "rule row does not parse; left out"),
+                }
+            }
+        }
+        Ok(rules)
+    }
+
+    pub async fn get(&self, kind: Kind, tenant_id: &str, id: &str) -> Result<Rule, Error> {
+        let sql = self.db.sql(&format!("SELECT {} FROM {} WHERE tenant_id = ? AND id = ?", kind.columns(), kind.table()));
+        let row = sqlx::query(&sql).bind(tenant_id).bind(id).fetch_optional(self.db.pool()).await?.ok_or(Error::NotFound)?;
+        let actions = if kind == Kind::Group { self.group_actions(id).await? } else { Vec::new() };
+        self.rule_from_row(kind, &row, &actions).map_err(|why| Error::Unreadable { id: id.to_owned(), why })
+    }
+
+    /// The tenant's rules of a kind, by name, optionally only those named `name`.
+    pub async fn list(&self, kind: Kind, tenant_id: &str, name: Option<&str>, offset: usize, limit: usize) -> Result<Vec<Rule>, Error> {
+        let filter = if name.is_some() { " AND name = ?" } else { "" };
+        let sql = self.db.sql(&format!(
+            "SELECT {} FROM {} WHERE tenant_id = ?{filter} ORDER BY name, id LIMIT {limit} OFFSET {offset}",
+            kind.columns(),
+            kind.table()
+        ));
+        let mut query = sqlx::query(&sql).bind(tenant_id);
+        if let Some(name) = name {
+            query = query.bind(name);
+        }
+        let rows = query.fetch_all(self.db.pool()).await?;
+        let mut rules = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get(0)?;
+            let actions = if kind == Kind::Group { self.group_actions(&id).await? } else { Vec::new() };
+            match self.rule_from_row(kind, row, &actions) {
+                Ok(rule) => rules.push(rule),
+                Err(why) => tracing::error!(table = kind.table(), id, error = %why, "rule row does not parse; left out"),
+            }
+        }
+        Ok(rules)
+    }
+
+    pub async fn insert(&self, rule: &Rule) -> Result<(), Error> {
+        let mut tx = self.db.pool().begin().await?;
+        self.check_name(&mut tx, rule).await?;
+        let kind = Kind::of(rule);
+        let meta = rule.meta();
+        let (extra_columns, extra_values) = extra_values(rule);
+        let marks = vec!["?"; extra_values.len()].join(", ");
+        let sql = self.db.sql(&format!(
+            "INSERT INTO {} (id, tenant_id, name, description, expression, created_at, updated_at, {extra_columns}) \
+             VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, {marks})",
+            kind.table()
+        ));
+        let mut query = sqlx::query(&sql).bind(&meta.id).bind(&meta.tenant_id).bind(&meta.name).bind(&meta.description).bind(expression(rule));
+        for value in &extra_values {
+            query = query.bind(value.as_str());
+        }
+        query.execute(&mut *tx).await?;
+        self.write_actions(&mut tx, rule).await?;
+        self.bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a stored rule of the same tenant and id.
+    pub async fn update(&self, rule: &Rule) -> Result<(), Error> {
+        let mut tx = self.db.pool().begin().await?;
+        self.check_name(&mut tx, rule).await?;
+        let kind = Kind::of(rule);
+        let meta = rule.meta();
+        let (extra_columns, extra_values) = extra_values(rule);
+        let assignments: String = extra_columns.split(", ").map(|c| format!(", {c} = ?")).collect();
+        let sql = self.db.sql(&format!(
+            "UPDATE {} SET name = ?, description = ?, expression = ?, updated_at = CURRENT_TIMESTAMP{assignments} WHERE tenant_id = ? AND id = ?",
+            kind.table()
+        ));
+        let mut query = sqlx::query(&sql).bind(&meta.name).bind(&meta.description).bind(expression(rule));
+        for value in &extra_values {
+            query = query.bind(value.as_str());
+        }
+        if query.bind(&meta.tenant_id).bind(&meta.id).execute(&mut *tx).await?.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        if kind == Kind::Group {
+            sqlx::query(&self.db.sql("DELETE FROM group_rule_action WHERE group_rule_id = ?")).bind(&meta.id).execute(&mut *tx).await?;
+        }
+        self.write_actions(&mut tx, rule).await?;
+        self.bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, kind: Kind, tenant_id: &str, id: &str) -> Result<(), Error> {
+        let mut tx = self.db.pool().begin().await?;
+        let exists = sqlx::query(&self.db.sql(&format!("SELECT id FROM {} WHERE tenant_id = ? AND id = ?", kind.table())))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(Error::NotFound);
+        }
+        if kind == Kind::Group {
+            sqlx::query(&self.db.sql("DELETE FROM group_rule_action WHERE group_rule_id = ?")).bind(id).execute(&mut *tx).await?;
+        }
+        sqlx::query(&self.db.sql(&format!("DELETE FROM {} WHERE tenant_id = ? AND id = ?", kind.table()))).bind(tenant_id).bind(id).execute(&mut *tx).await?;
+        self.bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn check_name(&self, tx: &mut Transaction<'static, Any>, rule: &Rule) -> Result<(), Error> {
+        let meta = rule.meta();
+        let sql = self.db.sql(&format!("SELECT id FROM {} WHERE tenant_id = ? AND name = ? AND id <> ?", Kind::of(rule).table()));
+        let clash = sqlx::query(&sql).bind(&meta.tenant_id).bind(&meta.name).bind(&meta.id).fetch_optional(&mut **tx).await?;
+        match clash {
+            Some(_) => Err(Error::Conflict(meta.name.clone())),
+            None => Ok(()),
+        }
+    }
+
+    async fn write_actions(&self, tx: &mut Transaction<'static, Any>, rule: &Rule) -> Result<(), Error> {
+        let Rule::Group(group) = rule else { return Ok(()) };
+        let sql = self.db.sql("INSERT INTO group_rule_action (group_rule_id, alarm_state, action_id) VALUES (?, ?, ?)");
+        for (state, actions) in [(AlarmState::Alarm, &group.alarm_actions), (AlarmState::Ok, &group.ok_actions), (AlarmState::Undetermined, &group.undetermined_actions)] {
+            for action in actions {
+                sqlx::query(&sql).bind(&group.meta.id).bind(state.as_str()).bind(action).execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn bump(&self, tx: &mut Transaction<'static, Any>) -> Result<(), Error> {
+        sqlx::query("UPDATE rule_revision SET revision = revision + 1 WHERE id = 1").execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    /// (rule id, state, action id) in insertion order.
+    async fn group_actions(&self, id: &str) -> Result<Vec<(String, String, String)>, Error> {
+        let sql = self.db.sql("SELECT group_rule_id, alarm_state, action_id FROM group_rule_action WHERE group_rule_id = ? ORDER BY action_id");
+        let rows = sqlx::query(&sql).bind(id).fetch_all(self.db.pool()).await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    async fn all_group_actions(&self) -> Result<Vec<(String, String, String)>, Error> {
+        let rows = sqlx::query("SELECT group_rule_id, alarm_state, action_id FROM group_rule_action ORDER BY action_id").fetch_all(self.db.pool()).await?;
+        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    fn rule_from_row(&self, kind: Kind, row: &AnyRow, actions: &[(String, String, String)]) -> Result<Rule, String> {
+        let text = |i: usize| row.try_get::<String, _>(i).map_err(|e| e.to_string());
+        let meta = RuleMeta { id: text(0)?, tenant_id: text(1)?, name: text(2)?, description: text(3)? };
+        let expression = text(4)?;
+        let wait = |i: usize| text(i).and_then(|t| duration::parse(&t));
+        let context = |e: aql::AqlError| format!("rule {}: {e}", meta.id);
+        Ok(match kind {
+            Kind::Group => {
+                let of = |state: AlarmState| -> Vec<String> {
+                    actions.iter().filter(|(rule, s, _)| *rule == meta.id && s == state.as_str()).map(|(_, _, a)| a.clone()).collect()
+                };
+                Rule::Group(GroupRule {
+                    spec: aql::parse_group(&expression).map_err(context)?,
+                    group_wait: wait(5)?,
+                    repeat_interval: wait(6)?,
+                    alarm_actions: of(AlarmState::Alarm),
+                    ok_actions: of(AlarmState::Ok),
+                    undetermined_actions: of(AlarmState::Undetermined),
+                    meta,
+                })
+            }
+            Kind::Inhibit => Rule::Inhibit(InhibitRule { spec: aql::parse_inhibit(&expression).map_err(context)?, wait: wait(5)?, meta }),
+            Kind::Silence => Rule::Silence(SilenceRule {
+                spec: aql::parse_silence(&expression).map_err(context)?,
+                start_time: text(5)?.parse().map_err(|e| format!("start_time: {e}"))?,
+                duration: wait(6)?,
+                meta,
+            }),
+        })
+    }
+}
+
+fn expression(rule: &Rule) -> String {
+    match rule {
+        Rule::Group(r) => aql::render_group(&r.spec),
+        Rule::Inhibit(r) => aql::render_inhibit(&r.spec),
+        Rule::Silence(r) => aql::render_silence(&r.spec),
+    }
+}
+
+/// The kind's own columns and their values, in order.
+fn extra_values(rule: &Rule) -> (&'static str, Vec<String>) {
+    match rule {
+        Rule::Group(r) => ("group_wait, repeat_interval", vec![duration::format(r.group_wait), duration::format(r.repeat_interval)]),
+        Rule::Inhibit(r) => ("wait_time", vec![duration::format(r.wait)]),
+        Rule::Silence(r) => (
+            "start_time, silence_duration",
+            vec![r.start_time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), duration::format(r.duration)],
+        ),
+    }
+}

@@ -6,7 +6,7 @@ pub mod http;
 mod statsd;
 
 use crate::config::{LogFormat, StatsdSettings};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +58,12 @@ struct Inner {
     retries_given_up: IntCounterVec,
     chains_stopped: IntCounterVec,
     waiting: IntGaugeVec,
+    routed_to_manager: IntCounter,
+    manager_transitions: IntCounter,
+    manager_suppressed: IntCounterVec,
+    manager_group_notices: IntCounter,
+    manager_open_groups: IntGauge,
+    manager_persist_errors: IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -112,6 +118,16 @@ impl Metrics {
                 r.register(Box::new(g.clone())).expect("metric registered once");
                 g
             },
+            routed_to_manager: counter(&r, "tocsin_alarms_routed_to_manager_total", "Transitions of tenants with rules handed to the alarm manager"),
+            manager_transitions: counter(&r, "tocsin_manager_transitions_total", "Transitions the alarm manager applied"),
+            manager_suppressed: counter_vec(&r, "tocsin_manager_suppressed_total", "Transitions whose own actions a rule suppressed", &["by"]),
+            manager_group_notices: counter(&r, "tocsin_manager_group_notifications_total", "Grouped notifications made (first and repeats)"),
+            manager_open_groups: {
+                let g = IntGauge::new("tocsin_manager_open_groups", "Groups open in the partitions this instance holds").expect("valid metric name");
+                r.register(Box::new(g.clone())).expect("metric registered once");
+                g
+            },
+            manager_persist_errors: counter(&r, "tocsin_manager_persist_errors_total", "Failed writes of alarm-manager state (retried)"),
             registry: r,
             statsd: Aggregator::default(),
         };
@@ -199,6 +215,32 @@ impl Metrics {
     pub fn retry_given_up(&self, kind: &str, why: &str) {
         self.inner.retries_given_up.with_label_values(&[kind, why]).inc();
         self.inner.statsd.count("retry_given_up_count", 1);
+    }
+
+    pub fn alarm_routed_to_manager(&self) {
+        self.inner.routed_to_manager.inc();
+    }
+
+    pub fn manager_transition(&self) {
+        self.inner.manager_transitions.inc();
+    }
+
+    pub fn manager_suppressed(&self, by: &str) {
+        self.inner.manager_suppressed.with_label_values(&[by]).inc();
+        self.inner.statsd.count(&format!("alarms_{by}_count"), 1);
+    }
+
+    pub fn manager_group_notice(&self) {
+        self.inner.manager_group_notices.inc();
+        self.inner.statsd.count("group_notifications_count", 1);
+    }
+
+    pub fn manager_open_groups(&self, change: i64) {
+        self.inner.manager_open_groups.add(change);
+    }
+
+    pub fn manager_persist_error(&self) {
+        self.inner.manager_persist_errors.inc();
     }
 
     pub fn chain_stopped(&self, why: &str) {

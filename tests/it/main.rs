@@ -1,8 +1,10 @@
 //! Integration tests: Tocsin against a real tansu broker, real MariaDB, PostgreSQL and SQLite
 //! databases and real HTTP receivers on loopback. See `support` for the harness.
 
+mod api;
 mod bad_input;
 mod engine;
+mod manager;
 mod operations;
 mod periodic;
 mod plugin_email;

@@ -18,6 +18,8 @@ pub struct Topics {
     pub retry_dead: String,
     /// The periodic topic of period 1 s (`[kafka] periodic = 1:{periodic}`).
     pub periodic: String,
+    /// The alarm manager's filtered-transitions topic (4 partitions).
+    pub filtered: String,
     pub group: String,
 }
 
@@ -30,6 +32,7 @@ impl Topics {
             dead: super::unique("dead"),
             retry_dead: super::unique("retry-dead"),
             periodic: super::unique("periodic"),
+            filtered: super::unique("filtered"),
             group: super::unique("group"),
         };
         let b = broker();
@@ -37,13 +40,14 @@ impl Topics {
         for topic in [&t.sent, &t.retry, &t.dead, &t.retry_dead, &t.periodic] {
             b.create_topic(topic, 1).await;
         }
+        b.create_topic(&t.filtered, 4).await;
         t
     }
 }
 
 /// Writes a monasca-notification INI file for a test with only the webhook plugin and the
-/// notification engine enabled (tests of the retry and periodic engines enable them in `extra`,
-/// whose later assignments win); `extra` is appended verbatim.
+/// notification engine enabled (tests of the retry and periodic engines and the alarm manager
+/// enable them in `extra`, whose later assignments win); `extra` is appended verbatim.
 pub fn write_config(dir: &Path, topics: &Topics, db_url: &str, extra: &str) -> PathBuf {
     write_config_with_plugins(dir, topics, db_url, "webhook", extra)
 }
@@ -57,6 +61,7 @@ pub fn write_config_with_plugins(dir: &Path, topics: &Topics, db_url: &str, enab
          [webhook_notifier]\ntimeout = 2\n\n[statsd]\nenable = false\n\n\
          [notification_engine]\ndead_letter_topic = {dead}\ncommit_interval = 100ms\n\n\
          [retry_engine]\nenabled = false\ndead_letter_topic = {retry_dead}\n\n[periodic_engine]\nenabled = false\n\n\
+         [alarm_manager]\nenabled = false\nfiltered_topic = {filtered}\npersist_interval = 100ms\nrules_poll_interval = 200ms\n\n\
          [kafka_producer]\nlinger.ms = 0\nbatch.num.messages = 1\n\n[kafka_consumer]\nsession.timeout.ms = 6000\nfetch.wait.max.ms = 10\n\n\
          [tocsin]\nhttp_listen = 127.0.0.1:0\nshutdown_timeout = 10s\n\n{extra}\n",
         broker = broker().address,
@@ -67,6 +72,7 @@ pub fn write_config_with_plugins(dir: &Path, topics: &Topics, db_url: &str, enab
         dead = topics.dead,
         retry_dead = topics.retry_dead,
         periodic = topics.periodic,
+        filtered = topics.filtered,
     );
     let path = dir.join(format!("{}.conf", super::unique("tocsin")));
     std::fs::write(&path, text).unwrap();

@@ -1,0 +1,395 @@
+//! The alarm-manager engine: consumes the filtered-transitions topic (one tenant per key, so a
+//! tenant's groups, holds and sources all live on one partition), applies each transition to
+//! the partition's [`ManagerState`], carries out the effects (own actions, grouped notices)
+//! through the shared [`Delivery`], and fires timers (held transitions, group_wait,
+//! repeat_interval) from a per-partition ticker.
+//!
+//! At-least-once, like every engine: a record's offset is committed only when its effects were
+//! delivered AND the state it changed was persisted ([`StateStore`]); a grouped notice is marked
+//! sent in the state only after its delivery was confirmed. A crash replays records and may
+//! repeat a notice; it never loses a member or a due notice. A partition's state is loaded when
+//! the partition is first used and written back (then dropped) when it is released.
+
+use super::notice;
+use super::persist::StateStore;
+use super::state::{Effect, GroupNotice, ManagerState, Settings, Suppression};
+use crate::db::{self, Database, MethodLookup};
+use crate::deliver::Delivery;
+use crate::ingest::{self, Rejected};
+use crate::kafka::{Handler, Outcome, Record, Stop};
+use crate::model::{AlarmState, AlarmTransition, Notification};
+use crate::rules::live::LiveRules;
+use crate::rules::matching::selector_matches_action;
+use crate::rules::Selector;
+use crate::supervise::Fatal;
+use crate::telemetry::{Metrics, NoNotification};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Debug)]
+pub struct ManagerSettings {
+    /// Prefix of the persisted state's scope (consumer group and topic), so two deployments
+    /// sharing a database do not share state.
+    pub scope_prefix: String,
+    pub persist_interval: Duration,
+    pub dead_letter_topic: String,
+    pub max_message_bytes: usize,
+    pub state: Settings,
+}
+
+/// How long a released partition's ticker may take to finish the notices it is sending.
+const TICKER_DRAIN: Duration = Duration::from_secs(10);
+/// Upper bound of a ticker's sleep, so timers of a state restored late are not missed.
+const MAX_TICK: Duration = Duration::from_secs(1);
+
+pub struct ManagerEngine {
+    settings: ManagerSettings,
+    rules: LiveRules,
+    store: StateStore,
+    db: Database,
+    lookup: MethodLookup,
+    delivery: Arc<Delivery>,
+    metrics: Metrics,
+    fatal: Fatal,
+    partitions: Mutex<HashMap<i32, Arc<Partition>>>,
+    /// Offset below which each partition's state is persisted; kept after a release so a
+    /// partition whose final write failed is never committed past it.
+    durable: Mutex<HashMap<i32, i64>>,
+}
+
+/// One partition's state and the tasks that keep it.
+struct Partition {
+    number: i32,
+    scope: String,
+    state: tokio::sync::Mutex<Loaded>,
+    /// Offset after the last record whose effects were delivered.
+    finished_below: AtomicI64,
+    /// Set when a ticker gave up mid-delivery: the in-memory state is ahead of what was
+    /// delivered, so it must not be written back; the next owner redoes the work from what was
+    /// persisted and the records after it.
+    poisoned: AtomicBool,
+    wake: tokio::sync::Notify,
+    stop: CancellationToken,
+    abort: CancellationToken,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct Loaded {
+    state: ManagerState,
+    /// Records below this offset are already reflected in the restored state.
+    skip_below: i64,
+    open_groups: usize,
+}
+
+pub enum Job {
+    Transition { partition: i32, offset: i64, alarm: Arc<AlarmTransition> },
+    Malformed { record: Record, rejected: Rejected },
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl ManagerEngine {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: ManagerSettings,
+        rules: LiveRules,
+        store: StateStore,
+        db: Database,
+        lookup: MethodLookup,
+        delivery: Arc<Delivery>,
+        metrics: Metrics,
+        fatal: Fatal,
+    ) -> Arc<ManagerEngine> {
+        Arc::new(ManagerEngine {
+            settings,
+            rules,
+            store,
+            db,
+            lookup,
+            delivery,
+            metrics,
+            fatal,
+            partitions: Mutex::default(),
+            durable: Mutex::default(),
+        })
+    }
+
+    /// The partition's state, loaded from the store on first use (with its ticker and flusher).
+    async fn partition(self: &Arc<Self>, number: i32, cancel: &CancellationToken) -> Option<Arc<Partition>> {
+        if let Some(partition) = self.partitions.lock().expect("lock poisoned").get(&number) {
+            return Some(partition.clone());
+        }
+        let scope = format!("{}/{number}", self.settings.scope_prefix);
+        let snapshot = db::until_answered("alarm-manager state", &self.metrics, &self.fatal, cancel, || self.store.load(&scope)).await?;
+        let mut state = ManagerState::new(self.settings.state);
+        for (entity, why) in &snapshot.unreadable {
+            tracing::error!(scope, entity, error = %why, "unreadable alarm-manager state row left out");
+        }
+        let rows = snapshot.rows.len();
+        for (entity, value) in snapshot.rows {
+            let described = format!("{entity:?}");
+            if let Err(why) = state.restore(entity, value) {
+                tracing::error!(scope, entity = described, error = %why, "unreadable alarm-manager state row left out");
+            }
+        }
+        let open_groups = state.group_count();
+        self.metrics.manager_open_groups(open_groups as i64);
+        tracing::info!(scope, rows, open_groups, next_offset = snapshot.next_offset, "alarm-manager state loaded");
+        self.durable.lock().expect("lock poisoned").insert(number, snapshot.next_offset);
+        let partition = Arc::new(Partition {
+            number,
+            scope,
+            state: tokio::sync::Mutex::new(Loaded { state, skip_below: snapshot.next_offset, open_groups }),
+            finished_below: AtomicI64::new(snapshot.next_offset),
+            poisoned: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+            stop: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            tasks: Mutex::default(),
+        });
+        let ticker = tokio::spawn(self.clone().tick(partition.clone()));
+        let flusher = tokio::spawn(self.clone().flush_periodically(partition.clone()));
+        partition.tasks.lock().expect("lock poisoned").extend([ticker, flusher]);
+        self.partitions.lock().expect("lock poisoned").insert(number, partition.clone());
+        Some(partition)
+    }
+
+    async fn transition(self: &Arc<Self>, partition: i32, offset: i64, alarm: Arc<AlarmTransition>, cancel: &CancellationToken) -> Outcome {
+        let Some(part) = self.partition(partition, cancel).await else { return Outcome::Abandoned };
+        let effects = {
+            let mut loaded = part.state.lock().await;
+            if offset < loaded.skip_below {
+                return Outcome::Done;
+            }
+            let effects = loaded.state.transition(&self.rules.current(), alarm, offset, now_ms());
+            self.update_open_groups(&mut loaded);
+            effects
+        };
+        self.metrics.manager_transition();
+        part.wake.notify_one();
+        let Some(notified) = self.carry_out(effects, cancel).await else { return Outcome::Abandoned };
+        if !notified.is_empty() {
+            let mut loaded = part.state.lock().await;
+            for alarm in &notified {
+                loaded.state.mark_notified(alarm);
+            }
+        }
+        part.finished_below.fetch_max(offset + 1, Ordering::SeqCst);
+        self.metrics.alarm_finished();
+        Outcome::Done
+    }
+
+    fn update_open_groups(&self, loaded: &mut Loaded) {
+        let now = loaded.state.group_count();
+        self.metrics.manager_open_groups(now as i64 - loaded.open_groups as i64);
+        loaded.open_groups = now;
+    }
+
+    /// Delivers what the state machine decided. Returns the firing transitions whose own
+    /// actions were sent (for [`ManagerState::mark_notified`]); `None` when cancelled first.
+    async fn carry_out(&self, effects: Vec<Effect>, cancel: &CancellationToken) -> Option<Vec<Arc<AlarmTransition>>> {
+        let mut notified = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Own { alarm, muted } => {
+                    if self.own_actions(&alarm, &muted, cancel).await? && alarm.new_state == AlarmState::Alarm {
+                        notified.push(alarm);
+                    }
+                }
+                Effect::Suppressed { alarm, by } => {
+                    let (label, rule_id) = match &by {
+                        Suppression::Silence { rule_id } => ("silenced", rule_id),
+                        Suppression::Inhibit { rule_id, .. } => ("inhibited", rule_id),
+                    };
+                    self.metrics.manager_suppressed(label);
+                    tracing::info!(alarm_id = %alarm.alarm_id, state = %alarm.new_state, rule_id, reason = label, "transition {label}; its actions are not sent");
+                }
+                Effect::Group(notice) => self.group_notice(notice, cancel).await?,
+            }
+        }
+        Some(notified)
+    }
+
+    /// Sends a transition's own actions except the muted ones; `Some(true)` if any was sent.
+    async fn own_actions(&self, alarm: &Arc<AlarmTransition>, muted: &[Selector], cancel: &CancellationToken) -> Option<bool> {
+        let methods = self.lookup.methods(&alarm.alarm_definition_id, alarm.new_state, cancel).await?;
+        let chosen: Vec<Notification> = methods
+            .iter()
+            .filter(|method| !muted.iter().any(|selector| selector_matches_action(selector, method)))
+            .map(|method| Notification::new(method.clone(), alarm.clone()))
+            .collect();
+        if chosen.len() < methods.len() {
+            self.metrics.manager_suppressed("silenced_action");
+        }
+        if chosen.is_empty() {
+            self.metrics.alarm_no_notification(NoNotification::NoMethods);
+            return Some(false);
+        }
+        let delivered = self.delivery.deliver(chosen, cancel).await;
+        delivered.confirmed.then_some(delivered.sent > 0)
+    }
+
+    async fn group_notice(&self, notice: GroupNotice, cancel: &CancellationToken) -> Option<()> {
+        self.metrics.manager_group_notice();
+        tracing::info!(tenant_id = %notice.tenant_id, rule_id = %notice.rule_id, name = %notice.name, members = notice.members.len(), "grouped notification due");
+        let alarm = Arc::new(notice::to_transition(&notice, now_ms() as f64));
+        let mut notifications = Vec::with_capacity(notice.actions.len());
+        for id in &notice.actions {
+            match db::until_answered("notification method", &self.metrics, &self.fatal, cancel, || self.db.fetch_method(id)).await? {
+                Some(method) => notifications.push(Notification::new(method, alarm.clone())),
+                None => tracing::warn!(rule_id = %notice.rule_id, method_id = %id, "a group rule's notification method no longer exists; skipped"),
+            }
+        }
+        if notifications.is_empty() {
+            return Some(());
+        }
+        self.delivery.deliver(notifications, cancel).await.confirmed.then_some(())
+    }
+
+    /// Fires the partition's timers as they come due, holding the state while it delivers so
+    /// nothing is persisted as sent before it was.
+    async fn tick(self: Arc<Self>, part: Arc<Partition>) {
+        loop {
+            let next_due = part.state.lock().await.state.next_due_ms();
+            let wait = next_due.map_or(MAX_TICK, |due| Duration::from_millis((due - now_ms()).max(0) as u64).min(MAX_TICK));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = part.wake.notified() => continue,
+                _ = part.stop.cancelled() => return,
+            }
+            let mut loaded = part.state.lock().await;
+            let effects = loaded.state.advance(&self.rules.current(), now_ms());
+            self.update_open_groups(&mut loaded);
+            if effects.is_empty() {
+                continue;
+            }
+            match self.carry_out(effects, &part.abort).await {
+                Some(notified) => {
+                    for alarm in &notified {
+                        loaded.state.mark_notified(alarm);
+                    }
+                }
+                None => {
+                    part.poisoned.store(true, Ordering::SeqCst);
+                    tracing::warn!(scope = %part.scope, "stopped while delivering due notices; the next owner of the partition sends them again");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn flush_periodically(self: Arc<Self>, part: Arc<Partition>) {
+        let mut tick = tokio::time::interval(self.settings.persist_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = part.stop.cancelled() => return,
+            }
+            self.flush(&part).await;
+        }
+    }
+
+    /// Writes what changed and the offset it is complete up to. Records whose effects are still
+    /// being delivered are not included in the offset, so they are replayed after a crash.
+    async fn flush(&self, part: &Partition) -> bool {
+        if part.poisoned.load(Ordering::SeqCst) {
+            return false;
+        }
+        let (changes, next_offset) = {
+            let mut loaded = part.state.lock().await;
+            (loaded.state.take_changes(), part.finished_below.load(Ordering::SeqCst))
+        };
+        let durable = self.durable.lock().expect("lock poisoned").get(&part.number).copied();
+        if changes.is_empty() && durable == Some(next_offset) {
+            return true;
+        }
+        match self.store.save(&part.scope, &changes, next_offset).await {
+            Ok(()) => {
+                self.durable.lock().expect("lock poisoned").insert(part.number, next_offset);
+                true
+            }
+            Err(e) => {
+                self.metrics.manager_persist_error();
+                tracing::warn!(scope = %part.scope, error = %e, "cannot persist alarm-manager state; offsets wait until it is written");
+                part.state.lock().await.state.requeue(changes.into_iter().map(|c| c.entity));
+                false
+            }
+        }
+    }
+
+    async fn malformed(&self, record: Record, rejected: Rejected, cancel: &CancellationToken) -> Outcome {
+        self.metrics.alarm_failed_parse();
+        tracing::warn!(partition = record.partition, offset = record.offset, error = %rejected, "malformed record on the filtered-transitions topic");
+        if !self.delivery.publisher().dead_letter(&self.settings.dead_letter_topic, &record, &rejected.reason, cancel).await {
+            return Outcome::Abandoned;
+        }
+        self.metrics.alarm_dead_lettered();
+        Outcome::Done
+    }
+}
+
+/// The kafka consumer holds an `Arc<Handler>`; the engine's methods need `Arc<Self>` to spawn
+/// partition tasks, so the handler is a thin wrapper.
+pub struct ManagerHandler(pub Arc<ManagerEngine>);
+
+impl Handler for ManagerHandler {
+    type Job = Job;
+
+    fn prepare(&self, record: Record) -> Job {
+        match ingest::decode(record.payload.as_deref(), self.0.settings.max_message_bytes) {
+            Ok(alarm) => Job::Transition { partition: record.partition, offset: record.offset, alarm: Arc::new(alarm) },
+            Err(rejected) => Job::Malformed { record, rejected },
+        }
+    }
+
+    /// A partition's records apply to its state strictly in order.
+    fn ordering_key(&self, job: &Job) -> Option<u64> {
+        match job {
+            Job::Transition { partition, .. } => Some(*partition as u64),
+            Job::Malformed { record, .. } => Some(record.partition as u64),
+        }
+    }
+
+    async fn handle(&self, job: Job, stop: Stop) -> Outcome {
+        match job {
+            Job::Transition { partition, offset, alarm } => self.0.transition(partition, offset, alarm, &stop.abort).await,
+            Job::Malformed { record, rejected } => {
+                let (partition, offset) = (record.partition, record.offset);
+                let outcome = self.0.malformed(record, rejected, &stop.abort).await;
+                if outcome == Outcome::Done {
+                    if let Some(part) = self.0.partitions.lock().expect("lock poisoned").get(&partition) {
+                        part.finished_below.fetch_max(offset + 1, Ordering::SeqCst);
+                    }
+                }
+                outcome
+            }
+        }
+    }
+
+    fn durable_below(&self, partition: i32) -> Option<i64> {
+        self.0.durable.lock().expect("lock poisoned").get(&partition).copied()
+    }
+
+    async fn released(&self, partition: i32) {
+        let Some(part) = self.0.partitions.lock().expect("lock poisoned").remove(&partition) else { return };
+        part.stop.cancel();
+        let tasks: Vec<JoinHandle<()>> = part.tasks.lock().expect("lock poisoned").drain(..).collect();
+        for mut task in tasks {
+            if tokio::time::timeout(TICKER_DRAIN, &mut task).await.is_err() {
+                part.abort.cancel();
+                let _ = task.await;
+            }
+        }
+        let written = self.0.flush(&part).await;
+        let loaded = part.state.lock().await;
+        self.0.metrics.manager_open_groups(-(loaded.open_groups as i64));
+        tracing::info!(scope = %part.scope, written, open_groups = loaded.open_groups, "alarm-manager partition released");
+    }
+}

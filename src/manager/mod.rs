@@ -1,0 +1,20 @@
+//! The alarm manager: tenant-scoped silence, inhibit and group rules applied to the transitions
+//! the notification engine routes here (every transition of a tenant that has rules).
+//!
+//! - [`state`]: the pure state machine (holds, inhibition sources, groups, timers).
+//! - [`notice`]: a grouped notification as the transition plugins send.
+//! - [`persist`]: the state's rows in the config database, per partition.
+//! - [`engine`]: the consumer of the filtered-transitions topic that drives the three.
+//!
+//! Rules themselves (parsing, matching, storage, the live index) are in `crate::rules`.
+
+pub mod engine;
+pub mod notice;
+pub mod persist;
+pub mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use engine::{ManagerEngine, ManagerHandler, ManagerSettings};
+pub use state::{Effect, ManagerState, Settings};

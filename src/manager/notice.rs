@@ -1,0 +1,189 @@
+//! Turns a [`GroupNotice`] into the transition the plugins send, so a grouped notification goes
+//! through the same plugins, sent/retry topics and retry engine as any other.
+//!
+//! The synthetic transition keeps the `alarm-transitioned` shape (every field plugins read is
+//! present) and adds `members` (one object per alarm: name, id, state, severity, reason,
+//! metrics) and `groupRule`. Its alarm id is stable per group, so Jira comments on one issue
+//! and PagerDuty deduplicates repeats. It must not decide anything about the group.
+
+use super::state::{GroupNotice, Member};
+use crate::model::{AlarmTransition, Metric};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// How many members the reason text lists before it summarises the rest; the full list is in
+/// `members`.
+const LISTED_IN_REASON: usize = 50;
+
+pub fn to_transition(notice: &GroupNotice, now_ms: f64) -> AlarmTransition {
+    let severity = highest_severity(&notice.members);
+    let reason = reason(notice);
+    let mut metrics: Vec<Metric> = Vec::new();
+    for member in &notice.members {
+        for metric in &member.metrics {
+            let metric = Metric { name: metric.name.to_string(), dimensions: metric.dimensions.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+            if !metrics.contains(&metric) {
+                metrics.push(metric);
+            }
+        }
+    }
+    let alarm_id = group_alarm_id(notice);
+    let metrics_json: Vec<Value> = metrics
+        .iter()
+        .map(|m| {
+            let dimensions: Map<String, Value> = m.dimensions.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            json!({ "id": null, "name": m.name, "dimensions": dimensions })
+        })
+        .collect();
+    let members: Vec<Value> = notice.members.iter().map(|m| member_json(m)).collect();
+    let description = format!(
+        "{} alarm(s) in state {} grouped by rule {}{}",
+        notice.members.len(),
+        notice.state,
+        notice.rule_name,
+        if notice.values.is_empty() { String::new() } else { format!(" ({})", notice.values.join(", ")) }
+    );
+    let raw = json!({
+        "tenantId": notice.tenant_id,
+        "alarmId": alarm_id,
+        "alarmDefinitionId": notice.rule_id,
+        "metrics": metrics_json,
+        "alarmName": notice.name,
+        "alarmDescription": description,
+        "oldState": null,
+        "newState": notice.state.as_str(),
+        "actionsEnabled": true,
+        "stateChangeReason": reason,
+        "severity": severity,
+        "link": null,
+        "lifecycleState": null,
+        "subAlarms": [],
+        "timestamp": now_ms,
+        "members": members,
+        "groupRule": { "id": notice.rule_id, "name": notice.rule_name, "values": notice.values, "sequence": notice.sequence },
+    });
+    let Value::Object(raw) = raw else { unreachable!("json! of an object literal is an object") };
+    AlarmTransition {
+        tenant_id: notice.tenant_id.clone(),
+        alarm_id,
+        alarm_definition_id: notice.rule_id.clone(),
+        alarm_name: notice.name.clone(),
+        new_state: notice.state,
+        actions_enabled: true,
+        state_change_reason: reason,
+        severity,
+        link: None,
+        lifecycle_state: None,
+        timestamp_ms: now_ms,
+        metrics,
+        raw,
+    }
+}
+
+fn member_json(member: &Member) -> Value {
+    let metrics: Vec<Value> = member
+        .metrics
+        .iter()
+        .map(|m| {
+            let dimensions: Map<String, Value> = m.dimensions.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+            json!({ "name": m.name, "dimensions": dimensions })
+        })
+        .collect();
+    json!({
+        "alarm_id": member.alarm_id,
+        "alarm_name": member.alarm_name,
+        "alarm_definition_id": member.alarm_definition_id,
+        "state": member.state.as_str(),
+        "severity": member.severity,
+        "reason": member.reason,
+        "timestamp": member.timestamp_ms,
+        "metrics": metrics,
+    })
+}
+
+/// One line per member, so email and Slack bodies that show the reason list the alarms.
+fn reason(notice: &GroupNotice) -> String {
+    let mut text = format!("{} alarm(s) in {}:", notice.members.len(), notice.state);
+    for member in notice.members.iter().take(LISTED_IN_REASON) {
+        let dimensions: Vec<String> = member
+            .metrics
+            .first()
+            .map(|m| m.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect())
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "\n- {} ({}) {} {} [{}]: {}",
+            member.alarm_name,
+            member.alarm_id,
+            member.state,
+            member.severity,
+            dimensions.join(", "),
+            member.reason
+        ));
+    }
+    if notice.members.len() > LISTED_IN_REASON {
+        text.push_str(&format!("\n… and {} more", notice.members.len() - LISTED_IN_REASON));
+    }
+    text
+}
+
+fn highest_severity(members: &[Arc<Member>]) -> String {
+    const ORDER: [&str; 4] = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
+    members
+        .iter()
+        .map(|m| m.severity.to_ascii_uppercase())
+        .max_by_key(|s| ORDER.iter().position(|o| o == s))
+        .unwrap_or_else(|| "LOW".to_owned())
+}
+
+/// A UUID-shaped id that is the same for every notice of one group (rule, values, state).
+fn group_alarm_id(notice: &GroupNotice) -> String {
+    let key = format!("{}\u{1f}{}\u{1f}{}\u{1f}{}", notice.tenant_id, notice.rule_id, notice.values.join("\u{1f}"), notice.state);
+    let hex = super::persist::stable_hash_hex(&key);
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manager::state::MemberMetric;
+    use crate::model::AlarmState;
+
+    fn member(id: &str, severity: &str) -> Member {
+        Member {
+            alarm_id: id.into(),
+            alarm_name: format!("alarm {id}").into(),
+            alarm_definition_id: "def".into(),
+            state: AlarmState::Alarm,
+            severity: severity.into(),
+            reason: "threshold exceeded".into(),
+            timestamp_ms: 1.0,
+            metrics: vec![MemberMetric { name: "cpu".into(), dimensions: vec![("hostname".into(), "host1".into())].into() }].into(),
+            notified: false,
+        }
+    }
+
+    #[test]
+    fn a_notice_becomes_a_transition_listing_its_members_with_a_stable_id() {
+        let notice = GroupNotice {
+            tenant_id: "t".into(),
+            rule_id: "r".into(),
+            rule_name: "group_rule_1".into(),
+            values: vec!["host1".into()],
+            state: AlarmState::Alarm,
+            name: "group_notification_rule_1_host1_alarm[2]".into(),
+            members: vec![Arc::new(member("a1", "LOW")), Arc::new(member("a2", "HIGH"))],
+            actions: vec![],
+            sequence: 1,
+        };
+        let t = to_transition(&notice, 5000.0);
+        assert_eq!(t.alarm_name, "group_notification_rule_1_host1_alarm[2]");
+        assert_eq!(t.severity, "HIGH");
+        assert_eq!(t.metrics.len(), 1, "identical metrics are listed once");
+        assert_eq!(t.raw["members"].as_array().map(Vec::len), Some(2));
+        assert!(t.state_change_reason.contains("alarm a1 (a1) ALARM LOW [hostname=host1]: threshold exceeded"));
+        assert_eq!(t.alarm_id, to_transition(&notice, 9000.0).alarm_id);
+        assert_eq!(t.alarm_id.len(), 36);
+        let reparsed = crate::ingest::transition(t.raw.clone()).expect("the synthetic transition is a valid one");
+        assert_eq!(reparsed.alarm_id, t.alarm_id);
+    }
+}

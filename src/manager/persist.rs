@@ -1,0 +1,142 @@
+//! Where the alarm manager keeps its state between runs: one row per [`Entity`] (an open group,
+//! an alarm's held transitions, an inhibition source, a notified firing) under a scope naming
+//! the partition that owns it, plus the offset the rows are complete up to. Rows of one flush
+//! and their offset are written in one transaction, so a reader sees a consistent partition.
+//!
+//! It must not interpret the rows: [`ManagerState`](super::state::ManagerState) writes and reads
+//! them. The tables live in the config database, which every instance shares, so a partition
+//! that moves to another instance brings its state along.
+
+use super::state::{Change, Entity};
+use crate::db::{Database, Dialect};
+use sqlx::Row;
+
+use crate::db::Error;
+
+/// A partition's persisted state.
+pub struct Snapshot {
+    pub rows: Vec<(Entity, serde_json::Value)>,
+    /// Rows that could not be read (entity text, why): reported, then left out.
+    pub unreadable: Vec<(String, String)>,
+    /// Records below this offset are already reflected in `rows`.
+    pub next_offset: i64,
+}
+
+#[derive(Clone)]
+pub struct StateStore {
+    db: Database,
+}
+
+/// Rows per multi-row statement: well under every backend's placeholder limit.
+const BATCH: usize = 200;
+
+impl StateStore {
+    pub fn new(db: Database) -> StateStore {
+        StateStore { db }
+    }
+
+    /// Creates the state tables where they are missing.
+    pub async fn init_schema(&self) -> Result<(), Error> {
+        let text = match self.db.dialect() {
+            Dialect::MySql => "LONGTEXT",
+            Dialect::Postgres | Dialect::Sqlite => "TEXT",
+        };
+        let statements = [
+            format!(
+                "CREATE TABLE IF NOT EXISTS alarm_manager_state (scope VARCHAR(255) NOT NULL, entity_hash CHAR(32) NOT NULL, \
+                 entity {text} NOT NULL, body {text} NOT NULL, PRIMARY KEY (scope, entity_hash))"
+            ),
+            "CREATE TABLE IF NOT EXISTS alarm_manager_offset (scope VARCHAR(255) NOT NULL, next_offset BIGINT NOT NULL, PRIMARY KEY (scope))".to_owned(),
+        ];
+        for statement in statements {
+            sqlx::query(&statement).execute(self.db.pool()).await.map_err(Error::from)?;
+        }
+        Ok(())
+    }
+
+    pub async fn load(&self, scope: &str) -> Result<Snapshot, Error> {
+        let pool = self.db.pool();
+        let offset = sqlx::query(&self.db.sql("SELECT next_offset FROM alarm_manager_offset WHERE scope = ?"))
+            .bind(scope)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| row.try_get::<i64, _>(0))
+            .transpose()
+            .map_err(Error::from)?;
+        let rows = sqlx::query(&self.db.sql("SELECT entity, body FROM alarm_manager_state WHERE scope = ?"))
+            .bind(scope)
+            .fetch_all(pool)
+            .await?;
+        let mut parsed = Vec::with_capacity(rows.len());
+        let mut unreadable = Vec::new();
+        for row in rows {
+            let entity_text: String = row.try_get(0).map_err(Error::from)?;
+            let body_text: String = row.try_get(1).map_err(Error::from)?;
+            let entity = serde_json::from_str::<Entity>(&entity_text);
+            let body = serde_json::from_str::<serde_json::Value>(&body_text);
+            match (entity, body) {
+                (Ok(entity), Ok(body)) => parsed.push((entity, body)),
+                (Err(e), _) | (_, Err(e)) => unreadable.push((entity_text, e.to_string())),
+            }
+        }
+        Ok(Snapshot { rows: parsed, unreadable, next_offset: offset.unwrap_or(0) })
+    }
+
+    /// Writes the changes and the offset they are complete up to, atomically.
+    pub async fn save(&self, scope: &str, changes: &[Change], next_offset: i64) -> Result<(), Error> {
+        let mut tx = self.db.pool().begin().await?;
+        let keyed: Vec<(String, String, Option<String>)> = changes
+            .iter()
+            .map(|change| {
+                let entity = serde_json::to_string(&change.entity).expect("an entity serializes");
+                (stable_hash_hex(&entity), entity, change.value.as_ref().map(|v| v.to_string()))
+            })
+            .collect();
+        for chunk in keyed.chunks(BATCH) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = self.db.sql(&format!("DELETE FROM alarm_manager_state WHERE scope = ? AND entity_hash IN ({marks})"));
+            let mut query = sqlx::query(&sql).bind(scope);
+            for (hash, _, _) in chunk {
+                query = query.bind(hash.as_str());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let present: Vec<&(String, String, Option<String>)> = keyed.iter().filter(|(_, _, body)| body.is_some()).collect();
+        for chunk in present.chunks(BATCH) {
+            let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = self.db.sql(&format!("INSERT INTO alarm_manager_state (scope, entity_hash, entity, body) VALUES {rows}"));
+            let mut query = sqlx::query(&sql);
+            for (hash, entity, body) in chunk {
+                query = query.bind(scope).bind(hash.as_str()).bind(entity.as_str()).bind(body.as_deref());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        sqlx::query(&self.db.sql("DELETE FROM alarm_manager_offset WHERE scope = ?")).bind(scope).execute(&mut *tx).await?;
+        sqlx::query(&self.db.sql("INSERT INTO alarm_manager_offset (scope, next_offset) VALUES (?, ?)"))
+            .bind(scope)
+            .bind(next_offset)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// 128-bit FNV-1a as 32 hex digits: stable across builds and platforms (unlike std's hasher),
+/// which persisted keys and group ids need.
+pub fn stable_hash_hex(text: &str) -> String {
+    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+    const PRIME: u128 = 0x0000000001000000000000000000013B;
+    let hash = text.bytes().fold(OFFSET, |hash, byte| (hash ^ u128::from(byte)).wrapping_mul(PRIME));
+    format!("{hash:032x}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_stable_hash_is_fnv1a_128() {
+        // Reference values of FNV-1a 128 (draft-eastlake-fnv).
+        assert_eq!(super::stable_hash_hex(""), "6c62272e07bb014262b821756295c58d");
+        assert_eq!(super::stable_hash_hex("a"), "d228cb696f1a8caf78912b704e4a8964");
+    }
+}

@@ -1,0 +1,617 @@
+//! The alarm manager's state machine for the tenants of one partition: which alarms are
+//! inhibition sources, which transitions are held waiting for a source, which groups are open
+//! and when each is due. Pure: time is an argument (`now_ms`), rules come from a
+//! [`RuleIndex`], and every decision comes back as an [`Effect`] for the engine to carry out.
+//!
+//! It must not do I/O or read a clock. Changes are recorded as dirty [`Entity`]s so the engine
+//! can persist exactly what changed ([`ManagerState::take_changes`]); a state rebuilt from those
+//! rows ([`ManagerState::restore`]) behaves as the one that wrote them.
+//!
+//! The semantics are `decisions.md`'s: silence and inhibit are computed independently, grouping
+//! sees only what neither suppressed, and grouping never suppresses an alarm's own actions.
+
+use crate::model::{AlarmState, AlarmTransition, Metric};
+use crate::rules::index::RuleIndex;
+use crate::rules::matching::{has_action_pairs, silence_active, value_sets, group_values};
+use crate::rules::{GroupRule, Selector};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+/// Operator choices that change outcomes.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// An OK transition of an alarm whose firing was notified is notified even when a silence or
+    /// an inhibition would now suppress it (where Alertmanager loses resolved notices).
+    pub notify_resolved_if_notified: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { notify_resolved_if_notified: true }
+    }
+}
+
+/// Why a transition's own actions were not sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Suppression {
+    Silence { rule_id: String },
+    Inhibit { rule_id: String, source_alarm_id: String },
+}
+
+/// What the engine must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Send the transition's own actions (its definition's methods for the new state), except
+    /// methods that one of `muted` (action-level silence or inhibit selectors) matches.
+    Own { alarm: Arc<AlarmTransition>, muted: Vec<Selector> },
+    /// Send nothing for this transition; count it.
+    Suppressed { alarm: Arc<AlarmTransition>, by: Suppression },
+    /// Send one grouped notification to the rule's actions for the group's state.
+    Group(GroupNotice),
+}
+
+/// A grouped notification, ready to render.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupNotice {
+    pub tenant_id: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub values: Vec<String>,
+    pub state: AlarmState,
+    /// `group_notification_<rule>_<values>_<state>[<count>]` (decisions.md).
+    pub name: String,
+    pub members: Vec<Arc<Member>>,
+    /// Notification-method ids of the rule for `state`.
+    pub actions: Vec<String>,
+    /// 1 for the first notice of the group, then 2, 3… for repeats.
+    pub sequence: u32,
+}
+
+/// What a grouped notification says about one alarm. Strings many members repeat (names,
+/// definition ids, severities, metric names, dimensions) are shared through the state's
+/// [`Interner`], so a million members of an outage hold each of them once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub alarm_id: Arc<str>,
+    pub alarm_name: Arc<str>,
+    pub alarm_definition_id: Arc<str>,
+    pub state: AlarmState,
+    pub severity: Arc<str>,
+    pub reason: Box<str>,
+    pub timestamp_ms: f64,
+    pub metrics: Box<[MemberMetric]>,
+    /// A notice of the group listed this member: if the group is an ALARM group, the alarm's
+    /// firing was notified (its resolution will be too, silenced or not).
+    #[serde(default)]
+    pub notified: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberMetric {
+    pub name: Arc<str>,
+    pub dimensions: Box<[(Arc<str>, Arc<str>)]>,
+}
+
+/// One shared copy of each repeated string; strings no member uses any more are dropped by
+/// [`Interner::purge`].
+#[derive(Debug, Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    pub fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(shared.clone());
+        shared
+    }
+
+    fn purge(&mut self) {
+        self.0.retain(|shared| Arc::strong_count(shared) > 1);
+    }
+
+    /// A member of a transition.
+    pub fn member(&mut self, t: &AlarmTransition) -> Member {
+        Member {
+            alarm_id: Arc::from(t.alarm_id.as_str()),
+            alarm_name: self.get(&t.alarm_name),
+            alarm_definition_id: self.get(&t.alarm_definition_id),
+            state: t.new_state,
+            severity: self.get(&t.severity),
+            reason: t.state_change_reason.as_str().into(),
+            timestamp_ms: t.timestamp_ms,
+            metrics: t.metrics.iter().map(|m: &Metric| self.metric(&m.name, m.dimensions.iter().map(|(k, v)| (k.as_str(), v.as_str())))).collect(),
+            notified: false,
+        }
+    }
+
+    fn metric<'a>(&mut self, name: &str, dimensions: impl Iterator<Item = (&'a str, &'a str)>) -> MemberMetric {
+        MemberMetric { name: self.get(name), dimensions: dimensions.map(|(k, v)| (self.get(k), self.get(v))).collect() }
+    }
+
+    /// The same member with its strings shared (after reading it back from storage).
+    fn share(&mut self, member: &Member) -> Member {
+        Member {
+            alarm_name: self.get(&member.alarm_name),
+            alarm_definition_id: self.get(&member.alarm_definition_id),
+            severity: self.get(&member.severity),
+            metrics: member.metrics.iter().map(|m| self.metric(&m.name, m.dimensions.iter().map(|(k, v)| (&**k, &**v)))).collect(),
+            ..member.clone()
+        }
+    }
+}
+
+/// A group is identified by its rule, the values of the rule's group-by keys and the state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupKey {
+    pub rule_id: String,
+    pub values: Vec<String>,
+    pub state: AlarmState,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// Shared with the notices made from it, so a notice of a large group copies no member.
+    pub members: BTreeMap<Arc<str>, Arc<Member>>,
+    /// When the next notice is due: first member + group_wait, then + repeat_interval.
+    pub due_ms: i64,
+    /// Notices sent so far.
+    pub sent: u32,
+}
+
+/// A transition waiting for an inhibition source to appear.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hold {
+    pub alarm: Arc<AlarmTransition>,
+    /// The record it came from, so a replayed record is not held twice.
+    pub offset: i64,
+    pub arrived_ms: i64,
+    pub due_ms: i64,
+}
+
+/// An alarm that matched an inhibit rule's source side.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// Every tuple of the rule's `equal` keys the alarm carries.
+    pub values: Vec<Vec<String>>,
+    pub active: bool,
+    /// When it last left ALARM.
+    pub left_ms: Option<i64>,
+}
+
+/// The state of one tenant.
+#[derive(Debug, Default)]
+pub struct TenantState {
+    pub groups: HashMap<Arc<GroupKey>, Group>,
+    /// Groups each alarm is a member of.
+    memberships: HashMap<Arc<str>, Vec<Arc<GroupKey>>>,
+    /// Held transitions per alarm, oldest first: a later transition of an alarm waits behind an
+    /// earlier one so its effects keep their order.
+    pub holds: HashMap<String, VecDeque<Hold>>,
+    /// rule id → alarm id → source.
+    pub sources: HashMap<String, HashMap<String, Source>>,
+    /// Alarms whose latest firing was notified by their own actions (a grouped notice marks
+    /// the member instead: [`Member::notified`]).
+    pub notified_firing: HashSet<String>,
+}
+
+/// One persisted unit of state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entity {
+    Group { tenant: String, key: GroupKey },
+    Holds { tenant: String, alarm_id: String },
+    Source { tenant: String, rule_id: String, alarm_id: String },
+    Notified { tenant: String, alarm_id: String },
+}
+
+/// Ordered so that at one instant held transitions are released before groups flush: a held
+/// transition released at its group's due time still makes that notice.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Hold { tenant: String, alarm_id: String },
+    Group { tenant: String, key: Arc<GroupKey> },
+}
+
+/// All tenants of one partition.
+#[derive(Debug, Default)]
+pub struct ManagerState {
+    pub tenants: HashMap<String, TenantState>,
+    /// Due times; an entry whose entity has since changed its due time is skipped when popped.
+    timers: BTreeSet<(i64, Timer)>,
+    dirty: HashSet<Entity>,
+    settings: Settings,
+    interner: Interner,
+}
+
+/// A row to persist: the entity, and its value or `None` when it no longer exists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub entity: Entity,
+    pub value: Option<serde_json::Value>,
+}
+
+impl ManagerState {
+    pub fn new(settings: Settings) -> ManagerState {
+        ManagerState { settings, ..Default::default() }
+    }
+
+    /// Applies one transition that arrived at `now_ms` from record `offset`.
+    pub fn transition(&mut self, rules: &RuleIndex, alarm: Arc<AlarmTransition>, offset: i64, now_ms: i64) -> Vec<Effect> {
+        let tenant_id = alarm.tenant_id.clone();
+        let alarm_id = alarm.alarm_id.clone();
+        let tenant = self.tenants.entry(tenant_id.clone()).or_default();
+        if tenant.holds.get(&alarm_id).is_some_and(|queue| queue.iter().any(|h| h.offset == offset)) {
+            return Vec::new();
+        }
+        for rule in rules.inhibits_as_source(&alarm) {
+            let sources = tenant.sources.entry(rule.meta.id.clone()).or_default();
+            let entry = sources.entry(alarm_id.clone()).or_insert_with(|| Source { values: Vec::new(), active: false, left_ms: None });
+            entry.values = value_sets(&rule.spec.equal, &alarm);
+            if alarm.new_state == AlarmState::Alarm {
+                entry.active = true;
+            } else if entry.active {
+                entry.active = false;
+                entry.left_ms = Some(now_ms);
+            }
+            self.dirty.insert(Entity::Source { tenant: tenant_id.clone(), rule_id: rule.meta.id.clone(), alarm_id: alarm_id.clone() });
+        }
+
+        let wait_ms = rules
+            .inhibits_as_target(&alarm)
+            .iter()
+            .map(|rule| rule.wait.as_millis() as i64)
+            .max();
+        let queued_behind = tenant.holds.get(&alarm_id).and_then(|queue| queue.back()).map(|h| h.due_ms);
+        let due_ms = match (wait_ms, queued_behind) {
+            (None, None) | (Some(0), None) => return self.decide(rules, alarm, now_ms, now_ms),
+            (wait, behind) => (now_ms + wait.unwrap_or(0)).max(behind.unwrap_or(i64::MIN)),
+        };
+        let tenant = self.tenants.get_mut(&tenant_id).expect("entry created above");
+        tenant.holds.entry(alarm_id.clone()).or_default().push_back(Hold { alarm, offset, arrived_ms: now_ms, due_ms });
+        if queued_behind.is_none() {
+            self.timers.insert((due_ms, Timer::Hold { tenant: tenant_id.clone(), alarm_id: alarm_id.clone() }));
+        }
+        self.dirty.insert(Entity::Holds { tenant: tenant_id, alarm_id });
+        Vec::new()
+    }
+
+    /// Everything due at or before `now_ms`: released holds and grouped notices, in due order.
+    pub fn advance(&mut self, rules: &RuleIndex, now_ms: i64) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        while let Some(first) = self.timers.first() {
+            if first.0 > now_ms {
+                break;
+            }
+            let (due_ms, timer) = self.timers.pop_first().expect("first exists");
+            match timer {
+                Timer::Hold { tenant, alarm_id } => effects.extend(self.release_hold(rules, &tenant, &alarm_id, due_ms, now_ms)),
+                Timer::Group { tenant, key } => effects.extend(self.flush_group(rules, &tenant, key, due_ms, now_ms)),
+            }
+        }
+        effects
+    }
+
+    /// When [`advance`](Self::advance) next has something to do.
+    pub fn next_due_ms(&self) -> Option<i64> {
+        self.timers.first().map(|(due, _)| *due)
+    }
+
+    /// Records that a firing transition's own actions were sent, so its resolution is notified.
+    pub fn mark_notified(&mut self, alarm: &AlarmTransition) {
+        if alarm.new_state != AlarmState::Alarm {
+            return;
+        }
+        let tenant = self.tenants.entry(alarm.tenant_id.clone()).or_default();
+        if tenant.notified_firing.insert(alarm.alarm_id.clone()) {
+            self.dirty.insert(Entity::Notified { tenant: alarm.tenant_id.clone(), alarm_id: alarm.alarm_id.clone() });
+        }
+    }
+
+    /// Forgets sources of rules that no longer exist; groups of deleted rules are dropped when due.
+    pub fn retain_rules(&mut self, rules: &RuleIndex) {
+        for (tenant_id, tenant) in &mut self.tenants {
+            tenant.sources.retain(|rule_id, alarms| {
+                let keep = rules.inhibit(rule_id).is_some();
+                if !keep {
+                    for alarm_id in alarms.keys() {
+                        self.dirty.insert(Entity::Source { tenant: tenant_id.clone(), rule_id: rule_id.clone(), alarm_id: alarm_id.clone() });
+                    }
+                }
+                keep
+            });
+        }
+    }
+
+    /// Open groups over all tenants.
+    pub fn group_count(&self) -> usize {
+        self.tenants.values().map(|t| t.groups.len()).sum()
+    }
+
+    fn release_hold(&mut self, rules: &RuleIndex, tenant_id: &str, alarm_id: &str, due_ms: i64, now_ms: i64) -> Vec<Effect> {
+        let Some(tenant) = self.tenants.get_mut(tenant_id) else { return Vec::new() };
+        let Some(queue) = tenant.holds.get_mut(alarm_id) else { return Vec::new() };
+        if queue.front().map(|h| h.due_ms) != Some(due_ms) {
+            return Vec::new();
+        }
+        let hold = queue.pop_front().expect("front checked");
+        let next_due = queue.front().map(|h| h.due_ms);
+        if queue.is_empty() {
+            tenant.holds.remove(alarm_id);
+        }
+        if let Some(next_due) = next_due {
+            self.timers.insert((next_due, Timer::Hold { tenant: tenant_id.to_owned(), alarm_id: alarm_id.to_owned() }));
+        }
+        self.dirty.insert(Entity::Holds { tenant: tenant_id.to_owned(), alarm_id: alarm_id.to_owned() });
+        self.decide(rules, hold.alarm, hold.arrived_ms, now_ms)
+    }
+
+    /// Silence and inhibit, independently; then own actions and groups for what neither
+    /// suppressed.
+    fn decide(&mut self, rules: &RuleIndex, alarm: Arc<AlarmTransition>, arrived_ms: i64, now_ms: i64) -> Vec<Effect> {
+        let tenant_id = alarm.tenant_id.clone();
+        let alarm_id = alarm.alarm_id.clone();
+        let notified_in_group = self.notified_in_firing_group(&alarm);
+        self.leave_other_groups(&alarm);
+        let tenant = self.tenants.entry(tenant_id.clone()).or_default();
+
+        let resolves_notified = alarm.new_state == AlarmState::Ok && (notified_in_group || tenant.notified_firing.contains(&alarm_id));
+        let exempt = resolves_notified && self.settings.notify_resolved_if_notified;
+        if resolves_notified {
+            tenant.notified_firing.remove(&alarm_id);
+            self.dirty.insert(Entity::Notified { tenant: tenant_id.clone(), alarm_id: alarm_id.clone() });
+        }
+
+        let mut muted: Vec<Selector> = Vec::new();
+        let mut suppressed: Option<Suppression> = None;
+        if !exempt {
+            for rule in rules.silences_for(&alarm) {
+                if !silence_active(rule, alarm.timestamp_ms as i64) {
+                    continue;
+                }
+                if has_action_pairs(&rule.spec.matchers) {
+                    muted.push(rule.spec.matchers.clone());
+                } else if suppressed.is_none() {
+                    suppressed = Some(Suppression::Silence { rule_id: rule.meta.id.clone() });
+                }
+            }
+            for rule in rules.inhibits_as_target(&alarm) {
+                let Some(source_alarm_id) = inhibiting_source(tenant, rule.meta.id.as_str(), &rule.spec.equal, rule.wait.as_millis() as i64, &alarm, arrived_ms) else {
+                    continue;
+                };
+                if has_action_pairs(&rule.spec.target) {
+                    muted.push(rule.spec.target.clone());
+                } else if suppressed.is_none() {
+                    suppressed = Some(Suppression::Inhibit { rule_id: rule.meta.id.clone(), source_alarm_id });
+                }
+            }
+        }
+        if let Some(by) = suppressed {
+            return vec![Effect::Suppressed { alarm, by }];
+        }
+        for rule in rules.groups_for(&alarm) {
+            self.join_group(rule, &alarm, now_ms);
+        }
+        vec![Effect::Own { alarm, muted }]
+    }
+
+    /// Whether a notice of an ALARM group listed this alarm.
+    fn notified_in_firing_group(&self, alarm: &AlarmTransition) -> bool {
+        let Some(tenant) = self.tenants.get(&alarm.tenant_id) else { return false };
+        let Some(keys) = tenant.memberships.get(alarm.alarm_id.as_str()) else { return false };
+        keys.iter()
+            .filter(|key| key.state == AlarmState::Alarm)
+            .filter_map(|key| tenant.groups.get(key)?.members.get(alarm.alarm_id.as_str()))
+            .any(|member| member.notified)
+    }
+
+    /// Members leave a group when their alarm moves to another state.
+    fn leave_other_groups(&mut self, alarm: &AlarmTransition) {
+        let Some(tenant) = self.tenants.get_mut(&alarm.tenant_id) else { return };
+        let Some(keys) = tenant.memberships.get_mut(alarm.alarm_id.as_str()) else { return };
+        let mut leaving = Vec::new();
+        keys.retain(|key| {
+            let stays = key.state == alarm.new_state;
+            if !stays {
+                leaving.push(key.clone());
+            }
+            stays
+        });
+        if keys.is_empty() {
+            tenant.memberships.remove(alarm.alarm_id.as_str());
+        }
+        for key in leaving {
+            if let Some(group) = tenant.groups.get_mut(&key) {
+                group.members.remove(alarm.alarm_id.as_str());
+                if group.members.is_empty() {
+                    tenant.groups.remove(&key);
+                }
+            }
+            self.dirty.insert(Entity::Group { tenant: alarm.tenant_id.clone(), key: (*key).clone() });
+        }
+    }
+
+    fn join_group(&mut self, rule: &GroupRule, alarm: &AlarmTransition, now_ms: i64) {
+        let Some(values) = group_values(&rule.spec.group_by, alarm) else { return };
+        let key = GroupKey { rule_id: rule.meta.id.clone(), values, state: alarm.new_state };
+        let tenant = self.tenants.entry(alarm.tenant_id.clone()).or_default();
+        let shared_key = match tenant.groups.get_key_value(&key) {
+            Some((shared, _)) => shared.clone(),
+            None => {
+                let shared = Arc::new(key.clone());
+                let due_ms = now_ms + rule.group_wait.as_millis() as i64;
+                self.timers.insert((due_ms, Timer::Group { tenant: alarm.tenant_id.clone(), key: shared.clone() }));
+                tenant.groups.insert(shared.clone(), Group { members: BTreeMap::new(), due_ms, sent: 0 });
+                shared
+            }
+        };
+        let group = tenant.groups.get_mut(&key).expect("inserted above");
+        let mut member = self.interner.member(alarm);
+        // The same alarm again in the same state keeps what was already notified about it.
+        member.notified = group.members.get(alarm.alarm_id.as_str()).is_some_and(|m| m.notified);
+        let alarm_id = member.alarm_id.clone();
+        group.members.insert(alarm_id.clone(), Arc::new(member));
+        let keys = tenant.memberships.entry(alarm_id).or_default();
+        if !keys.contains(&shared_key) {
+            keys.push(shared_key);
+        }
+        self.dirty.insert(Entity::Group { tenant: alarm.tenant_id.clone(), key });
+    }
+
+    fn flush_group(&mut self, rules: &RuleIndex, tenant_id: &str, key: Arc<GroupKey>, due_ms: i64, now_ms: i64) -> Vec<Effect> {
+        let Some(tenant) = self.tenants.get_mut(tenant_id) else { return Vec::new() };
+        let Some(group) = tenant.groups.get_mut(&key) else { return Vec::new() };
+        if group.due_ms != due_ms {
+            return Vec::new();
+        }
+        let entity = Entity::Group { tenant: tenant_id.to_owned(), key: (*key).clone() };
+        let Some(rule) = rules.group(&key.rule_id).filter(|r| r.meta.tenant_id == tenant_id) else {
+            // The rule was deleted: its groups end without a notice.
+            for alarm_id in group.members.keys() {
+                if let Some(keys) = tenant.memberships.get_mut(alarm_id) {
+                    keys.retain(|k| k != &key);
+                }
+            }
+            tenant.groups.remove(&key);
+            self.dirty.insert(entity);
+            return Vec::new();
+        };
+        group.sent += 1;
+        group.due_ms = now_ms.max(due_ms) + rule.repeat_interval.as_millis().max(1) as i64;
+        self.timers.insert((group.due_ms, Timer::Group { tenant: tenant_id.to_owned(), key: key.clone() }));
+        for member in group.members.values_mut().filter(|m| !m.notified) {
+            Arc::make_mut(member).notified = true;
+        }
+        let members: Vec<Arc<Member>> = group.members.values().cloned().collect();
+        self.dirty.insert(entity);
+        let actions = match key.state {
+            AlarmState::Alarm => &rule.alarm_actions,
+            AlarmState::Ok => &rule.ok_actions,
+            AlarmState::Undetermined => &rule.undetermined_actions,
+        };
+        vec![Effect::Group(GroupNotice {
+            tenant_id: tenant_id.to_owned(),
+            rule_id: rule.meta.id.clone(),
+            rule_name: rule.meta.name.clone(),
+            name: group_notification_name(&rule.meta.name, &key.values, key.state, members.len()),
+            values: key.values.clone(),
+            state: key.state,
+            members,
+            actions: actions.clone(),
+            sequence: group.sent,
+        })]
+    }
+
+    /// The changes since the last call, for the engine to persist.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        self.interner.purge();
+        let mut dirty: Vec<Entity> = self.dirty.drain().collect();
+        dirty.sort();
+        dirty.into_iter().map(|entity| Change { value: self.value_of(&entity), entity }).collect()
+    }
+
+    /// Marks entities dirty again after their changes could not be persisted.
+    pub fn requeue(&mut self, entities: impl IntoIterator<Item = Entity>) {
+        self.dirty.extend(entities);
+    }
+
+    fn value_of(&self, entity: &Entity) -> Option<serde_json::Value> {
+        match entity {
+            Entity::Group { tenant, key } => {
+                let group = self.tenants.get(tenant)?.groups.get(key)?;
+                Some(serde_json::json!({ "key": key, "group": group }))
+            }
+            Entity::Holds { tenant, alarm_id } => {
+                let holds = self.tenants.get(tenant)?.holds.get(alarm_id)?;
+                let rows: Vec<serde_json::Value> = holds
+                    .iter()
+                    .map(|h| serde_json::json!({ "alarm": h.alarm.raw, "offset": h.offset, "arrived_ms": h.arrived_ms, "due_ms": h.due_ms }))
+                    .collect();
+                Some(serde_json::Value::Array(rows))
+            }
+            Entity::Source { tenant, rule_id, alarm_id } => {
+                let source = self.tenants.get(tenant)?.sources.get(rule_id)?.get(alarm_id)?;
+                Some(serde_json::to_value(source).expect("a source serializes"))
+            }
+            Entity::Notified { tenant, alarm_id } => {
+                self.tenants.get(tenant)?.notified_firing.contains(alarm_id).then(|| serde_json::Value::Bool(true))
+            }
+        }
+    }
+
+    /// Rebuilds state from persisted rows (as [`take_changes`](Self::take_changes) produced them).
+    pub fn restore(&mut self, entity: Entity, value: serde_json::Value) -> Result<(), String> {
+        match entity {
+            Entity::Group { tenant, key } => {
+                let mut group: Group = serde_json::from_value(value.get("group").cloned().unwrap_or_default()).map_err(|e| e.to_string())?;
+                for member in group.members.values_mut() {
+                    *member = Arc::new(self.interner.share(member));
+                }
+                let state = self.tenants.entry(tenant.clone()).or_default();
+                let key = Arc::new(key);
+                for alarm_id in group.members.keys() {
+                    state.memberships.entry(alarm_id.clone()).or_default().push(key.clone());
+                }
+                self.timers.insert((group.due_ms, Timer::Group { tenant, key: key.clone() }));
+                state.groups.insert(key, group);
+            }
+            Entity::Holds { tenant, alarm_id } => {
+                let rows = value.as_array().ok_or("holds are not a list")?;
+                let mut queue = VecDeque::new();
+                for row in rows {
+                    let raw = row.get("alarm").and_then(|a| a.as_object()).cloned().ok_or("hold has no alarm")?;
+                    let alarm = crate::ingest::transition(raw).map_err(|e| e.to_string())?;
+                    let number = |field: &str| row.get(field).and_then(serde_json::Value::as_i64).ok_or(format!("hold has no {field}"));
+                    queue.push_back(Hold { alarm: Arc::new(alarm), offset: number("offset")?, arrived_ms: number("arrived_ms")?, due_ms: number("due_ms")? });
+                }
+                if let Some(first) = queue.front() {
+                    self.timers.insert((first.due_ms, Timer::Hold { tenant: tenant.clone(), alarm_id: alarm_id.clone() }));
+                    self.tenants.entry(tenant).or_default().holds.insert(alarm_id, queue);
+                }
+            }
+            Entity::Source { tenant, rule_id, alarm_id } => {
+                let source: Source = serde_json::from_value(value).map_err(|e| e.to_string())?;
+                self.tenants.entry(tenant).or_default().sources.entry(rule_id).or_default().insert(alarm_id, source);
+            }
+            Entity::Notified { tenant, alarm_id } => {
+                self.tenants.entry(tenant).or_default().notified_firing.insert(alarm_id);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The alarm of an active source (or, for an OK/UNDETERMINED target, one that left ALARM within
+/// `wait_ms` of the target's arrival) that shares a value tuple with the target.
+fn inhibiting_source(tenant: &TenantState, rule_id: &str, equal: &[crate::rules::Key], wait_ms: i64, target: &AlarmTransition, arrived_ms: i64) -> Option<String> {
+    let sources = tenant.sources.get(rule_id)?;
+    let target_values = value_sets(equal, target);
+    let recovering = target.new_state != AlarmState::Alarm;
+    let mut candidates: Vec<(&String, &Source)> = sources
+        .iter()
+        .filter(|(source_alarm, source)| {
+            *source_alarm != &target.alarm_id
+                && (source.active || (recovering && source.left_ms.is_some_and(|left| (arrived_ms - left).abs() <= wait_ms)))
+                && source.values.iter().any(|values| target_values.contains(values))
+        })
+        .collect();
+    candidates.sort_by(|a, b| a.0.cmp(b.0));
+    candidates.first().map(|(alarm_id, _)| (*alarm_id).clone())
+}
+
+/// `group_notification_` + rule name without a leading `group_` + `_` + values joined by `_` +
+/// `_` + state in lower case + `[count]`.
+pub fn group_notification_name(rule_name: &str, values: &[String], state: AlarmState, count: usize) -> String {
+    let rule = rule_name.strip_prefix("group_").unwrap_or(rule_name);
+    let mut name = format!("group_notification_{rule}");
+    for value in values {
+        name.push('_');
+        name.push_str(value);
+    }
+    name.push('_');
+    name.push_str(&state.as_str().to_ascii_lowercase());
+    name.push_str(&format!("[{count}]"));
+    name
+}
