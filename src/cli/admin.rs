@@ -163,24 +163,21 @@ pub enum MethodsCommand {
     /// Delete a method (it is detached from every alarm definition and group rule).
     Delete { id: String },
     /// Add methods to an alarm definition's actions for one state.
-    Attach {
-        #[arg(long)]
-        definition: String,
-        /// ALARM, OK or UNDETERMINED.
-        #[arg(long)]
-        state: String,
-        #[arg(required = true)]
-        methods: Vec<String>,
-    },
+    Attach(ActionArgs),
     /// Remove methods from an alarm definition's actions for one state.
-    Detach {
-        #[arg(long)]
-        definition: String,
-        #[arg(long)]
-        state: String,
-        #[arg(required = true)]
-        methods: Vec<String>,
-    },
+    Detach(ActionArgs),
+}
+
+/// Which methods change in which of a definition's action lists.
+#[derive(Args, Debug)]
+pub struct ActionArgs {
+    #[arg(long)]
+    definition: String,
+    /// ALARM, OK or UNDETERMINED.
+    #[arg(long)]
+    state: String,
+    #[arg(required = true)]
+    methods: Vec<String>,
 }
 
 struct Client {
@@ -404,14 +401,15 @@ pub async fn methods(api: &ApiArgs, command: MethodsCommand) -> anyhow::Result<(
             client.call(reqwest::Method::DELETE, &format!("{path}/{id}"), None).await?;
             println!("deleted notification method {id}");
         }
-        MethodsCommand::Attach { definition, state, methods } => change_actions(&client, &definition, &state, &methods, true).await?,
-        MethodsCommand::Detach { definition, state, methods } => change_actions(&client, &definition, &state, &methods, false).await?,
+        MethodsCommand::Attach(args) => change_actions(&client, &args, true).await?,
+        MethodsCommand::Detach(args) => change_actions(&client, &args, false).await?,
     }
     Ok(())
 }
 
 /// Reads the definition's three action lists, changes one, writes all three back.
-async fn change_actions(client: &Client, definition: &str, state: &str, methods: &[String], attach: bool) -> anyhow::Result<()> {
+async fn change_actions(client: &Client, args: &ActionArgs, attach: bool) -> anyhow::Result<()> {
+    let ActionArgs { definition, state, methods } = args;
     let field = match state.to_ascii_uppercase().as_str() {
         "ALARM" => "alarm_actions",
         "OK" => "ok_actions",

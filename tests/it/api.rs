@@ -440,6 +440,9 @@ async fn the_cli_manages_methods_rules_and_silences_through_the_api() {
     assert_eq!(attached.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), vec![method_id.clone()]);
     let (ok, _, err) = tocsin(&api, a, &["methods", "attach", "--definition", &definition_id, "--state", "SOMETIMES", &method_id]).await;
     assert!(!ok && err.contains("--state must be ALARM, OK or UNDETERMINED"), "{err}");
+    let (ok, _, err) = tocsin(&api, a, &["methods", "detach", "--definition", &definition_id, "--state", "alarm", &method_id]).await;
+    assert!(ok, "{err}");
+    assert!(api.db.db.fetch_methods(&definition_id, tocsin::model::AlarmState::Alarm).await.unwrap().is_empty());
 
     let actions = format!("alarm_actions=[\"{method_id}\"]");
     let (ok, out, err) = tocsin(&api, a, &["rules", "create", "group", "--name", "by-host", "--expression", "group by hostname", "--set", "group_wait=10s", "--set", &actions]).await;
