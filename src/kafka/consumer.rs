@@ -71,6 +71,12 @@ pub trait Handler: Send + Sync + 'static {
     fn durable_below(&self, _partition: i32) -> Option<i64> {
         None
     }
+    /// Called when the partition is assigned, before its first record is handled: the moment to
+    /// load what the handler keeps for it, so work that is due without any new record (timers
+    /// of restored state) starts at once. Gives up when `stop.draining` fires.
+    fn assigned(&self, _partition: i32, _stop: Stop) -> impl Future<Output = ()> + Send {
+        async {}
+    }
     /// Called when the partition is released (revoke, shutdown) after its jobs drained and
     /// before its final commit: the moment to persist what is still in memory and let go of it.
     fn released(&self, _partition: i32) -> impl Future<Output = ()> + Send {
@@ -501,6 +507,8 @@ async fn run_partition<H: Handler>(
             key
         });
     };
+    // Records arriving meanwhile wait in the partition's queue (a full queue pauses it).
+    handler.assigned(partition, Stop { draining: intake.clone(), abort: abort.clone() }).await;
     loop {
         tokio::select! {
             biased;

@@ -8,7 +8,8 @@
 //! delivered AND the state it changed was persisted ([`StateStore`]); a grouped notice is marked
 //! sent in the state only after its delivery was confirmed. A crash replays records and may
 //! repeat a notice; it never loses a member or a due notice. A partition's state is loaded when
-//! the partition is first used and written back (then dropped) when it is released.
+//! the partition is assigned (so its timers run even if no record follows) and written back
+//! (then dropped) when it is released.
 
 use super::notice;
 use super::persist::StateStore;
@@ -120,7 +121,7 @@ impl ManagerEngine {
         })
     }
 
-    /// The partition's state, loaded from the store on first use (with its ticker and flusher).
+    /// The partition's state, loaded from the store on assignment (with its ticker and flusher).
     async fn partition(self: &Arc<Self>, number: i32, cancel: &CancellationToken) -> Option<Arc<Partition>> {
         if let Some(partition) = self.partitions.lock().expect("lock poisoned").get(&number) {
             return Some(partition.clone());
@@ -371,6 +372,11 @@ impl Handler for ManagerHandler {
                 outcome
             }
         }
+    }
+
+    /// Loads the partition's state now, so its timers run even if no record ever follows.
+    async fn assigned(&self, partition: i32, stop: Stop) {
+        self.0.partition(partition, &stop.draining).await;
     }
 
     fn durable_below(&self, partition: i32) -> Option<i64> {

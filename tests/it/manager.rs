@@ -325,10 +325,17 @@ async fn open_groups_and_holds_survive_a_kill_9() {
     first.kill_9();
 
     let mut second = Process::spawn(&config);
-    let group_notice = eventually(Duration::from_secs(30), "the grouped notification after the restart", || async {
-        receiver.requests().into_iter().find(|r| r.path == "/crash/group")
-    })
-    .await;
+    let wait_for_group = async {
+        loop {
+            if let Some(request) = receiver.requests().into_iter().find(|r| r.path == "/crash/group") {
+                return request;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let Ok(group_notice) = tokio::time::timeout(Duration::from_secs(30), wait_for_group).await else {
+        panic!("no grouped notification within 30 s of the restart\n--- first instance ---\n{}\n--- second instance ---\n{}", first.log_text(), second.log_text());
+    };
     let body: Value = serde_json::from_str(&group_notice.body).unwrap();
     assert_eq!(body["alarm_name"], "group_notification_hosts_host1_alarm[2]");
     eventually(Duration::from_secs(30), "the held transition released after the restart", || async {
