@@ -347,3 +347,58 @@ async fn open_groups_and_holds_survive_a_kill_9() {
     .await;
     second.terminate();
 }
+
+/// Open groups move with their partition: a second instance joins, the first leaves (SIGTERM);
+/// the instance that ends up with the partition sends the due grouped notification, once or
+/// twice, never zero times.
+#[tokio::test(flavor = "multi_thread")]
+async fn open_groups_move_with_their_partition_to_another_instance() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    db.ensure_type("WEBHOOK").await;
+    let receiver = Receiver::start().await;
+    let topics = Topics::create(2).await;
+    let t = tenant("move");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &topics, &db.url, &manager_config(&[&t]));
+    let mut first = Process::spawn(&config);
+    let api = Api::new(&first.http_addr().await);
+    let group_action = api.webhook(&t, &receiver, "group", "/move/group").await;
+    api.post(&t, "/group-rules", json!({"name": "group_hosts", "expression": "group by hostname", "group_wait": "20s", "alarm_actions": [group_action]})).await;
+    rules_take_effect().await;
+    produce(&topics, &[
+        transition(&t, "m1", "no-actions", "disk", "ALARM", "LOW", "host1"),
+        transition(&t, "m2", "no-actions", "mem", "ALARM", "LOW", "host1"),
+    ])
+    .await;
+    let manager_group = format!("{}-manager", topics.group);
+    eventually(Duration::from_secs(20), "the first instance to persist and commit both", || async {
+        let committed: i64 = broker().committed(&manager_group, &topics.filtered).values().sum();
+        (committed >= 2).then_some(())
+    })
+    .await;
+
+    let mut second = Process::spawn(&config);
+    let filtered_assigned = |p: &Process| p.log_text().lines().any(|l| l.contains("partitions assigned") && l.contains(topics.filtered.as_str()));
+    eventually(Duration::from_secs(30), "the second instance to join the manager's group", || async { filtered_assigned(&second).then_some(()) }).await;
+    assert!(first.terminate().success());
+    assert!(receiver.requests().iter().all(|r| r.path != "/move/group"), "the group was not due before the move");
+
+    let wait_for_group = async {
+        loop {
+            let notices: Vec<_> = receiver.requests().into_iter().filter(|r| r.path == "/move/group").collect();
+            if !notices.is_empty() {
+                return notices;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let Ok(notices) = tokio::time::timeout(Duration::from_secs(40), wait_for_group).await else {
+        panic!("no grouped notification after the move\n--- first ---\n{}\n--- second ---\n{}", first.log_text(), second.log_text());
+    };
+    let body: Value = serde_json::from_str(&notices[0].body).unwrap();
+    assert_eq!(body["alarm_name"], "group_notification_hosts_host1_alarm[2]");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let count = receiver.requests().iter().filter(|r| r.path == "/move/group").count();
+    assert!(count <= 2, "{count} grouped notifications for one due group");
+    second.terminate();
+}
