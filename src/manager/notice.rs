@@ -162,9 +162,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_notice_becomes_a_transition_listing_its_members_with_a_stable_id() {
-        let notice = GroupNotice {
+    fn notice() -> GroupNotice {
+        GroupNotice {
             tenant_id: "t".into(),
             rule_id: "r".into(),
             rule_name: "group_rule_1".into(),
@@ -174,7 +173,12 @@ mod tests {
             members: vec![Arc::new(member("a1", "LOW")), Arc::new(member("a2", "HIGH"))],
             actions: vec![],
             sequence: 1,
-        };
+        }
+    }
+
+    #[test]
+    fn a_notice_becomes_a_transition_listing_its_members_with_a_stable_id() {
+        let notice = notice();
         let t = to_transition(&notice, 5000.0);
         assert_eq!(t.alarm_name, "group_notification_rule_1_host1_alarm[2]");
         assert_eq!(t.severity, "HIGH");
@@ -185,5 +189,24 @@ mod tests {
         assert_eq!(t.alarm_id.len(), 36);
         let reparsed = crate::ingest::transition(t.raw.clone()).expect("the synthetic transition is a valid one");
         assert_eq!(reparsed.alarm_id, t.alarm_id);
+    }
+
+    /// What people read: the email text (Monasca's templates, fed the reason) and the JSON body
+    /// of webhook and Slack both name every member.
+    #[test]
+    fn email_webhook_and_slack_bodies_list_every_member() {
+        let alarm = Arc::new(to_transition(&notice(), 5000.0));
+        let method = |kind: &str| crate::model::NotificationMethod { id: "m".into(), kind: kind.into(), name: None, address: Some("x".into()), period: 0 };
+        let email = crate::plugins::email::message::compose(&crate::model::Notification::new(method("email"), alarm.clone()), None);
+        assert_eq!(email.subject, "ALARM HIGH \"group_notification_rule_1_host1_alarm[2]\" for Host: host1");
+        for id in ["a1", "a2"] {
+            assert!(email.body.contains(&format!("- alarm {id} ({id}) alarm")), "{}", email.body);
+        }
+        let slack = crate::model::Notification::new(method("slack"), alarm);
+        let body = crate::plugins::standard_body(&slack);
+        let text = crate::pyjson::to_string_indented(&body, 3);
+        let members: Value = serde_json::from_str::<Value>(&text).unwrap()["members"].clone();
+        let ids: Vec<&str> = members.as_array().unwrap().iter().filter_map(|m| m["alarm_id"].as_str()).collect();
+        assert_eq!(ids, ["a1", "a2"]);
     }
 }

@@ -8,7 +8,7 @@
 //! Monasca's default configuration enables email with none; its sends then fail as permanent.
 
 mod config;
-mod message;
+pub(crate) mod message;
 mod smtp;
 
 pub use config::{EmailConfig, TlsMode};
