@@ -1,5 +1,10 @@
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: +12 % notifications/s in `cargo bench --bench
+/// pipeline` (BENCHMARKS.md); allocation was a fifth of Tocsin's CPU time under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = tocsin::cli::Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
