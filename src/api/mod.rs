@@ -52,7 +52,25 @@ pub fn router(state: ApiState) -> Router {
         .merge(methods::routes())
         .merge(definitions::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(unsupported_method)
         .with_state(state)
+}
+
+/// A wrong path or method gets the same `{"title", "description"}` answer as every other error.
+async fn unknown_path(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        format!(
+            "No resource at {}; the API's resources are /v2.0/group-rules, /v2.0/silence-rules, /v2.0/inhibit-rules, \
+             /v2.0/notification-methods and /v2.0/alarm-definitions.",
+            uri.path()
+        ),
+    )
+}
+
+async fn unsupported_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not supported on {}.", uri.path()))
 }
 
 /// `?name=&offset=&limit=` of list requests, as text so a bad number gets a clear 422.

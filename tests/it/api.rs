@@ -303,6 +303,10 @@ async fn every_bad_request_says_what_to_fix_and_writes_nothing() {
     refused(&post("/v2.0/group-rules", json!({"name": "r", "expression": "group by a", "alarm_actions": ["x".repeat(51)]})).await, unprocessable, "longer than 50 characters");
     refused(&post("/v2.0/group-rules", json!({"name": "r", "expression": "group by a", "alarm_actions": own})).await, unprocessable, "must be a list of strings");
 
+    // Paths and methods the API does not have.
+    refused(&api.a(Method::GET, "/v2.0/group-rule", None).await, StatusCode::NOT_FOUND, "the API's resources are");
+    refused(&api.a(Method::DELETE, "/v2.0/group-rules", None).await, StatusCode::METHOD_NOT_ALLOWED, "DELETE is not supported on /v2.0/group-rules");
+
     // Paging.
     refused(&api.a(Method::GET, "/v2.0/inhibit-rules?limit=0", None).await, unprocessable, "limit must be between");
 
