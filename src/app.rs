@@ -89,16 +89,26 @@ impl App {
             metrics.clone(),
         ));
         let lookup = MethodLookup::new(db.clone(), config.engine.lookup_cache_ttl, metrics.clone(), fatal.clone());
-        // The rule tables exist before anything reads them; an instance that cannot create them
-        // (read-only database user) runs without the alarm manager's rules.
+        // Routing and the manager wait for the first load of the rules. The rule tables are
+        // created if missing; where they are missing and cannot be (a read-only database user,
+        // as monasca-notification's often is), the instance runs without rules rather than
+        // holding every notification back.
         let rule_store = RuleStore::new(db.clone());
         let live_rules = LiveRules::default();
         let manager = &config.manager;
         if manager.enabled || config.api.enabled {
-            let (store, rules, every, stop) = (rule_store.clone(), live_rules.clone(), manager.rules_poll_interval, stop.clone());
+            let (store, rules, every, stop, db) = (rule_store.clone(), live_rules.clone(), manager.rules_poll_interval, stop.clone(), db.clone());
             tokio::spawn(async move {
                 while let Err(e) = store.init_schema().await {
-                    tracing::warn!(error = %e, "cannot create the rule tables yet; retrying");
+                    if store.revision().await.is_ok() {
+                        break;
+                    }
+                    if db.ping().await.is_ok() {
+                        tracing::error!(error = %e, "the alarm-manager rule tables are missing and cannot be created; running without rules until they can");
+                        rules.replace(crate::rules::index::RuleIndex::new());
+                    } else {
+                        tracing::warn!(error = %e, "cannot create the rule tables yet; retrying");
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                         _ = stop.cancelled() => return,

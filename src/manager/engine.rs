@@ -126,6 +126,11 @@ impl ManagerEngine {
         if let Some(partition) = self.partitions.lock().expect("lock poisoned").get(&number) {
             return Some(partition.clone());
         }
+        // Timers must not fire on an empty index: a group whose rule is unknown ends.
+        tokio::select! {
+            _ = self.rules.loaded() => {}
+            _ = cancel.cancelled() => return None,
+        }
         let scope = format!("{}/{number}", self.settings.scope_prefix);
         let snapshot = db::until_answered("alarm-manager state", &self.metrics, &self.fatal, cancel, || self.store.load(&scope)).await?;
         let mut state = ManagerState::new(self.settings.state);

@@ -88,6 +88,10 @@ impl NotificationEngine {
             }
         }
         if let Some(routing) = &self.routing {
+            tokio::select! {
+                _ = routing.rules.loaded() => {}
+                _ = cancel.cancelled() => return Outcome::Abandoned,
+            }
             if routing.rules.current().has_tenant(&alarm.tenant_id) {
                 return self.route(routing, &alarm, &cancel).await;
             }

@@ -2,23 +2,37 @@
 //! whenever its revision changes, polled every few seconds, so a rule written through the API
 //! (on any instance) takes effect everywhere without a restart.
 //!
-//! Readers take a cheap snapshot ([`LiveRules::current`]) and never wait on a reload. It must
+//! Readers take a cheap snapshot ([`LiveRules::current`]) and never wait on a reload; before
+//! the first load they wait ([`LiveRules::loaded`]), because "no rules yet" is not "no rules": a
+//! transition routed or a group flushed on an empty index would bypass or end a rule. It must
 //! not apply rules; it only keeps them current.
 
 use super::index::RuleIndex;
 use super::store::RuleStore;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct LiveRules {
     current: Arc<RwLock<Arc<RuleIndex>>>,
+    /// True once the rules were loaded (or given) at least once.
+    loaded: Arc<watch::Sender<bool>>,
+}
+
+impl Default for LiveRules {
+    /// No rules loaded yet: [`LiveRules::loaded`] waits for the first [`LiveRules::replace`].
+    fn default() -> LiveRules {
+        LiveRules { current: Arc::default(), loaded: Arc::new(watch::channel(false).0) }
+    }
 }
 
 impl LiveRules {
     pub fn new(index: RuleIndex) -> LiveRules {
-        LiveRules { current: Arc::new(RwLock::new(Arc::new(index))) }
+        let rules = LiveRules::default();
+        rules.replace(index);
+        rules
     }
 
     pub fn current(&self) -> Arc<RuleIndex> {
@@ -27,6 +41,17 @@ impl LiveRules {
 
     pub fn replace(&self, index: RuleIndex) {
         *self.current.write().expect("lock poisoned") = Arc::new(index);
+        self.loaded.send_replace(true);
+    }
+
+    /// Returns once the rules were loaded at least once (at once after that).
+    pub async fn loaded(&self) {
+        if *self.loaded.borrow() {
+            return;
+        }
+        let mut loaded = self.loaded.subscribe();
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let _ = loaded.wait_for(|loaded| *loaded).await;
     }
 
     /// Reloads the rules whenever the store's revision changes, until `stop`. A failed poll is
@@ -62,5 +87,24 @@ impl LiveRules {
                 Err(e) => tracing::warn!(error = %e, "cannot load the rules; keeping the rules in use"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readers_wait_for_the_first_load_only() {
+        let rules = LiveRules::default();
+        let waiting = tokio::spawn({
+            let rules = rules.clone();
+            async move { rules.loaded().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "nothing loaded yet");
+        rules.replace(RuleIndex::new());
+        tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("released by the first load").unwrap();
+        tokio::time::timeout(Duration::from_millis(100), rules.loaded()).await.expect("at once after it");
     }
 }

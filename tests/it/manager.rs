@@ -402,3 +402,21 @@ async fn open_groups_move_with_their_partition_to_another_instance() {
     assert!(count <= 2, "{count} grouped notifications for one due group");
     second.terminate();
 }
+
+/// A database user that can only read (as monasca-notification's often is) and a schema without
+/// the rule tables: the alarm manager has no rules, and notifications flow as before instead of
+/// waiting for rules that can never load.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_rule_tables_and_rights_to_create_them_notifications_still_flow() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let receiver = Receiver::start().await;
+    db.definition_with_method("def-ro", "m-ro", "WEBHOOK", &receiver.url("/ro"), &["ALARM"]).await;
+    let topics = Topics::create(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let read_only = format!("{}?mode=ro", db.url);
+    let app = start_in_process(&write_config(dir.path(), &topics, &read_only, "[alarm_manager]\nenabled = true\n")).await;
+    let b = broker();
+    b.produce(&b.producer(), &topics.alarms, "alarm-ro", crate::support::alarm_message("alarm-ro", "def-ro", "ALARM").to_string().as_bytes()).await;
+    eventually(Duration::from_secs(30), "the webhook POST", || async { (receiver.count() == 1).then_some(()) }).await;
+    app.shutdown().await.unwrap();
+}
