@@ -7,7 +7,12 @@
 //! send time, and the receiver records alarm-to-webhook latency.
 //!
 //! `cargo bench --bench pipeline` (env: BENCH_ALARMS, BENCH_PARTITIONS, BENCH_BATCHED, BENCH_RATE, BENCH_CACHE_TTL, BENCH_IN_FLIGHT,
-//! BENCH_RETRY_WAITING).
+//! BENCH_RETRY_WAITING, BENCH_GROUP_HOSTS).
+//!
+//! BENCH_GROUP_HOSTS=H measures the alarm manager through the broker instead: the tenant has one
+//! group rule (`group by hostname`, group_wait BENCH_GROUP_WAIT, default 5s) whose action is the
+//! webhook, the N alarms are spread over H hosts (each host's alarms consecutive), and the clock
+//! runs until every one of the H groups was notified and every offset committed.
 //! Needs `tansu` on PATH (scripts/ensure-tansu.sh).
 
 /// The allocator the `tocsin` binary uses (src/main.rs), so the in-process engine is measured as shipped.
@@ -53,12 +58,18 @@ fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
 }
 
+const TENANT: &str = "62f7a7a314904aa3ab137d569d6b4fde";
+
 fn alarm(i: usize, description: &str) -> String {
+    alarm_on(i, &format!("host-{}", i % 500), description)
+}
+
+fn alarm_on(i: usize, hostname: &str, description: &str) -> String {
     let now_ms = now_us() / 1000;
     serde_json::json!({"alarm-transitioned": {
-        "tenantId": "62f7a7a314904aa3ab137d569d6b4fde", "alarmId": format!("bench-alarm-{i}"),
+        "tenantId": TENANT, "alarmId": format!("bench-alarm-{i}"),
         "alarmDefinitionId": "bench-definition",
-        "metrics": [{"id": null, "name": "cpu.user_perc", "dimensions": {"hostname": format!("host-{}", i % 500), "service": "monitoring"}}],
+        "metrics": [{"id": null, "name": "cpu.user_perc", "dimensions": {"hostname": hostname, "service": "monitoring"}}],
         "alarmName": "cpu high", "alarmDescription": description, "oldState": "OK", "newState": "ALARM",
         "actionsEnabled": true,
         "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.user_perc) > 90.0 with the values: [97.5]",
@@ -134,12 +145,34 @@ async fn run() {
     db.init_schema().await.unwrap();
     for statement in [
         "INSERT INTO notification_method_type (name) VALUES ('WEBHOOK')",
-        "INSERT INTO alarm_definition (id, tenant_id, name, expression, severity, created_at, updated_at) VALUES ('bench-definition', 't', 'cpu high', 'e', 'HIGH', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO alarm_definition (id, tenant_id, name, expression, severity, created_at, updated_at) VALUES ('bench-definition', ?, 'cpu high', 'e', 'HIGH', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
     ] {
-        db.execute(statement, &[]).await.unwrap();
+        let params: &[&str] = if statement.contains('?') { &[TENANT] } else { &[] };
+        db.execute(statement, params).await.unwrap();
     }
-    db.execute("INSERT INTO notification_method (id, tenant_id, name, type, address, created_at, updated_at) VALUES ('bench-hook', 't', 'bench', 'WEBHOOK', ?, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", &[&hook]).await.unwrap();
-    db.execute("INSERT INTO alarm_action VALUES ('bench-definition', 'ALARM', 'bench-hook')", &[]).await.unwrap();
+    db.execute("INSERT INTO notification_method (id, tenant_id, name, type, address, created_at, updated_at) VALUES ('bench-hook', ?, 'bench', 'WEBHOOK', ?, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", &[TENANT, &hook]).await.unwrap();
+    let group_hosts: usize = env("BENCH_GROUP_HOSTS", 0);
+    if group_hosts == 0 {
+        db.execute("INSERT INTO alarm_action VALUES ('bench-definition', 'ALARM', 'bench-hook')", &[]).await.unwrap();
+    } else {
+        // The alarms' own definition has no actions: every post is a grouped notification.
+        use tocsin::rules::{aql, GroupRule, Rule, RuleMeta};
+        let store = tocsin::rules::store::RuleStore::new(db.clone());
+        store.init_schema().await.unwrap();
+        let group_wait: String = env("BENCH_GROUP_WAIT", "5s".to_owned());
+        store
+            .insert(&Rule::Group(GroupRule {
+                meta: RuleMeta { id: "bench-group".into(), tenant_id: TENANT.into(), name: "group_hosts".into(), description: String::new() },
+                spec: aql::parse_group("group by hostname").unwrap(),
+                group_wait: tocsin::rules::duration::parse(&group_wait).unwrap(),
+                repeat_interval: Duration::from_secs(7200),
+                alarm_actions: vec!["bench-hook".into()],
+                ok_actions: vec![],
+                undetermined_actions: vec![],
+            }))
+            .await
+            .unwrap();
+    }
 
     // Load phase. One record per batch by default: the engine pauses and resumes partitions under
     // load, and tansu skips the rest of a multi-record batch when a fetch resumes inside it
@@ -155,8 +188,9 @@ async fn run() {
         .unwrap();
     let loading = Instant::now();
     let mut pending = Vec::with_capacity(alarms);
+    let per_host = alarms.div_ceil(group_hosts.max(1));
     for i in 0..alarms {
-        let payload = alarm(i, "bench");
+        let payload = if group_hosts > 0 { alarm_on(i, &format!("host-{}", i / per_host), "bench") } else { alarm(i, "bench") };
         let key = format!("bench-alarm-{i}");
         pending.push(producer.send_result(FutureRecord::to("alarm-state-transitions").key(&key).payload(&payload)).unwrap());
     }
@@ -238,6 +272,12 @@ async fn run() {
     .unwrap();
     let started = Instant::now();
     let app = tocsin::app::App::start(tocsin::config::Config::load(&config).unwrap()).await.unwrap();
+    if group_hosts > 0 {
+        grouped(app, &client, alarms, group_hosts, partitions, &received, started).await;
+        let _ = tansu.kill();
+        let _ = tansu.wait();
+        return;
+    }
     while received.posts.load(Ordering::Relaxed) < alarms {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -289,13 +329,7 @@ async fn run() {
 }
 
 fn committed_total(client: &ClientConfig, group: &str, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = client.clone().set("group.id", group).create().unwrap();
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition("alarm-state-transitions", p);
-    }
-    let Ok(committed) = consumer.committed_offsets(list, Duration::from_secs(5)) else { return 0 };
-    committed.elements().iter().map(|e| if let Offset::Offset(o) = e.offset() { o } else { 0 }).sum()
+    committed_offsets(client, group, "alarm-state-transitions", partitions)
 }
 
 /// Peak resident set of this process (broker excluded), from /proc.
@@ -304,4 +338,45 @@ fn peak_rss_kib() -> u64 {
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
+}
+
+/// The BENCH_GROUP_HOSTS run: until every group was notified and both consumer groups (the
+/// notification engine's routing and the alarm manager's, whose commits follow its persisted
+/// state) committed everything.
+async fn grouped(app: tocsin::app::App, client: &ClientConfig, alarms: usize, hosts: usize, partitions: i32, received: &Received, started: Instant) {
+    let mut routed_at = None;
+    let mut notified_at = None;
+    let persisted_at = loop {
+        let now = started.elapsed();
+        if routed_at.is_none() && committed_total(client, "monasca-notification", partitions) >= alarms as i64 {
+            routed_at = Some(now);
+        }
+        if notified_at.is_none() && received.posts.load(Ordering::Relaxed) >= hosts {
+            notified_at = Some(now);
+        }
+        if routed_at.is_some() && notified_at.is_some() && committed_offsets(client, "monasca-notification-manager", "filtered-alarm-transitions", 4) >= alarms as i64 {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let metrics = app.metrics().render_prometheus();
+    app.shutdown().await.unwrap();
+    let (routed, notified) = (routed_at.unwrap(), notified_at.unwrap());
+    println!("alarm manager through the broker: {alarms} transitions of one tenant, {hosts} hosts, one group rule (group by hostname)");
+    println!("  routed by the notification engine: {:.0} transitions/s (all committed at {:.2} s)", alarms as f64 / routed.as_secs_f64(), routed.as_secs_f64());
+    println!("  every group notified at {:.2} s ({} grouped notifications)", notified.as_secs_f64(), received.posts.load(Ordering::Relaxed));
+    println!("  alarm manager: all {alarms} transitions applied, persisted and committed at {:.2} s ({:.0} transitions/s)", persisted_at.as_secs_f64(), alarms as f64 / persisted_at.as_secs_f64());
+    println!("  peak RSS: {} MiB", peak_rss_kib() / 1024);
+    let open = metrics.lines().find(|l| l.starts_with("tocsin_manager_open_groups")).unwrap_or("tocsin_manager_open_groups ?");
+    println!("  {open}");
+}
+
+fn committed_offsets(client: &ClientConfig, group: &str, topic: &str, partitions: i32) -> i64 {
+    let consumer: BaseConsumer = client.clone().set("group.id", group).create().unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let Ok(committed) = consumer.committed_offsets(list, Duration::from_secs(5)) else { return 0 };
+    committed.elements().iter().map(|e| if let Offset::Offset(o) = e.offset() { o } else { 0 }).sum()
 }
