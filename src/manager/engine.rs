@@ -18,12 +18,13 @@ use crate::db::{self, Database, MethodLookup};
 use crate::deliver::Delivery;
 use crate::ingest::{self, Rejected};
 use crate::kafka::{Handler, Outcome, Record, Stop};
-use crate::model::{AlarmState, AlarmTransition, Notification};
+use crate::model::{AlarmState, AlarmTransition, Notification, NotificationMethod};
 use crate::rules::live::LiveRules;
 use crate::rules::matching::selector_matches_action;
 use crate::rules::Selector;
 use crate::supervise::Fatal;
 use crate::telemetry::{Metrics, NoNotification};
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,8 @@ pub struct ManagerSettings {
 
 /// How long a released partition's ticker may take to finish the notices it is sending.
 const TICKER_DRAIN: Duration = Duration::from_secs(10);
+/// Grouped notices of one batch delivered at once (sends are also bounded by the dispatcher).
+const NOTICES_IN_FLIGHT: usize = 64;
 /// Upper bound of a ticker's sleep, so timers of a state restored late are not missed.
 const MAX_TICK: Duration = Duration::from_secs(1);
 
@@ -199,8 +202,11 @@ impl ManagerEngine {
 
     /// Delivers what the state machine decided. Returns the firing transitions whose own
     /// actions were sent (for [`ManagerState::mark_notified`]); `None` when cancelled first.
+    /// Own actions go in order (one alarm's transitions may follow each other); grouped notices
+    /// are independent of each other and go concurrently, their methods read once per batch.
     async fn carry_out(&self, effects: Vec<Effect>, cancel: &CancellationToken) -> Option<Vec<Arc<AlarmTransition>>> {
         let mut notified = Vec::new();
+        let mut notices = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Own { alarm, muted } => {
@@ -216,9 +222,21 @@ impl ManagerEngine {
                     self.metrics.manager_suppressed(label);
                     tracing::info!(alarm_id = %alarm.alarm_id, state = %alarm.new_state, rule_id, reason = label, "transition {label}; its actions are not sent");
                 }
-                Effect::Group(notice) => self.group_notice(notice, cancel).await?,
+                Effect::Group(notice) => notices.push(notice),
             }
         }
+        if notices.is_empty() {
+            return Some(notified);
+        }
+        let mut methods: HashMap<String, Option<NotificationMethod>> = HashMap::new();
+        for id in notices.iter().flat_map(|n| n.actions.iter()) {
+            if !methods.contains_key(id) {
+                let method = db::until_answered("notification method", &self.metrics, &self.fatal, cancel, || self.db.fetch_method(id)).await?;
+                methods.insert(id.clone(), method);
+            }
+        }
+        let sent: Vec<Option<()>> = futures::stream::iter(notices).map(|notice| self.group_notice(notice, &methods, cancel)).buffer_unordered(NOTICES_IN_FLIGHT).collect().await;
+        sent.into_iter().collect::<Option<Vec<()>>>()?;
         Some(notified)
     }
 
@@ -241,13 +259,13 @@ impl ManagerEngine {
         delivered.confirmed.then_some(delivered.sent > 0)
     }
 
-    async fn group_notice(&self, notice: GroupNotice, cancel: &CancellationToken) -> Option<()> {
+    async fn group_notice(&self, notice: GroupNotice, methods: &HashMap<String, Option<NotificationMethod>>, cancel: &CancellationToken) -> Option<()> {
         self.metrics.manager_group_notice();
         tracing::info!(tenant_id = %notice.tenant_id, rule_id = %notice.rule_id, name = %notice.name, members = notice.members.len(), "grouped notification due");
         let alarm = Arc::new(notice::to_transition(&notice, now_ms() as f64));
         let mut notifications = Vec::with_capacity(notice.actions.len());
         for id in &notice.actions {
-            match db::until_answered("notification method", &self.metrics, &self.fatal, cancel, || self.db.fetch_method(id)).await? {
+            match methods.get(id).cloned().flatten() {
                 Some(method) => notifications.push(Notification::new(method, alarm.clone())),
                 None => tracing::warn!(rule_id = %notice.rule_id, method_id = %id, "a group rule's notification method no longer exists; skipped"),
             }
