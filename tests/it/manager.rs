@@ -345,6 +345,12 @@ async fn open_groups_and_holds_survive_a_kill_9() {
             .find(|r| r.path == "/crash/own" && serde_json::from_str::<Value>(&r.body).unwrap()["alarm_id"] == "held")
     })
     .await;
+    // Once or twice (a crash may repeat), never more.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let requests = receiver.requests();
+    let groups = requests.iter().filter(|r| r.path == "/crash/group").count();
+    let held = requests.iter().filter(|r| r.path == "/crash/own" && serde_json::from_str::<Value>(&r.body).unwrap()["alarm_id"] == "held").count();
+    assert!(groups <= 2 && held <= 2, "{groups} grouped notifications, {held} released holds");
     second.terminate();
 }
 
