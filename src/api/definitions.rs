@@ -65,12 +65,15 @@ async fn definition_json(state: &ApiState, d: &Definition, headers: &HeaderMap) 
     Ok(out)
 }
 
+const COLUMNS: &str = "SELECT id, name, description, expression, severity, match_by, CASE WHEN actions_enabled THEN 1 ELSE 0 END FROM alarm_definition";
+
 async fn fetch(state: &ApiState, tenant: &str, id: &str) -> ApiResult<Definition> {
-    let sql = state.db.sql(
-        "SELECT id, name, description, expression, severity, match_by, CASE WHEN actions_enabled THEN 1 ELSE 0 END \
-         FROM alarm_definition WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL",
-    );
+    let sql = state.db.sql(&format!("{COLUMNS} WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL"));
     let row = sqlx::query(&sql).bind(tenant).bind(id).fetch_optional(state.db.pool()).await?.ok_or_else(|| ApiError::not_found("alarm definition", id))?;
+    from_row(&row)
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> ApiResult<Definition> {
     let enabled = row.try_get::<i64, _>(6).or_else(|_| row.try_get::<i32, _>(6).map(i64::from))?;
     Ok(Definition {
         id: row.try_get(0)?,
@@ -153,11 +156,11 @@ async fn create(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: 
 
 async fn list(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, Query(query): Query<Page>) -> ApiResult<Json<Value>> {
     let (offset, limit) = page(&query)?;
-    let sql = state.db.sql(&format!("SELECT id FROM alarm_definition WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY name, id LIMIT {limit} OFFSET {offset}"));
+    let sql = state.db.sql(&format!("{COLUMNS} WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY name, id LIMIT {limit} OFFSET {offset}"));
     let rows = sqlx::query(&sql).bind(&tenant).fetch_all(state.db.pool()).await?;
     let mut elements = Vec::with_capacity(rows.len());
-    for row in rows {
-        let definition = fetch(&state, &tenant, &row.try_get::<String, _>(0)?).await?;
+    for row in &rows {
+        let definition = from_row(row)?;
         if query.name.as_ref().is_none_or(|name| *name == definition.name) {
             elements.push(definition_json(&state, &definition, &headers).await?);
         }

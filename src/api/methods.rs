@@ -38,9 +38,15 @@ fn method_json(m: &Method, headers: &HeaderMap) -> Value {
     })
 }
 
+const COLUMNS: &str = "SELECT id, name, type, address, period FROM notification_method";
+
 async fn fetch(state: &ApiState, tenant: &str, id: &str) -> ApiResult<Method> {
-    let sql = state.db.sql("SELECT id, name, type, address, period FROM notification_method WHERE tenant_id = ? AND id = ?");
+    let sql = state.db.sql(&format!("{COLUMNS} WHERE tenant_id = ? AND id = ?"));
     let row = sqlx::query(&sql).bind(tenant).bind(id).fetch_optional(state.db.pool()).await?.ok_or_else(|| ApiError::not_found("notification method", id))?;
+    from_row(&row)
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> ApiResult<Method> {
     Ok(Method {
         id: row.try_get(0)?,
         name: row.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
@@ -147,12 +153,11 @@ async fn create(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: 
 
 async fn list(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, Query(query): Query<Page>) -> ApiResult<Json<Value>> {
     let (offset, limit) = page(&query)?;
-    let sql = state.db.sql(&format!("SELECT id FROM notification_method WHERE tenant_id = ? ORDER BY name, id LIMIT {limit} OFFSET {offset}"));
+    let sql = state.db.sql(&format!("{COLUMNS} WHERE tenant_id = ? ORDER BY name, id LIMIT {limit} OFFSET {offset}"));
     let rows = sqlx::query(&sql).bind(&tenant).fetch_all(state.db.pool()).await?;
     let mut elements = Vec::with_capacity(rows.len());
-    for row in rows {
-        let id: String = row.try_get(0)?;
-        let method = fetch(&state, &tenant, &id).await?;
+    for row in &rows {
+        let method = from_row(row)?;
         if query.name.as_ref().is_none_or(|name| *name == method.name) {
             elements.push(method_json(&method, &headers));
         }

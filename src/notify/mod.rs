@@ -117,7 +117,13 @@ impl NotificationEngine {
     /// Hands a transition of a tenant with rules to the alarm manager, keyed by tenant so all of
     /// a tenant's transitions (and so each of its groups) land on one partition.
     async fn route(&self, routing: &Routing, alarm: &AlarmTransition, cancel: &CancellationToken) -> Outcome {
-        let payload = serde_json::json!({ "alarm-transitioned": alarm.raw }).to_string();
+        /// The record as received, serialised from the borrowed object (no copy of it).
+        #[derive(serde::Serialize)]
+        struct Routed<'a> {
+            #[serde(rename = "alarm-transitioned")]
+            alarm: &'a serde_json::Map<String, serde_json::Value>,
+        }
+        let payload = serde_json::to_string(&Routed { alarm: &alarm.raw }).expect("a JSON object serialises");
         if self.delivery.publisher().raw(&routing.filtered_topic, alarm.tenant_id.as_bytes(), payload.as_bytes(), cancel).await {
             self.metrics.alarm_routed_to_manager();
             self.metrics.alarm_finished();

@@ -104,6 +104,17 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     out
 }
 
+/// Waits until the alarm manager committed `records` filtered-topic offsets, which it does only
+/// once the state those records changed was persisted.
+async fn manager_committed(topics: &Topics, records: i64) {
+    let manager_group = format!("{}-manager", topics.group);
+    eventually(Duration::from_secs(20), "the manager to persist and commit the records", || async {
+        let committed: i64 = broker().committed(&manager_group, &topics.filtered).values().sum();
+        (committed >= records).then_some(())
+    })
+    .await;
+}
+
 /// Rules written through the API reach the engines within the poll interval (200 ms in tests).
 async fn rules_take_effect() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -314,13 +325,7 @@ async fn open_groups_and_holds_survive_a_kill_9() {
         transition(&t, "held", &def, "cpu", "ALARM", "HIGH", "host9"),
     ])
     .await;
-    // Committed offsets on the filtered topic mean the state of those records was persisted.
-    let manager_group = format!("{}-manager", topics.group);
-    eventually(Duration::from_secs(20), "the manager to persist and commit all three", || async {
-        let committed: i64 = broker().committed(&manager_group, &topics.filtered).values().sum();
-        (committed >= 3).then_some(())
-    })
-    .await;
+    manager_committed(&topics, 3).await;
     assert!(receiver.requests().iter().all(|r| r.path != "/crash/group"), "the group is not due yet");
     first.kill_9();
 
@@ -376,12 +381,7 @@ async fn open_groups_move_with_their_partition_to_another_instance() {
         transition(&t, "m2", "no-actions", "mem", "ALARM", "LOW", "host1"),
     ])
     .await;
-    let manager_group = format!("{}-manager", topics.group);
-    eventually(Duration::from_secs(20), "the first instance to persist and commit both", || async {
-        let committed: i64 = broker().committed(&manager_group, &topics.filtered).values().sum();
-        (committed >= 2).then_some(())
-    })
-    .await;
+    manager_committed(&topics, 2).await;
 
     let mut second = Process::spawn(&config);
     let filtered_assigned = |p: &Process| p.log_text().lines().any(|l| l.contains("partitions assigned") && l.contains(topics.filtered.as_str()));
