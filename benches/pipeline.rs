@@ -89,7 +89,7 @@ async fn run() {
     let rate: usize = env("BENCH_RATE", 1_000);
     let cache_ttl: String = env("BENCH_CACHE_TTL", "5s".to_owned());
     let in_flight: usize = env("BENCH_IN_FLIGHT", 256);
-    // Extra INI text appended to Tocsin's configuration, e.g. "[kafka_consumer]\nfetch.wait.max.ms = 10".
+    // Extra INI text appended to Tocsin's configuration, e.g. "[kafka_consumer_notification]\nfetch.wait.max.ms = 10".
     let extra_config: String = env("BENCH_EXTRA_CONFIG", String::new()).replace("\\n", "\n");
 
     let dir = tempfile::tempdir().unwrap();
@@ -271,6 +271,7 @@ async fn run() {
     )
     .unwrap();
     let started = Instant::now();
+    let cpu_before = (cpu_seconds(std::process::id()), cpu_seconds(tansu.id()));
     let app = tocsin::app::App::start(tocsin::config::Config::load(&config).unwrap()).await.unwrap();
     if group_hosts > 0 {
         grouped(app, &client, alarms, group_hosts, partitions, &received, started).await;
@@ -282,6 +283,7 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let delivered = started.elapsed();
+    let cpu_used = (cpu_seconds(std::process::id()) - cpu_before.0, cpu_seconds(tansu.id()) - cpu_before.1);
     let committed_at = loop {
         if committed_total(&client, "monasca-notification", partitions) >= alarms as i64 {
             break started.elapsed();
@@ -315,6 +317,11 @@ async fn run() {
     let _ = tansu.wait();
     println!("pipeline benchmark: {alarms} alarms ({}), {partitions} partitions, lookup cache {cache_ttl}, {in_flight} in flight per partition", if batched { "multi-record batches" } else { "one record per batch" });
     println!("  throughput: {throughput:.0} notifications/s ({alarms} webhook posts in {:.2} s; all offsets committed at {:.2} s)", delivered.as_secs_f64(), committed_at.as_secs_f64());
+    println!(
+        "  CPU per notification: {:.1} µs in this process (Tocsin and the receiver), {:.1} µs in the broker",
+        cpu_used.0 * 1e6 / alarms as f64,
+        cpu_used.1 * 1e6 / alarms as f64
+    );
     println!("  latency at {rate} alarms/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)", percentile(0.50), percentile(0.99), percentile(1.0), latencies.len());
     println!("  peak RSS: {} MiB", peak_rss_kib() / 1024);
     if retry_waiting > 0 {
@@ -330,6 +337,16 @@ async fn run() {
 
 fn committed_total(client: &ClientConfig, group: &str, partitions: i32) -> i64 {
     committed_offsets(client, group, "alarm-state-transitions", partitions)
+}
+
+/// User and system CPU time a process has used so far, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
 /// Peak resident set of this process (broker excluded), from /proc.

@@ -4,7 +4,7 @@
 //! through [`App::start`] with port 0 and read the bound address from [`App::http_addr`].
 
 use crate::api::{self, auth::ConfiguredTokens, ApiState};
-use crate::config::Config;
+use crate::config::{Config, ConsumingEngine};
 use crate::db::{Database, MethodLookup};
 use crate::dispatch::Dispatcher;
 use crate::kafka::{ConsumerGroup, ConsumerSettings, Handler, Producer};
@@ -65,11 +65,11 @@ impl App {
         // One dispatcher for all engines: `max_concurrent_sends` bounds the process, not each engine.
         let dispatcher = Dispatcher::new(plugins, metrics.clone(), config.engine.max_concurrent_sends);
         let kafka = &config.kafka;
-        let consumer = |group: &str, topic: &str, max_in_flight: usize| ConsumerSettings {
+        let consumer = |engine: ConsumingEngine, group: &str, topic: &str, max_in_flight: usize| ConsumerSettings {
             brokers: kafka.brokers.clone(),
             group: group.to_owned(),
             topic: topic.to_owned(),
-            properties: kafka.consumer_properties.clone(),
+            properties: kafka.consumer_properties.of(engine),
             max_in_flight_per_partition: max_in_flight,
             partition_queue: config.engine.partition_queue,
             commit_interval: config.engine.commit_interval,
@@ -131,7 +131,7 @@ impl App {
                 manager.enabled.then(|| Routing { rules: live_rules.clone(), filtered_topic: manager.filtered_topic.clone() }),
                 metrics.clone(),
             );
-            let settings = consumer(&kafka.group, &kafka.alarm_topic, config.engine.max_in_flight_per_partition);
+            let settings = consumer(ConsumingEngine::Notification, &kafka.group, &kafka.alarm_topic, config.engine.max_in_flight_per_partition);
             engines.push(start_supervised("notification", settings, Arc::new(engine), &metrics, &stop)?);
         }
         if manager.enabled {
@@ -156,7 +156,7 @@ impl App {
                 fatal.clone(),
             );
             // One partition's records apply to its state in order: one in flight per partition.
-            let settings = consumer(&manager.group, &manager.filtered_topic, 1);
+            let settings = consumer(ConsumingEngine::Manager, &manager.group, &manager.filtered_topic, 1);
             engines.push(start_supervised("alarm-manager", settings, Arc::new(ManagerHandler(engine)), &metrics, &stop)?);
         }
         if config.retry.enabled {
@@ -181,7 +181,7 @@ impl App {
                 metrics.clone(),
                 fatal.clone(),
             );
-            let settings = consumer(&r.group, &kafka.notification_retry_topic, r.max_waiting_per_partition);
+            let settings = consumer(ConsumingEngine::Retry, &r.group, &kafka.notification_retry_topic, r.max_waiting_per_partition);
             engines.push(start_supervised("retry", settings, Arc::new(engine), &metrics, &stop)?);
         }
         if config.periodic.enabled {
@@ -202,7 +202,7 @@ impl App {
                     metrics.clone(),
                     fatal.clone(),
                 );
-                let settings = consumer(&format!("{}-{period}", p.group_prefix), topic, p.max_waiting_per_partition);
+                let settings = consumer(ConsumingEngine::Periodic, &format!("{}-{period}", p.group_prefix), topic, p.max_waiting_per_partition);
                 engines.push(start_supervised("periodic", settings, Arc::new(engine), &metrics, &stop)?);
             }
         }

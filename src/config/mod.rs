@@ -56,10 +56,45 @@ pub struct KafkaSettings {
     pub notification_retry_topic: String,
     /// Period in seconds → topic of its periodic engine (`[kafka] periodic`).
     pub periodic: Vec<(u64, String)>,
-    /// librdkafka properties for every consumer (`[kafka_consumer]`), applied last.
-    pub consumer_properties: Vec<(String, String)>,
+    /// librdkafka properties of the consumers (`[kafka_consumer]` and `[kafka_consumer_<engine>]`).
+    pub consumer_properties: ConsumerProperties,
     /// librdkafka properties for the producer (`[kafka_producer]`), applied last.
     pub producer_properties: Vec<(String, String)>,
+}
+
+/// librdkafka consumer properties, passed through: `[kafka_consumer]` for every consumer, then
+/// `[kafka_consumer_<engine>]` for one engine's, so that a setting only the latency-critical
+/// notification engine needs (a short `fetch.wait.max.ms`) does not make the idle ones poll the
+/// broker as often (measured in BENCHMARKS.md).
+#[derive(Clone, Debug, Default)]
+pub struct ConsumerProperties {
+    pub every: Vec<(String, String)>,
+    pub notification: Vec<(String, String)>,
+    pub manager: Vec<(String, String)>,
+    pub retry: Vec<(String, String)>,
+    pub periodic: Vec<(String, String)>,
+}
+
+/// The engines that consume, each with its own `[kafka_consumer_<engine>]` section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsumingEngine {
+    Notification,
+    Manager,
+    Retry,
+    Periodic,
+}
+
+impl ConsumerProperties {
+    /// One engine's properties: the shared ones, then its own (later ones win).
+    pub fn of(&self, engine: ConsumingEngine) -> Vec<(String, String)> {
+        let own = match engine {
+            ConsumingEngine::Notification => &self.notification,
+            ConsumingEngine::Manager => &self.manager,
+            ConsumingEngine::Retry => &self.retry,
+            ConsumingEngine::Periodic => &self.periodic,
+        };
+        self.every.iter().chain(own).cloned().collect()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -239,7 +274,13 @@ impl Config {
                     )),
                 })
                 .collect::<Result<_, _>>()?,
-            consumer_properties: r.all("kafka_consumer"),
+            consumer_properties: ConsumerProperties {
+                every: r.all("kafka_consumer"),
+                notification: r.all("kafka_consumer_notification"),
+                manager: r.all("kafka_consumer_manager"),
+                retry: r.all("kafka_consumer_retry"),
+                periodic: r.all("kafka_consumer_periodic"),
+            },
             producer_properties: r.all("kafka_producer"),
         };
         let database = DatabaseSettings { url: database_url(&r)? };
@@ -345,7 +386,11 @@ impl Config {
             ("notification_topic", k.notification_topic.clone()),
             ("notification_retry_topic", k.notification_retry_topic.clone()),
             ("periodic", k.periodic.iter().map(|(p, t)| format!("{p}:{t}")).collect::<Vec<_>>().join(",")),
-            ("consumer properties", props(&k.consumer_properties)),
+            ("consumer properties", props(&k.consumer_properties.every)),
+            ("notification engine consumer properties", props(&k.consumer_properties.notification)),
+            ("alarm manager consumer properties", props(&k.consumer_properties.manager)),
+            ("retry engine consumer properties", props(&k.consumer_properties.retry)),
+            ("periodic engine consumer properties", props(&k.consumer_properties.periodic)),
             ("producer properties", props(&k.producer_properties)),
         ]);
         section("database", vec![("url", self.database.masked_url())]);

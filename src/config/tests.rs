@@ -115,6 +115,26 @@ ttl = 600
 }
 
 #[test]
+fn an_engine_consumer_section_overrides_the_shared_one_for_that_engine_only() {
+    let ini = "[kafka_consumer]\nfetch.wait.max.ms = 100\nsession.timeout.ms = 6000\n\n\
+               [kafka_consumer_notification]\nfetch.wait.max.ms = 10\n\n\
+               [kafka_consumer_retry]\nfetch.wait.max.ms = 1000\n";
+    let (_dir, path) = write("tocsin.conf", ini);
+    let config = Config::load(&path).expect("valid");
+    let wait = |engine| {
+        let properties = config.kafka.consumer_properties.of(engine);
+        // librdkafka takes the last assignment of a key.
+        properties.iter().rev().find(|(k, _)| k == "fetch.wait.max.ms").map(|(_, v)| v.clone())
+    };
+    assert_eq!(wait(ConsumingEngine::Notification).as_deref(), Some("10"));
+    assert_eq!(wait(ConsumingEngine::Retry).as_deref(), Some("1000"));
+    assert_eq!(wait(ConsumingEngine::Manager).as_deref(), Some("100"));
+    assert_eq!(wait(ConsumingEngine::Periodic).as_deref(), Some("100"));
+    assert!(config.kafka.consumer_properties.of(ConsumingEngine::Notification).contains(&("session.timeout.ms".into(), "6000".into())));
+    assert!(config.notices.iter().all(|n| !n.contains("kafka_consumer")), "no option is reported unused: {:?}", config.notices);
+}
+
+#[test]
 fn errors_name_file_line_and_key() {
     let cases = [
         ("[alarm_processor]\nttl = soon\n", ":2: [alarm_processor] ttl: expected a whole number, found \"soon\""),

@@ -101,7 +101,7 @@ pub struct ConsumerSettings {
     pub brokers: Vec<String>,
     pub group: String,
     pub topic: String,
-    /// `[kafka_consumer]` pass-through properties.
+    /// `[kafka_consumer]` and `[kafka_consumer_<engine>]` pass-through properties, in that order.
     pub properties: Vec<(String, String)>,
     pub max_in_flight_per_partition: usize,
     /// Records buffered per partition before the partition is paused.
