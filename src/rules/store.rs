@@ -14,6 +14,7 @@ use crate::db::{self, Database, Dialect};
 use crate::model::AlarmState;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -72,6 +73,22 @@ pub struct RuleStore {
     db: Database,
 }
 
+/// Group-rule actions by rule id: (state, action id) in action-id order.
+#[derive(Default)]
+struct GroupActions {
+    by_rule: HashMap<String, Vec<(String, String)>>,
+}
+
+impl GroupActions {
+    /// Adds rows of `group_rule_id, alarm_state, action_id`.
+    fn add(&mut self, rows: &[AnyRow]) -> Result<(), sqlx::Error> {
+        for row in rows {
+            self.by_rule.entry(row.try_get(0)?).or_default().push((row.try_get(1)?, row.try_get(2)?));
+        }
+        Ok(())
+    }
+}
+
 impl RuleStore {
     pub fn new(db: Database) -> RuleStore {
         RuleStore { db }
@@ -124,7 +141,7 @@ impl RuleStore {
         for kind in [Kind::Group, Kind::Inhibit, Kind::Silence] {
             let sql = format!("SELECT {} FROM {}", kind.columns(), kind.table());
             let rows = sqlx::query(&sql).fetch_all(self.db.pool()).await?;
-            let actions = if kind == Kind::Group { self.all_group_actions().await? } else { Vec::new() };
+            let actions = if kind == Kind::Group { self.all_group_actions().await? } else { GroupActions::default() };
             for row in &rows {
                 match self.rule_from_row(kind, row, &actions) {
                     Ok(rule) => rules.push(rule),
@@ -138,7 +155,7 @@ impl RuleStore {
     pub async fn get(&self, kind: Kind, tenant_id: &str, id: &str) -> Result<Rule, Error> {
         let sql = self.db.sql(&format!("SELECT {} FROM {} WHERE tenant_id = ? AND id = ?", kind.columns(), kind.table()));
         let row = sqlx::query(&sql).bind(tenant_id).bind(id).fetch_optional(self.db.pool()).await?.ok_or(Error::NotFound)?;
-        let actions = if kind == Kind::Group { self.group_actions(id).await? } else { Vec::new() };
+        let actions = if kind == Kind::Group { self.group_actions(&[id.to_owned()]).await? } else { GroupActions::default() };
         self.rule_from_row(kind, &row, &actions).map_err(|why| Error::Unreadable { id: id.to_owned(), why })
     }
 
@@ -155,10 +172,10 @@ impl RuleStore {
             query = query.bind(name);
         }
         let rows = query.fetch_all(self.db.pool()).await?;
+        let ids = rows.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<Vec<_>, _>>()?;
+        let actions = if kind == Kind::Group { self.group_actions(&ids).await? } else { GroupActions::default() };
         let mut rules = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: String = row.try_get(0)?;
-            let actions = if kind == Kind::Group { self.group_actions(&id).await? } else { Vec::new() };
+        for (row, id) in rows.iter().zip(&ids) {
             match self.rule_from_row(kind, row, &actions) {
                 Ok(rule) => rules.push(rule),
                 Err(why) => tracing::error!(table = kind.table(), id, error = %why, "rule row does not parse; left out"),
@@ -263,19 +280,32 @@ impl RuleStore {
         Ok(())
     }
 
-    /// (rule id, state, action id) in insertion order.
-    async fn group_actions(&self, id: &str) -> Result<Vec<(String, String, String)>, Error> {
-        let sql = self.db.sql("SELECT group_rule_id, alarm_state, action_id FROM group_rule_action WHERE group_rule_id = ? ORDER BY action_id");
-        let rows = sqlx::query(&sql).bind(id).fetch_all(self.db.pool()).await?;
-        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect::<Result<_, sqlx::Error>>()?)
+    /// The actions of the given group rules: one query per thousand rules rather than one per
+    /// rule (a listed page holds up to 10,000).
+    async fn group_actions(&self, ids: &[String]) -> Result<GroupActions, Error> {
+        let mut actions = GroupActions::default();
+        for chunk in ids.chunks(1000) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let sql = self.db.sql(&format!(
+                "SELECT group_rule_id, alarm_state, action_id FROM group_rule_action WHERE group_rule_id IN ({placeholders}) ORDER BY action_id"
+            ));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            actions.add(&query.fetch_all(self.db.pool()).await?)?;
+        }
+        Ok(actions)
     }
 
-    async fn all_group_actions(&self) -> Result<Vec<(String, String, String)>, Error> {
+    async fn all_group_actions(&self) -> Result<GroupActions, Error> {
         let rows = sqlx::query("SELECT group_rule_id, alarm_state, action_id FROM group_rule_action ORDER BY action_id").fetch_all(self.db.pool()).await?;
-        Ok(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect::<Result<_, sqlx::Error>>()?)
+        let mut actions = GroupActions::default();
+        actions.add(&rows)?;
+        Ok(actions)
     }
 
-    fn rule_from_row(&self, kind: Kind, row: &AnyRow, actions: &[(String, String, String)]) -> Result<Rule, String> {
+    fn rule_from_row(&self, kind: Kind, row: &AnyRow, actions: &GroupActions) -> Result<Rule, String> {
         let text = |i: usize| row.try_get::<String, _>(i).map_err(|e| e.to_string());
         let meta = RuleMeta { id: text(0)?, tenant_id: text(1)?, name: text(2)?, description: text(3)? };
         let expression = text(4)?;
@@ -284,7 +314,8 @@ impl RuleStore {
         Ok(match kind {
             Kind::Group => {
                 let of = |state: AlarmState| -> Vec<String> {
-                    actions.iter().filter(|(rule, s, _)| *rule == meta.id && s == state.as_str()).map(|(_, _, a)| a.clone()).collect()
+                    let of_rule = actions.by_rule.get(&meta.id).map_or(&[][..], Vec::as_slice);
+                    of_rule.iter().filter(|(s, _)| s == state.as_str()).map(|(_, a)| a.clone()).collect()
                 };
                 Rule::Group(GroupRule {
                     spec: aql::parse_group(&expression).map_err(context)?,

@@ -115,6 +115,17 @@ async fn group_rule_lifecycle(kind: DbKind) {
     assert_eq!(list["elements"].as_array().unwrap().len(), 1);
     let (_, list) = api.a(Method::GET, "/v2.0/group-rules?name=other", None).await;
     assert_eq!(list["elements"], json!([]));
+    // A listed page carries each rule's own actions (read for the whole page at once).
+    let (status, second) =
+        api.a(Method::POST, "/v2.0/group-rules", Some(json!({"name": "by-service", "expression": "group by service", "ok_actions": [mail], "undetermined_actions": [page, mail]}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let (_, list) = api.a(Method::GET, "/v2.0/group-rules", None).await;
+    let actions: Vec<_> = list["elements"].as_array().unwrap().iter().map(|r| (r["name"].clone(), r["alarm_actions"].clone(), r["ok_actions"].clone(), r["undetermined_actions"].clone())).collect();
+    let mut both = vec![page.clone(), mail.clone()];
+    both.sort();
+    assert_eq!(actions, [(json!("by-host"), json!([page]), json!([]), json!([])), (json!("by-service"), json!([]), json!([mail]), json!(both))]);
+    let (status, _) = api.a(Method::DELETE, &format!("/v2.0/group-rules/{}", second["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     refused(&api.a(Method::GET, "/v2.0/group-rules?offset=x", None).await, StatusCode::UNPROCESSABLE_ENTITY, "offset must be a whole number");
 
     // PUT replaces everything and must be given everything.
