@@ -3,7 +3,7 @@
 //! and the HTTP server, and stops them in reverse order. Tests run the whole service in-process
 //! through [`App::start`] with port 0 and read the bound address from [`App::http_addr`].
 
-use crate::api::{self, auth::ConfiguredTokens, ApiState};
+use crate::api::{self, auth::ConfiguredTokens, keystone::KeystoneTokens, ApiState};
 use crate::config::{Config, ConsumingEngine};
 use crate::db::{Database, MethodLookup};
 use crate::dispatch::Dispatcher;
@@ -217,7 +217,10 @@ impl App {
             router = router.merge(api::router(ApiState {
                 store: rule_store.clone(),
                 db: db.clone(),
-                auth: Arc::new(ConfiguredTokens(config.api.tokens.iter().cloned().collect())),
+                auth: match &config.api.keystone {
+                    Some(keystone) => Arc::new(KeystoneTokens::new(keystone.clone()).context("Keystone client of the API")?),
+                    None => Arc::new(ConfiguredTokens(config.api.tokens.iter().cloned().collect())),
+                },
                 valid_periods: config.api.valid_notification_periods.clone(),
             }));
         }

@@ -12,6 +12,7 @@ pub mod auth;
 mod body;
 mod definitions;
 pub mod error;
+pub mod keystone;
 mod methods;
 mod rules;
 

@@ -197,10 +197,25 @@ pub struct ManagerConfig {
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
     pub enabled: bool,
-    /// `X-Auth-Token` value → tenant id.
+    /// `X-Auth-Token` value → tenant id (`auth = tokens`, the default).
     pub tokens: Vec<(String, String)>,
+    /// Present with `auth = keystone`: tokens are validated with Keystone instead.
+    pub keystone: Option<KeystoneAuthSettings>,
     /// Periods (seconds) a notification method may have besides 0 (monasca-api's option).
     pub valid_notification_periods: Vec<i64>,
+}
+
+/// `[api] auth = keystone`: monasca-api's role options; the service user that validates tokens
+/// is `[keystone]`'s (the one webhooks authenticate with).
+#[derive(Clone, Debug)]
+pub struct KeystoneAuthSettings {
+    pub service: crate::plugins::keystone::KeystoneConfig,
+    /// Roles that may read and write.
+    pub default_authorized_roles: Vec<String>,
+    /// Roles that may only read.
+    pub read_only_authorized_roles: Vec<String>,
+    /// How long a validated token is trusted before Keystone is asked again.
+    pub token_cache_ttl: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -324,9 +339,23 @@ impl Config {
             persist_interval: r.duration("alarm_manager", "persist_interval", Duration::from_millis(500))?,
             notify_resolved_if_notified: r.bool("alarm_manager", "notify_resolved_if_notified", true)?,
         };
+        let keystone_auth = match r.string("api", "auth", "tokens").as_str() {
+            "tokens" => None,
+            "keystone" => Some(KeystoneAuthSettings {
+                service: crate::plugins::keystone::KeystoneConfig::read(&r)?,
+                default_authorized_roles: r.list("api", "default_authorized_roles", &["monasca-user"]),
+                read_only_authorized_roles: r.list("api", "read_only_authorized_roles", &["monasca-read-only-user"]),
+                token_cache_ttl: r.duration("api", "token_cache_ttl", Duration::from_secs(60))?,
+            }),
+            other => {
+                let line = r.entry("api", "auth").map(|e| e.line);
+                return Err(r.invalid("api", "auth", line, format!("{other:?} is not one of tokens, keystone")));
+            }
+        };
         let api = ApiSettings {
             enabled: r.bool("api", "enabled", false)?,
             tokens: r.dict("api", "tokens", &[])?,
+            keystone: keystone_auth,
             valid_notification_periods: r
                 .list("api", "valid_notification_periods", &["0", "60"])
                 .iter()
@@ -338,9 +367,9 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?,
         };
-        if api.enabled && api.tokens.is_empty() {
+        if api.enabled && api.keystone.is_none() && api.tokens.is_empty() {
             let line = r.entry("api", "enabled").map(|e| e.line);
-            return Err(r.invalid("api", "tokens", line, "the API is enabled but no tokens are configured: add tokens = token:tenant, ..."));
+            return Err(r.invalid("api", "tokens", line, "the API is enabled but no tokens are configured: add tokens = token:tenant, ... or set auth = keystone"));
         }
         let statsd = StatsdSettings {
             enable: r.bool("statsd", "enable", true)?,
@@ -435,11 +464,22 @@ impl Config {
             ("notify_resolved_if_notified", m.notify_resolved_if_notified.to_string()),
         ]);
         let a = &self.api;
-        section("api", vec![
+        let mut api = vec![
             ("enabled", a.enabled.to_string()),
+            ("auth", if a.keystone.is_some() { "keystone" } else { "tokens" }.to_owned()),
             ("tokens", a.tokens.iter().map(|(_, tenant)| format!("****:{tenant}")).collect::<Vec<_>>().join(", ")),
             ("valid_notification_periods", a.valid_notification_periods.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")),
-        ]);
+        ];
+        if let Some(k) = &a.keystone {
+            api.extend([
+                ("default_authorized_roles", k.default_authorized_roles.join(", ")),
+                ("read_only_authorized_roles", k.read_only_authorized_roles.join(", ")),
+                ("token_cache_ttl", format!("{:?}", k.token_cache_ttl)),
+                ("keystone auth_url", k.service.auth_url.clone()),
+                ("keystone username", k.service.username.clone()),
+            ]);
+        }
+        section("api", api);
         for (name, entries) in self.plugins.render_masked() {
             section(&name, entries.iter().map(|(k, v)| (k.as_str(), v.clone())).collect());
         }

@@ -135,11 +135,27 @@ fn an_engine_consumer_section_overrides_the_shared_one_for_that_engine_only() {
 }
 
 #[test]
+fn the_api_can_validate_tokens_with_keystone() {
+    let ini = "[api]\nenabled = true\nauth = keystone\nread_only_authorized_roles = viewer, auditor\n\n\
+               [keystone]\nauth_url = http://keystone:5000/v3\nusername = tocsin\npassword = s3cret\n";
+    let (_dir, path) = write("tocsin.conf", ini);
+    let config = Config::load(&path).expect("no tokens needed with Keystone");
+    let keystone = config.api.keystone.as_ref().expect("keystone auth");
+    assert_eq!(keystone.service.auth_url, "http://keystone:5000/v3");
+    assert_eq!(keystone.default_authorized_roles, ["monasca-user"]);
+    assert_eq!(keystone.read_only_authorized_roles, ["viewer", "auditor"]);
+    assert_eq!(keystone.token_cache_ttl, Duration::from_secs(60));
+    let shown = config.render_masked();
+    assert!(shown.contains("auth = keystone") && !shown.contains("s3cret"), "{shown}");
+}
+
+#[test]
 fn errors_name_file_line_and_key() {
     let cases = [
         ("[alarm_processor]\nttl = soon\n", ":2: [alarm_processor] ttl: expected a whole number, found \"soon\""),
         ("[kafka]\nurl = a:1\n\n[webhook_notifier]\ntimeout = 0\n", ":5: [webhook_notifier] timeout: must be at least 1, found 0"),
         ("[statsd]\nenable = maybe\n", ":2: [statsd] enable: expected true or false, found \"maybe\""),
+        ("[api]\nenabled = true\nauth = ldap\n", ":3: [api] auth: \"ldap\" is not one of tokens, keystone"),
         ("[kafka]\nthis line has no separator\n", ":2: expected 'key = value' or a [section] header"),
         ("orphan = 1\n", ":1: option \"orphan\" comes before any [section] header"),
         ("[kafka\n", ":1: section header \"[kafka\" has no closing ']'"),

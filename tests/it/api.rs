@@ -27,13 +27,17 @@ pub const TENANT_B: &str = "tenant-b";
 
 impl ApiServer {
     pub async fn start(kind: DbKind) -> ApiServer {
+        let tokens: HashMap<String, String> = [(TOKEN_A, TENANT_A), (TOKEN_B, TENANT_B)].iter().map(|(t, n)| (t.to_string(), n.to_string())).collect();
+        ApiServer::start_with(kind, Arc::new(ConfiguredTokens(tokens))).await
+    }
+
+    pub async fn start_with(kind: DbKind, auth: Arc<dyn tocsin::api::auth::Authenticator>) -> ApiServer {
         let db = TestDb::new(kind).await;
         db.ensure_type("WEBHOOK").await;
         db.ensure_type("EMAIL").await;
         let store = RuleStore::new(db.db.clone());
         store.init_schema().await.unwrap();
-        let tokens: HashMap<String, String> = [(TOKEN_A, TENANT_A), (TOKEN_B, TENANT_B)].iter().map(|(t, n)| (t.to_string(), n.to_string())).collect();
-        let router = tocsin::api::router(ApiState { store: store.clone(), db: db.db.clone(), auth: Arc::new(ConfiguredTokens(tokens)), valid_periods: vec![0, 60] });
+        let router = tocsin::api::router(ApiState { store: store.clone(), db: db.db.clone(), auth, valid_periods: vec![0, 60] });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -495,4 +499,127 @@ async fn the_cli_manages_methods_rules_and_silences_through_the_api() {
     let (ok, _, err) = tocsin(&api, a, &["methods", "delete", &method_id]).await;
     assert!(ok, "{err}");
     assert_eq!(api.store.load_all().await.unwrap().len(), 1, "only the expired silence is left");
+}
+
+/// A Keystone v3 speaking just enough of its protocol: password logins for the service user
+/// (`POST /v3/auth/tokens`) and token validation (`GET /v3/auth/tokens`), counting both.
+struct FakeKeystone {
+    url: String,
+    logins: Arc<std::sync::atomic::AtomicUsize>,
+    validations: Arc<std::sync::atomic::AtomicUsize>,
+    /// Revokes the current service token, as an expiry or a Keystone restart would.
+    revoke: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl FakeKeystone {
+    async fn start() -> FakeKeystone {
+        use axum::http::{HeaderMap, StatusCode as Code};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let logins = Arc::new(AtomicUsize::new(0));
+        let validations = Arc::new(AtomicUsize::new(0));
+        let service_token: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        let login = {
+            let (logins, service_token, expires) = (logins.clone(), service_token.clone(), expires.clone());
+            move |body: axum::Json<Value>| async move {
+                let user = &body["auth"]["identity"]["password"]["user"];
+                if user["name"] != "tocsin" || user["password"] != "service-secret" {
+                    return (Code::UNAUTHORIZED, HeaderMap::new(), axum::Json(json!({"error": {"code": 401}})));
+                }
+                let token = format!("service-token-{}", logins.fetch_add(1, Ordering::SeqCst));
+                *service_token.lock().unwrap() = Some(token.clone());
+                let mut headers = HeaderMap::new();
+                headers.insert("x-subject-token", token.parse().unwrap());
+                (Code::CREATED, headers, axum::Json(json!({"token": {"expires_at": expires}})))
+            }
+        };
+        let validate = {
+            let (validations, service_token) = (validations.clone(), service_token.clone());
+            move |headers: HeaderMap| async move {
+                let presented = headers.get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                if presented.is_none() || presented != *service_token.lock().unwrap() {
+                    return (Code::UNAUTHORIZED, axum::Json(json!({"error": {"code": 401}})));
+                }
+                validations.fetch_add(1, Ordering::SeqCst);
+                let project = json!({"id": "project-p", "name": "p"});
+                let roles = |names: &[&str]| names.iter().map(|n| json!({"id": format!("id-{n}"), "name": n})).collect::<Vec<_>>();
+                let in_an_hour = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+                let token = match headers.get("x-subject-token").and_then(|v| v.to_str().ok()) {
+                    Some("writer") => json!({"project": project, "roles": roles(&["member", "monasca-user"]), "expires_at": in_an_hour}),
+                    Some("reader" | "another-reader") => json!({"project": project, "roles": roles(&["monasca-read-only-user"]), "expires_at": in_an_hour}),
+                    Some("member") => json!({"project": project, "roles": roles(&["member"]), "expires_at": in_an_hour}),
+                    Some("unscoped") => json!({"roles": roles(&["monasca-user"]), "expires_at": in_an_hour}),
+                    _ => return (Code::NOT_FOUND, axum::Json(json!({"error": {"code": 404, "message": "Could not find token"}}))),
+                };
+                (Code::OK, axum::Json(json!({"token": token})))
+            }
+        };
+        let router = axum::Router::new().route("/v3/auth/tokens", axum::routing::post(login).get(validate));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v3", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        FakeKeystone { url, logins, validations, revoke: service_token }
+    }
+
+    fn authenticator(auth_url: &str) -> Arc<dyn tocsin::api::auth::Authenticator> {
+        let service = tocsin::plugins::keystone::KeystoneConfig {
+            auth_required: false,
+            auth_url: auth_url.to_owned(),
+            username: "tocsin".into(),
+            password: "service-secret".into(),
+            project_name: "service".into(),
+            user_domain_name: "default".into(),
+            project_domain_name: "default".into(),
+        };
+        Arc::new(
+            tocsin::api::keystone::KeystoneTokens::new(tocsin::config::KeystoneAuthSettings {
+                service,
+                default_authorized_roles: vec!["monasca-user".into()],
+                read_only_authorized_roles: vec!["monasca-read-only-user".into()],
+                token_cache_ttl: std::time::Duration::from_secs(60),
+            })
+            .unwrap(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn keystone_tokens_act_for_their_project_and_roles_decide_reading_and_writing() {
+    use std::sync::atomic::Ordering;
+    let keystone = FakeKeystone::start().await;
+    let api = ApiServer::start_with(DbKind::Sqlite, FakeKeystone::authenticator(&keystone.url)).await;
+    let rule = json!({"name": "hosts", "expression": "group by hostname"});
+
+    let (status, created) = api.call(Some("writer"), Method::POST, "/v2.0/group-rules", Some(rule.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let stored = api.store.list(tocsin::rules::store::Kind::Group, "project-p", None, 0, 10).await.unwrap();
+    assert_eq!(stored.len(), 1, "the rule belongs to the token's project");
+
+    let (status, list) = api.call(Some("reader"), Method::GET, "/v2.0/group-rules", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["elements"].as_array().unwrap().len(), 1);
+    refused(&api.call(Some("reader"), Method::POST, "/v2.0/group-rules", Some(json!({"name": "other", "expression": "group by service"}))).await, StatusCode::FORBIDDEN, "needs one of the roles: monasca-user");
+    refused(&api.call(Some("member"), Method::GET, "/v2.0/group-rules", None).await, StatusCode::FORBIDDEN, "monasca-user, monasca-read-only-user");
+    refused(&api.call(Some("unknown"), Method::GET, "/v2.0/group-rules", None).await, StatusCode::UNAUTHORIZED, "not valid");
+    refused(&api.call(Some("unscoped"), Method::GET, "/v2.0/silence-rules", None).await, StatusCode::UNAUTHORIZED, "not scoped to a project");
+
+    // Validations are remembered: more requests with known tokens do not ask Keystone again.
+    let asked = keystone.validations.load(Ordering::SeqCst);
+    for _ in 0..5 {
+        assert_eq!(api.call(Some("writer"), Method::GET, "/v2.0/group-rules", None).await.0, StatusCode::OK);
+    }
+    assert_eq!(keystone.validations.load(Ordering::SeqCst), asked);
+    assert_eq!(keystone.logins.load(Ordering::SeqCst), 1, "one service login so far");
+
+    // A revoked service token is replaced once, and the request still succeeds.
+    *keystone.revoke.lock().unwrap() = Some("revoked".into());
+    let (status, body) = api.call(Some("another-reader"), Method::GET, "/v2.0/inhibit-rules", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(keystone.logins.load(Ordering::SeqCst), 2);
+    assert_eq!(api.store.list(tocsin::rules::store::Kind::Group, "project-p", None, 0, 10).await.unwrap().len(), 1, "nothing else was written");
+
+    // Keystone unreachable: 503 that says so, never a guess.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let nowhere = ApiServer::start_with(DbKind::Sqlite, FakeKeystone::authenticator(&format!("http://{closed}/v3"))).await;
+    refused(&nowhere.call(Some("writer"), Method::GET, "/v2.0/group-rules", None).await, StatusCode::SERVICE_UNAVAILABLE, "cannot be validated now");
 }

@@ -1,0 +1,131 @@
+//! Keystone authentication for the REST API (`[api] auth = keystone`), as monasca-api does it:
+//! the caller's `X-Auth-Token` is validated with Keystone (`GET /v3/auth/tokens`, the token in
+//! `X-Subject-Token`, Tocsin's own service token from `[keystone]` in `X-Auth-Token`); the tenant
+//! is the token's project; writing needs one of `default_authorized_roles`, reading one of those
+//! or of `read_only_authorized_roles`.
+//!
+//! Validated tokens are remembered for `token_cache_ttl` (never past their expiry), so a burst of
+//! requests costs Keystone one validation. It never lets a request through when Keystone cannot
+//! be asked: that is a 503, not a guess.
+
+use super::auth::{invalid_token, Access, Authenticator};
+use super::error::ApiError;
+use crate::config::KeystoneAuthSettings;
+use crate::plugins::keystone::TokenSource;
+use axum::http::StatusCode;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What Keystone said about a token.
+#[derive(Clone, Debug)]
+struct Identity {
+    project_id: Option<String>,
+    roles: Vec<String>,
+}
+
+pub struct KeystoneTokens {
+    settings: KeystoneAuthSettings,
+    client: reqwest::Client,
+    service_token: TokenSource,
+    validated: Mutex<HashMap<String, (Identity, Instant)>>,
+}
+
+/// Distinct tokens remembered; past it the cache starts over, which only costs validations.
+const CACHE_CAPACITY: usize = 10_000;
+
+impl KeystoneTokens {
+    pub fn new(settings: KeystoneAuthSettings) -> Result<KeystoneTokens, reqwest::Error> {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let service_token = TokenSource::new(settings.service.clone(), client.clone());
+        Ok(KeystoneTokens { settings, client, service_token, validated: Mutex::default() })
+    }
+
+    async fn identity(&self, token: &str) -> Result<Identity, ApiError> {
+        if let Some((identity, until)) = self.validated.lock().expect("lock poisoned").get(token) {
+            if Instant::now() < *until {
+                return Ok(identity.clone());
+            }
+        }
+        // A refused service token is renewed once (it may have expired or been revoked).
+        let (identity, lifetime) = match self.validate(token).await? {
+            Validation::ServiceTokenRefused => {
+                self.service_token.invalidate().await;
+                match self.validate(token).await? {
+                    Validation::ServiceTokenRefused => return Err(unavailable("Keystone refuses Tocsin's service token; check [keystone] username, password and project_name")),
+                    Validation::Valid(identity, lifetime) => (identity, lifetime),
+                }
+            }
+            Validation::Valid(identity, lifetime) => (identity, lifetime),
+        };
+        let until = Instant::now() + lifetime.min(self.settings.token_cache_ttl);
+        let mut validated = self.validated.lock().expect("lock poisoned");
+        if validated.len() >= CACHE_CAPACITY {
+            validated.clear();
+        }
+        validated.insert(token.to_owned(), (identity.clone(), until));
+        Ok(identity)
+    }
+
+    async fn validate(&self, token: &str) -> Result<Validation, ApiError> {
+        let service_token = self.service_token.token().await.map_err(|e| unavailable(&format!("cannot get Tocsin's service token from Keystone: {}", e.detail)))?;
+        let url = format!("{}/auth/tokens", self.settings.service.auth_url.trim_end_matches('/'));
+        let response = self
+            .client
+            .get(&url)
+            .header("X-Auth-Token", service_token)
+            .header("X-Subject-Token", token)
+            .send()
+            .await
+            .map_err(|e| unavailable(&format!("Keystone cannot be reached: {}", e.without_url())))?;
+        match response.status().as_u16() {
+            200 => {}
+            401 => return Ok(Validation::ServiceTokenRefused),
+            // Keystone answers 404 for an unknown or expired token.
+            404 => return Err(invalid_token()),
+            status => return Err(unavailable(&format!("Keystone answered HTTP {status} to a token validation"))),
+        }
+        let body: serde_json::Value = response.json().await.map_err(|e| unavailable(&format!("Keystone's answer is not JSON: {e}")))?;
+        let token = &body["token"];
+        let identity = Identity {
+            project_id: token["project"]["id"].as_str().map(str::to_owned),
+            roles: token["roles"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect(),
+        };
+        let lifetime = token["expires_at"]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .and_then(|at| (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok())
+            .unwrap_or(Duration::ZERO);
+        Ok(Validation::Valid(identity, lifetime))
+    }
+}
+
+enum Validation {
+    Valid(Identity, Duration),
+    ServiceTokenRefused,
+}
+
+fn unavailable(why: &str) -> ApiError {
+    tracing::warn!(error = why, "cannot validate an API token");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("The X-Auth-Token cannot be validated now ({why}); try again later."))
+}
+
+#[async_trait::async_trait]
+impl Authenticator for KeystoneTokens {
+    async fn tenant(&self, token: &str, access: Access) -> Result<String, ApiError> {
+        let identity = self.identity(token).await?;
+        let s = &self.settings;
+        let allowed: Vec<&String> = match access {
+            Access::Write => s.default_authorized_roles.iter().collect(),
+            Access::Read => s.default_authorized_roles.iter().chain(&s.read_only_authorized_roles).collect(),
+        };
+        if !identity.roles.iter().any(|role| allowed.contains(&role)) {
+            let names: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+            let what = if access == Access::Write { "change" } else { "read" };
+            return Err(ApiError::new(StatusCode::FORBIDDEN, format!("To {what} this resource the token needs one of the roles: {}.", names.join(", "))));
+        }
+        identity
+            .project_id
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "The X-Auth-Token is not scoped to a project; request a project-scoped token."))
+    }
+}
