@@ -42,6 +42,9 @@ pub struct App {
     statsd: JoinHandle<()>,
     /// Stops the HTTP server last, so health stays observable during the drain.
     http_stop: CancellationToken,
+    /// An `App` dropped without [`App::shutdown`] (a panicking caller) still stops its engines:
+    /// their poll threads would otherwise run on and hold up the runtime's own shutdown.
+    _stop_when_dropped: [tokio_util::sync::DropGuard; 2],
 }
 
 impl App {
@@ -97,9 +100,11 @@ impl App {
         let live_rules = LiveRules::default();
         let manager = &config.manager;
         if manager.enabled || config.api.enabled {
+            // The first attempt is awaited so that the API, served next, finds the tables.
+            let mut created = rule_store.init_schema().await;
             let (store, rules, every, stop, db) = (rule_store.clone(), live_rules.clone(), manager.rules_poll_interval, stop.clone(), db.clone());
             tokio::spawn(async move {
-                while let Err(e) = store.init_schema().await {
+                while let Err(e) = created {
                     if store.revision().await.is_ok() {
                         break;
                     }
@@ -113,6 +118,7 @@ impl App {
                         _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                         _ = stop.cancelled() => return,
                     }
+                    created = store.init_schema().await;
                 }
                 rules.follow(store, every, stop).await;
             });
@@ -241,7 +247,8 @@ impl App {
             database = %config.database.masked_url(),
             "tocsin listening on http://{http_addr}"
         );
-        Ok(App { http_addr, metrics, stop, fatal, engines, producer, db, http, statsd, http_stop })
+        let _stop_when_dropped = [stop.clone().drop_guard(), http_stop.clone().drop_guard()];
+        Ok(App { http_addr, metrics, stop, fatal, engines, producer, db, http, statsd, http_stop, _stop_when_dropped })
     }
 
     pub fn http_addr(&self) -> SocketAddr {

@@ -133,7 +133,7 @@ async fn create(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: 
     if sqlx::query(&taken).bind(&tenant).bind(&definition.name).fetch_optional(state.db.pool()).await?.is_some() {
         return Err(ApiError::conflict(format!("An alarm definition with the name {} already exists", definition.name)));
     }
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let sql = state.db.sql(&format!(
         "INSERT INTO alarm_definition (id, tenant_id, name, description, expression, severity, match_by, actions_enabled, created_at, updated_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, {}, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
@@ -184,7 +184,7 @@ async fn replace_actions(State(state): State<ApiState>, Tenant(tenant): Tenant, 
     body.only(&["alarm_actions", "ok_actions", "undetermined_actions"])?;
     fetch(&state, &tenant, &id).await?;
     let lists = action_lists(&state, &tenant, &body).await?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin_write().await?;
     write_actions(&mut tx, &state, &id, &lists).await?;
     tx.commit().await?;
     Ok(Json(actions_of(&state, &id).await?))

@@ -192,7 +192,7 @@ async fn patch(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: H
 
 async fn remove(State(state): State<ApiState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
     fetch(&state, &tenant, &id).await?;
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin_write().await?;
     for statement in [
         "DELETE FROM alarm_action WHERE action_id = ?",
         "DELETE FROM group_rule_action WHERE action_id = ?",

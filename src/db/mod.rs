@@ -118,6 +118,17 @@ impl Database {
         &self.pool
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): of two deferred transactions that both read and then write, SQLite fails one
+    /// at once with "database is locked" (it would deadlock otherwise) instead of letting it wait
+    /// its turn; the API, the rule store and the alarm manager's state all read before writing.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::MySql | Dialect::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Rewrites `?` placeholders for PostgreSQL.
     pub(crate) fn sql(&self, query: &str) -> String {
         if self.dialect != Dialect::Postgres {
@@ -225,4 +236,36 @@ fn method_from_row(row: &AnyRow) -> Result<NotificationMethod, Error> {
         address: row.try_get(3)?,
         period: row.try_get::<i64, _>(4).or_else(|_| row.try_get::<i32, _>(4).map(i64::from))?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Database;
+    use sqlx::Executor;
+
+    /// Two transactions that read and then write, interleaved as concurrent API requests and the
+    /// alarm manager's persistence can be: with `begin_write` both succeed, one after the other.
+    #[tokio::test]
+    async fn interleaved_read_then_write_transactions_wait_their_turn_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::connect_lazy(&format!("sqlite://{}/t.db?mode=rwc", dir.path().display())).unwrap();
+        db.pool().execute("CREATE TABLE t (n INTEGER)").await.unwrap();
+        let mut first = db.begin_write().await.unwrap();
+        first.fetch_all("SELECT n FROM t").await.unwrap();
+        let second = tokio::spawn({
+            let db = db.clone();
+            async move {
+                let mut second = db.begin_write().await?;
+                second.fetch_all("SELECT n FROM t").await?;
+                second.execute("INSERT INTO t VALUES (2)").await?;
+                second.commit().await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        first.execute("INSERT INTO t VALUES (1)").await.unwrap();
+        first.commit().await.unwrap();
+        second.await.unwrap().expect("the second transaction waited instead of failing");
+        let rows = db.pool().fetch_all("SELECT n FROM t").await.unwrap();
+        assert_eq!(rows.len(), 2);
+    }
 }

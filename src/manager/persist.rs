@@ -84,7 +84,7 @@ impl StateStore {
 
     /// Writes the changes and the offset they are complete up to, atomically.
     pub async fn save(&self, scope: &str, changes: &[Change], next_offset: i64) -> Result<(), Error> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let keyed: Vec<(String, String, Option<String>)> = changes
             .iter()
             .map(|change| {

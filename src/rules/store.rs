@@ -185,7 +185,7 @@ impl RuleStore {
     }
 
     pub async fn insert(&self, rule: &Rule) -> Result<(), Error> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         self.check_name(&mut tx, rule).await?;
         let kind = Kind::of(rule);
         let meta = rule.meta();
@@ -209,7 +209,7 @@ impl RuleStore {
 
     /// Replaces a stored rule of the same tenant and id.
     pub async fn update(&self, rule: &Rule) -> Result<(), Error> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         self.check_name(&mut tx, rule).await?;
         let kind = Kind::of(rule);
         let meta = rule.meta();
@@ -236,7 +236,7 @@ impl RuleStore {
     }
 
     pub async fn delete(&self, kind: Kind, tenant_id: &str, id: &str) -> Result<(), Error> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let exists = sqlx::query(&self.db.sql(&format!("SELECT id FROM {} WHERE tenant_id = ? AND id = ?", kind.table())))
             .bind(tenant_id)
             .bind(id)
