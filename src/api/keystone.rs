@@ -11,7 +11,7 @@
 use super::auth::{invalid_token, Access, Authenticator};
 use super::error::ApiError;
 use crate::config::KeystoneAuthSettings;
-use crate::plugins::keystone::TokenSource;
+use crate::plugins::keystone::{remaining_lifetime, TokenSource};
 use axum::http::StatusCode;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -48,15 +48,13 @@ impl KeystoneTokens {
             }
         }
         // A refused service token is renewed once (it may have expired or been revoked).
-        let (identity, lifetime) = match self.validate(token).await? {
-            Validation::ServiceTokenRefused => {
-                self.service_token.invalidate().await;
-                match self.validate(token).await? {
-                    Validation::ServiceTokenRefused => return Err(unavailable("Keystone refuses Tocsin's service token; check [keystone] username, password and project_name")),
-                    Validation::Valid(identity, lifetime) => (identity, lifetime),
-                }
-            }
-            Validation::Valid(identity, lifetime) => (identity, lifetime),
+        let mut validation = self.validate(token).await?;
+        if matches!(validation, Validation::ServiceTokenRefused) {
+            self.service_token.invalidate().await;
+            validation = self.validate(token).await?;
+        }
+        let Validation::Valid(identity, lifetime) = validation else {
+            return Err(unavailable("Keystone refuses Tocsin's service token; check [keystone] username, password and project_name"));
         };
         let until = Instant::now() + lifetime.min(self.settings.token_cache_ttl);
         let mut validated = self.validated.lock().expect("lock poisoned");
@@ -91,11 +89,8 @@ impl KeystoneTokens {
             project_id: token["project"]["id"].as_str().map(str::to_owned),
             roles: token["roles"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect(),
         };
-        let lifetime = token["expires_at"]
-            .as_str()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .and_then(|at| (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok())
-            .unwrap_or(Duration::ZERO);
+        // Without a readable expiry the answer is used once, not cached.
+        let lifetime = remaining_lifetime(token).unwrap_or(Duration::ZERO);
         Ok(Validation::Valid(identity, lifetime))
     }
 }

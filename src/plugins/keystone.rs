@@ -123,15 +123,15 @@ impl TokenSource {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .ok_or_else(|| SendError::new(Reason::Auth, "keystone answered without an X-Subject-Token header"))?;
-        let expires_at = response
-            .json::<serde_json::Value>()
-            .await
-            .ok()
-            .and_then(|v| v["token"]["expires_at"].as_str().map(str::to_owned))
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok());
-        let lifetime = expires_at
-            .and_then(|at| (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok())
-            .unwrap_or(ASSUMED_LIFETIME);
+        let body = response.json::<serde_json::Value>().await.ok();
+        let lifetime = body.as_ref().and_then(|v| remaining_lifetime(&v["token"])).unwrap_or(ASSUMED_LIFETIME);
         Ok((token, lifetime))
     }
+}
+
+/// How long a token Keystone described (`{"expires_at": "…", …}`) has left; `None` when the time
+/// is missing, unreadable or past.
+pub fn remaining_lifetime(token: &serde_json::Value) -> Option<Duration> {
+    let expires_at = chrono::DateTime::parse_from_rfc3339(token["expires_at"].as_str()?).ok()?;
+    (expires_at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
 }

@@ -507,8 +507,9 @@ struct FakeKeystone {
     url: String,
     logins: Arc<std::sync::atomic::AtomicUsize>,
     validations: Arc<std::sync::atomic::AtomicUsize>,
-    /// Revokes the current service token, as an expiry or a Keystone restart would.
-    revoke: Arc<std::sync::Mutex<Option<String>>>,
+    /// The service token Keystone accepts now; replacing it revokes Tocsin's, as an expiry or a
+    /// Keystone restart would.
+    service_token: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl FakeKeystone {
@@ -558,7 +559,7 @@ impl FakeKeystone {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v3", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        FakeKeystone { url, logins, validations, revoke: service_token }
+        FakeKeystone { url, logins, validations, service_token }
     }
 
     fn authenticator(auth_url: &str) -> Arc<dyn tocsin::api::auth::Authenticator> {
@@ -612,7 +613,7 @@ async fn keystone_tokens_act_for_their_project_and_roles_decide_reading_and_writ
     assert_eq!(keystone.logins.load(Ordering::SeqCst), 1, "one service login so far");
 
     // A revoked service token is replaced once, and the request still succeeds.
-    *keystone.revoke.lock().unwrap() = Some("revoked".into());
+    *keystone.service_token.lock().unwrap() = Some("revoked".into());
     let (status, body) = api.call(Some("another-reader"), Method::GET, "/v2.0/inhibit-rules", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(keystone.logins.load(Ordering::SeqCst), 2);
