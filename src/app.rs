@@ -7,7 +7,9 @@ use crate::api::{self, auth::ConfiguredTokens, keystone::KeystoneTokens, ApiStat
 use crate::config::{Config, ConsumingEngine};
 use crate::db::{Database, MethodLookup};
 use crate::dispatch::Dispatcher;
-use crate::kafka::{ConsumerGroup, ConsumerSettings, Handler, Producer};
+use crate::kafka::consumer::Prepared;
+use crate::kafka::topics::Needed;
+use crate::kafka::{self, ConsumerGroup, ConsumerSettings, DeadLetters, Handler, Producer};
 use crate::deliver::{Delivery, Topics as DeliveryTopics};
 use crate::manager::{ManagerEngine, ManagerHandler, ManagerSettings, Settings as ManagerStateSettings};
 use crate::manager::persist::StateStore;
@@ -48,6 +50,9 @@ pub struct App {
 }
 
 impl App {
+    /// Builds and starts everything, or fails with nothing left running: every check that can
+    /// fail (the listen address, plugin settings, the database's credentials, the topics) comes
+    /// before any consumer joins its group, so a failed start never holds partitions.
     pub async fn start(config: Config) -> anyhow::Result<App> {
         for notice in &config.notices {
             tracing::info!(file = %config.file.display(), "{notice}");
@@ -58,29 +63,31 @@ impl App {
         let metrics = Metrics::new();
         let stop = CancellationToken::new();
         let fatal = Fatal::default();
+        // Until the start succeeds, leaving this function stops whatever it started.
+        let stop_unless_started = stop.clone().drop_guard();
 
+        let listener = tokio::net::TcpListener::bind(config.service.http_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} ([tocsin] http_listen)", config.service.http_listen))?;
+        let http_addr = listener.local_addr()?;
         let db = Database::connect_lazy(&config.database.url).context("config database")?;
         let plugins = Registry::build(&config.plugins, config.engine.max_concurrent_sends).context("notification plugins")?;
-        tokio::spawn(register_types(db.clone(), plugins.type_names(), fatal.clone(), stop.clone()));
-
         let producer = Producer::new(&config.kafka.brokers, &config.kafka.producer_properties).context("kafka producer")?;
+        first_database_answer(&db, &config).await?;
+        let kafka = &config.kafka;
+        kafka::topics::ensure(&kafka.brokers, &kafka.producer_properties, &needed_topics(&config), &kafka.alarm_topic, kafka.create_topics, config.service.start_timeout)
+            .await
+            .context("kafka topics")?;
+        let authenticator: Option<Arc<dyn api::auth::Authenticator>> = match (config.api.enabled, &config.api.keystone) {
+            (false, _) => None,
+            (true, Some(keystone)) => Some(Arc::new(KeystoneTokens::new(keystone.clone()).context("Keystone client of the API")?)),
+            (true, None) => Some(Arc::new(ConfiguredTokens(config.api.tokens.iter().cloned().collect()))),
+        };
+
         let publisher = Publisher::new(producer.clone(), metrics.clone());
         // One dispatcher for all engines: `max_concurrent_sends` bounds the process, not each engine.
-        let dispatcher = Dispatcher::new(plugins, metrics.clone(), config.engine.max_concurrent_sends);
-        let kafka = &config.kafka;
-        let consumer = |engine: ConsumingEngine, group: &str, topic: &str, max_in_flight: usize| ConsumerSettings {
-            brokers: kafka.brokers.clone(),
-            group: group.to_owned(),
-            topic: topic.to_owned(),
-            properties: kafka.consumer_properties.of(engine),
-            max_in_flight_per_partition: max_in_flight,
-            partition_queue: config.engine.partition_queue,
-            commit_interval: config.engine.commit_interval,
-            drain_timeout: config.service.shutdown_timeout,
-        };
-        let periodic_topics: Vec<(i64, String)> =
-            kafka.periodic.iter().filter(|(period, _)| *period > 0).map(|(period, topic)| (*period as i64, topic.clone())).collect();
-
+        let dispatcher = Dispatcher::new(plugins.clone(), metrics.clone(), config.engine.max_concurrent_sends);
+        let periodic_topics: Vec<(i64, String)> = kafka.periodic.iter().map(|(period, topic)| (*period as i64, topic.clone())).collect();
         let delivery = Arc::new(Delivery::new(
             DeliveryTopics {
                 notification_topic: kafka.notification_topic.clone(),
@@ -92,53 +99,48 @@ impl App {
             metrics.clone(),
         ));
         let lookup = MethodLookup::new(db.clone(), config.engine.lookup_cache_ttl, metrics.clone(), fatal.clone());
-        // Routing and the manager wait for the first load of the rules. The rule tables are
-        // created if missing; where they are missing and cannot be (a read-only database user,
-        // as monasca-notification's often is), the instance runs without rules rather than
-        // holding every notification back.
         let rule_store = RuleStore::new(db.clone());
         let live_rules = LiveRules::default();
         let manager = &config.manager;
-        if manager.enabled || config.api.enabled {
-            // The first attempt is awaited so that the API, served next, finds the tables.
-            let mut created = rule_store.init_schema().await;
-            let (store, rules, every, stop, db) = (rule_store.clone(), live_rules.clone(), manager.rules_poll_interval, stop.clone(), db.clone());
-            tokio::spawn(async move {
-                while let Err(e) = created {
-                    if store.revision().await.is_ok() {
-                        break;
-                    }
-                    if db.ping().await.is_ok() {
-                        tracing::error!(error = %e, "the alarm-manager rule tables are missing and cannot be created; running without rules until they can");
-                        rules.replace(crate::rules::index::RuleIndex::new());
-                    } else {
-                        tracing::warn!(error = %e, "cannot create the rule tables yet; retrying");
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                        _ = stop.cancelled() => return,
-                    }
-                    created = store.init_schema().await;
-                }
-                rules.follow(store, every, stop).await;
-            });
-        }
+        let rule_tables = if manager.enabled || config.api.enabled {
+            // Awaited once so that the API, served next, finds the tables.
+            Some(rule_store.init_schema().await)
+        } else {
+            None
+        };
+        let dead_letters: Arc<dyn DeadLetters> = Arc::new(publisher.clone());
+        let consumer = |engine: &'static str, properties: ConsumingEngine, group: &str, topic: &str, max_in_flight: usize, dead_letter_topic: &str| ConsumerSettings {
+            engine,
+            brokers: kafka.brokers.clone(),
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            properties: kafka.consumer_properties.of(properties),
+            max_in_flight_per_partition: max_in_flight,
+            partition_queue: config.engine.partition_queue,
+            commit_interval: config.engine.commit_interval,
+            drain_timeout: config.service.shutdown_timeout,
+            dead_letter_topic: dead_letter_topic.to_owned(),
+        };
 
-        let mut engines = Vec::new();
+        // Every member is created (its properties checked) before the first one joins a group.
+        let mut members: Vec<Member> = Vec::new();
         if config.engine.enabled {
             let engine = NotificationEngine::new(
-                EngineSettings {
-                    dead_letter_topic: config.engine.dead_letter_topic.clone(),
-                    ttl: config.engine.ttl,
-                    max_message_bytes: config.engine.max_message_bytes,
-                },
+                EngineSettings { ttl: config.engine.ttl, max_message_bytes: config.engine.max_message_bytes },
                 lookup.clone(),
                 delivery.clone(),
                 manager.enabled.then(|| Routing { rules: live_rules.clone(), filtered_topic: manager.filtered_topic.clone() }),
                 metrics.clone(),
             );
-            let settings = consumer(ConsumingEngine::Notification, &kafka.group, &kafka.alarm_topic, config.engine.max_in_flight_per_partition);
-            engines.push(start_supervised("notification", settings, Arc::new(engine), &metrics, &stop)?);
+            let settings = consumer(
+                "notification",
+                ConsumingEngine::Notification,
+                &kafka.group,
+                &kafka.alarm_topic,
+                config.engine.max_in_flight_per_partition,
+                &config.engine.dead_letter_topic,
+            );
+            members.push(Member::prepare(settings, Arc::new(engine), &dead_letters, &metrics)?);
         }
         if manager.enabled {
             let state_store = StateStore::new(db.clone());
@@ -149,7 +151,6 @@ impl App {
                 ManagerSettings {
                     scope_prefix: format!("{}/{}", manager.group, manager.filtered_topic),
                     persist_interval: manager.persist_interval,
-                    dead_letter_topic: config.engine.dead_letter_topic.clone(),
                     max_message_bytes: config.engine.max_message_bytes,
                     state: ManagerStateSettings { notify_resolved_if_notified: manager.notify_resolved_if_notified },
                 },
@@ -162,8 +163,8 @@ impl App {
                 fatal.clone(),
             );
             // One partition's records apply to its state in order: one in flight per partition.
-            let settings = consumer(ConsumingEngine::Manager, &manager.group, &manager.filtered_topic, 1);
-            engines.push(start_supervised("alarm-manager", settings, Arc::new(ManagerHandler(engine)), &metrics, &stop)?);
+            let settings = consumer("alarm-manager", ConsumingEngine::Manager, &manager.group, &manager.filtered_topic, 1, &config.engine.dead_letter_topic);
+            members.push(Member::prepare(settings, Arc::new(ManagerHandler(engine)), &dead_letters, &metrics)?);
         }
         if config.retry.enabled {
             let r = &config.retry;
@@ -187,8 +188,8 @@ impl App {
                 metrics.clone(),
                 fatal.clone(),
             );
-            let settings = consumer(ConsumingEngine::Retry, &r.group, &kafka.notification_retry_topic, r.max_waiting_per_partition);
-            engines.push(start_supervised("retry", settings, Arc::new(engine), &metrics, &stop)?);
+            let settings = consumer("retry", ConsumingEngine::Retry, &r.group, &kafka.notification_retry_topic, r.max_waiting_per_partition, &r.dead_letter_topic);
+            members.push(Member::prepare(settings, Arc::new(engine), &dead_letters, &metrics)?);
         }
         if config.periodic.enabled {
             let p = &config.periodic;
@@ -199,7 +200,6 @@ impl App {
                         periodic_topic: topic.clone(),
                         notification_topic: kafka.notification_topic.clone(),
                         retry_topic: kafka.notification_retry_topic.clone(),
-                        dead_letter_topic: p.dead_letter_topic.clone(),
                     },
                     config.engine.max_message_bytes,
                     db.clone(),
@@ -208,25 +208,39 @@ impl App {
                     metrics.clone(),
                     fatal.clone(),
                 );
-                let settings = consumer(ConsumingEngine::Periodic, &format!("{}-{period}", p.group_prefix), topic, p.max_waiting_per_partition);
-                engines.push(start_supervised("periodic", settings, Arc::new(engine), &metrics, &stop)?);
+                let group = format!("{}-{period}", p.group_prefix);
+                let settings = consumer("periodic", ConsumingEngine::Periodic, &group, topic, p.max_waiting_per_partition, &p.dead_letter_topic);
+                members.push(Member::prepare(settings, Arc::new(engine), &dead_letters, &metrics)?);
             }
         }
 
-        let listener = tokio::net::TcpListener::bind(config.service.http_listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.service.http_listen))?;
-        let http_addr = listener.local_addr()?;
+        // From here on nothing fails but joining itself; if that does, the members that joined
+        // leave again before the error is returned.
+        tokio::spawn(register_types(db.clone(), plugins.type_names(), fatal.clone(), stop.clone()));
+        if let Some(created) = rule_tables {
+            tokio::spawn(follow_rules(created, rule_store.clone(), live_rules.clone(), db.clone(), manager.rules_poll_interval, stop.clone()));
+        }
+        let mut engines = Vec::new();
+        for member in members {
+            match member.join(&metrics, &stop) {
+                Ok(engine) => engines.push(engine),
+                Err(e) => {
+                    stop.cancel();
+                    for engine in engines {
+                        let _ = engine.await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+
         let http_stop = CancellationToken::new();
-        let mut router = telemetry::http::router(metrics.clone(), db.clone(), producer.clone());
-        if config.api.enabled {
+        let mut router = telemetry::http::router(metrics.clone(), db.clone(), producer.clone(), publisher.clone());
+        if let Some(auth) = authenticator {
             router = router.merge(api::router(ApiState {
                 store: rule_store.clone(),
                 db: db.clone(),
-                auth: match &config.api.keystone {
-                    Some(keystone) => Arc::new(KeystoneTokens::new(keystone.clone()).context("Keystone client of the API")?),
-                    None => Arc::new(ConfiguredTokens(config.api.tokens.iter().cloned().collect())),
-                },
+                auth,
                 valid_periods: config.api.valid_notification_periods.clone(),
             }));
         }
@@ -247,6 +261,7 @@ impl App {
             database = %config.database.masked_url(),
             "tocsin listening on http://{http_addr}"
         );
+        stop_unless_started.disarm();
         let _stop_when_dropped = [stop.clone().drop_guard(), http_stop.clone().drop_guard()];
         Ok(App { http_addr, metrics, stop, fatal, engines, producer, db, http, statsd, http_stop, _stop_when_dropped })
     }
@@ -285,21 +300,114 @@ impl App {
     }
 }
 
-/// Starts an engine's consumer now, so a consumer that cannot be created fails the start, and
-/// then keeps it running under [`supervise`].
-fn start_supervised<H: Handler>(name: &'static str, settings: ConsumerSettings, handler: Arc<H>, metrics: &Metrics, stop: &CancellationToken) -> anyhow::Result<JoinHandle<()>> {
-    let first = ConsumerGroup::start(settings.clone(), handler.clone(), metrics.clone(), stop.clone())
-        .with_context(|| format!("kafka consumer of the {name} engine (topic {})", settings.topic))?;
-    tracing::info!(engine = name, topic = %settings.topic, group = %settings.group, "engine started");
-    let mut first = Some(first);
-    let metrics_for_groups = metrics.clone();
-    Ok(tokio::spawn(supervise(name, metrics.clone(), stop.clone(), move |stop| {
-        let group = match first.take() {
-            Some(group) => Ok(group),
-            None => ConsumerGroup::start(settings.clone(), handler.clone(), metrics_for_groups.clone(), stop),
-        };
-        async move { group.map_err(|e| EngineFailed(e.to_string()))?.wait().await }
-    })))
+/// An engine's consumer-group member, created but not yet in its group.
+struct Member {
+    name: &'static str,
+    topic: String,
+    group: String,
+    first: Prepared,
+    /// Creates and joins a fresh member, for restarts after a failure.
+    restart: Box<dyn FnMut(CancellationToken) -> Result<ConsumerGroup, kafka::Error> + Send>,
+}
+
+impl Member {
+    fn prepare<H: Handler>(settings: ConsumerSettings, handler: Arc<H>, dead_letters: &Arc<dyn DeadLetters>, metrics: &Metrics) -> anyhow::Result<Member> {
+        let (name, topic, group) = (settings.engine, settings.topic.clone(), settings.group.clone());
+        let first = ConsumerGroup::prepare(settings.clone(), handler.clone(), dead_letters.clone(), metrics.clone())
+            .with_context(|| format!("kafka consumer of the {name} engine (topic {topic})"))?;
+        let (dead_letters, metrics) = (dead_letters.clone(), metrics.clone());
+        let restart = Box::new(move |stop| ConsumerGroup::start(settings.clone(), handler.clone(), dead_letters.clone(), metrics.clone(), stop));
+        Ok(Member { name, topic, group, first, restart })
+    }
+
+    /// Joins the group and keeps the member running under [`supervise`].
+    fn join(self, metrics: &Metrics, stop: &CancellationToken) -> anyhow::Result<JoinHandle<()>> {
+        let Member { name, topic, group, first, mut restart } = self;
+        let first = first.join(stop.clone()).with_context(|| format!("kafka consumer of the {name} engine (topic {topic})"))?;
+        tracing::info!(engine = name, %topic, %group, "engine started");
+        let mut first = Some(first);
+        Ok(tokio::spawn(supervise(name, metrics.clone(), stop.clone(), move |stop| {
+            let member = match first.take() {
+                Some(member) => Ok(member),
+                None => restart(stop),
+            };
+            async move { member.map_err(|e| EngineFailed(e.to_string()))?.wait().await }
+        })))
+    }
+}
+
+/// The topics the enabled engines read and write, each with who uses it.
+pub fn needed_topics(config: &Config) -> Vec<Needed> {
+    let kafka = &config.kafka;
+    let mut needed = Vec::new();
+    let mut need = |name: &str, role: &str| needed.push(Needed { name: name.to_owned(), role: role.to_owned() });
+    let manager = config.manager.enabled;
+    if config.engine.enabled {
+        need(&kafka.alarm_topic, "alarm transitions, read by the notification engine");
+        need(&config.engine.dead_letter_topic, "malformed alarm transitions");
+        if manager {
+            need(&config.manager.filtered_topic, "transitions of tenants with rules, for the alarm manager");
+        }
+    }
+    if manager {
+        need(&config.manager.filtered_topic, "read by the alarm manager");
+        need(&config.engine.dead_letter_topic, "malformed alarm transitions");
+    }
+    if config.engine.enabled || manager || config.retry.enabled || config.periodic.enabled {
+        need(&kafka.notification_topic, "sent notifications");
+        need(&kafka.notification_retry_topic, "failed notifications, for the retry engine");
+        for (_, topic) in &kafka.periodic {
+            need(topic, "periodic notifications");
+        }
+    }
+    if config.retry.enabled {
+        need(&config.retry.dead_letter_topic, "notifications the retry engine gave up");
+    }
+    if config.periodic.enabled {
+        need(&config.periodic.dead_letter_topic, "malformed periodic notifications");
+    }
+    needed
+}
+
+/// Waits (at most `start_timeout`) for the config database's first answer. Refused credentials
+/// stop the start: no retry cures them. A database that is down or slow only delays work.
+async fn first_database_answer(db: &Database, config: &Config) -> anyhow::Result<()> {
+    let database = config.database.masked_url();
+    match tokio::time::timeout(config.service.start_timeout, db.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) if e.refused_credentials() => anyhow::bail!("the config database refused Tocsin's credentials: {e}"),
+        Ok(Err(e)) => {
+            tracing::warn!(%database, error = %e, "the config database does not answer yet; lookups wait for it");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!(%database, timeout = ?config.service.start_timeout, "the config database did not answer in time; lookups wait for it");
+            Ok(())
+        }
+    }
+}
+
+/// Keeps the live rules current. Where the rule tables are missing and cannot be created (a
+/// read-only database user, as monasca-notification's often is), the instance runs without
+/// rules rather than holding every notification back.
+async fn follow_rules(mut created: Result<(), crate::rules::store::Error>, store: RuleStore, rules: LiveRules, db: Database, every: Duration, stop: CancellationToken) {
+    while let Err(e) = created {
+        if store.revision().await.is_ok() {
+            break;
+        }
+        if db.ping().await.is_ok() {
+            tracing::error!(error = %e, "the alarm-manager rule tables are missing and cannot be created; running without rules until they can");
+            rules.replace(crate::rules::index::RuleIndex::new());
+        } else {
+            tracing::warn!(error = %e, "cannot create the rule tables yet; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.cancelled() => return,
+        }
+        created = store.init_schema().await;
+    }
+    rules.follow(store, every, stop).await;
 }
 
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully; a fatal condition shuts down the

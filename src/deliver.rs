@@ -9,6 +9,7 @@
 use crate::dispatch::{Dispatcher, Outcome as SendOutcome};
 use crate::model::Notification;
 use crate::publish::Publisher;
+use crate::supervise::Cancelled;
 use crate::telemetry::Metrics;
 use tokio_util::sync::CancellationToken;
 
@@ -28,11 +29,9 @@ pub struct Delivery {
     metrics: Metrics,
 }
 
-/// What became of a batch.
+/// What became of a batch whose records the broker all confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Delivered {
-    /// The broker confirmed every record.
-    pub confirmed: bool,
     /// Notifications the remote ends accepted.
     pub sent: usize,
 }
@@ -46,7 +45,9 @@ impl Delivery {
         &self.publisher
     }
 
-    pub async fn deliver(&self, notifications: Vec<Notification>, cancel: &CancellationToken) -> Delivered {
+    /// Sends the notifications and publishes every outcome; `Err` when cancelled before the
+    /// broker confirmed them all.
+    pub async fn deliver(&self, notifications: Vec<Notification>, cancel: &CancellationToken) -> Result<Delivered, Cancelled> {
         self.metrics.notifications_created(notifications.len());
         let outcomes = self.dispatcher.send_all(notifications).await;
         let mut publishes = Vec::with_capacity(outcomes.len());
@@ -67,13 +68,13 @@ impl Delivery {
                 publishes.push((periodic, n, None));
             }
         }
-        let confirmed = futures::future::join_all(publishes.into_iter().map(|(topic, n, error)| async move {
+        futures::future::try_join_all(publishes.into_iter().map(|(topic, n, error)| async move {
             match error {
                 Some(error) => self.publisher.failed_notification(topic, n, error, cancel).await,
                 None => self.publisher.notification(topic, n, cancel).await,
             }
         }))
-        .await;
-        Delivered { confirmed: confirmed.iter().all(|ok| *ok), sent }
+        .await?;
+        Ok(Delivered { sent })
     }
 }

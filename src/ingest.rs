@@ -9,15 +9,12 @@ use crate::model::{AlarmState, AlarmTransition, Metric};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-/// Why a message could not be decoded. The text is what an operator needs to fix the producer.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{reason}")]
-pub struct Rejected {
-    pub reason: String,
-}
+/// Why a message could not be decoded: the consumer's own rejection, which it counts, logs and
+/// dead-letters.
+pub use crate::kafka::Rejected;
 
 fn reject(reason: impl Into<String>) -> Rejected {
-    Rejected { reason: reason.into() }
+    Rejected::new(reason)
 }
 
 /// The fields monasca-notification requires, in the order it checks them; the first one missing
@@ -77,9 +74,7 @@ pub fn transition(raw: Map<String, Value>) -> Result<AlarmTransition, Rejected> 
         severity: string(&raw, "severity")?,
         link: optional_string(&raw, "link")?,
         lifecycle_state: optional_string(&raw, "lifecycleState")?,
-        timestamp_ms: raw["timestamp"]
-            .as_f64()
-            .ok_or_else(|| wrong_type("timestamp", "a number of milliseconds", &raw["timestamp"]))?,
+        timestamp_ms: timestamp_ms(&raw["timestamp"])?,
         metrics: metrics(raw.get("metrics")),
         raw,
     })
@@ -102,9 +97,25 @@ pub fn verdict(alarm: &AlarmTransition, ttl: Option<Duration>, now_ms: f64) -> V
     }
     let age_secs = (now_ms - alarm.timestamp_ms) / 1000.0;
     match ttl {
-        Some(ttl) if age_secs > ttl.as_secs_f64() => Verdict::Expired(Duration::from_secs_f64(age_secs)),
+        // Older than the TTL, so positive; `decode` bounds the timestamp, and the saturating
+        // conversion keeps this total for a transition built some other way.
+        Some(ttl) if age_secs > ttl.as_secs_f64() => Verdict::Expired(Duration::try_from_secs_f64(age_secs).unwrap_or(Duration::MAX)),
         _ => Verdict::Act,
     }
+}
+
+/// The first instant no plausible timestamp reaches: 10000-01-01T00:00:00Z, in milliseconds.
+/// Every time Tocsin derives from an input (ages, due times, dates in plugin payloads) stays
+/// representable below it, so an absurd value is rejected here instead of overflowing later.
+pub const TIMESTAMP_LIMIT_MS: f64 = 253_402_300_800_000.0;
+
+/// A transition's `timestamp`: milliseconds since 1970, before [`TIMESTAMP_LIMIT_MS`].
+fn timestamp_ms(value: &Value) -> Result<f64, Rejected> {
+    let ms = value.as_f64().ok_or_else(|| wrong_type("timestamp", "a number of milliseconds", value))?;
+    if !(0.0..TIMESTAMP_LIMIT_MS).contains(&ms) {
+        return Err(reject(format!("field timestamp must be milliseconds since 1970 before the year 10000, found {value}")));
+    }
+    Ok(ms)
 }
 
 fn wrong_type(field: &str, expected: &str, found: &Value) -> Rejected {

@@ -11,7 +11,11 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("building the Tokio runtime");
-    match runtime.block_on(tocsin::cli::run(cli)) {
+    let result = runtime.block_on(tocsin::cli::run(cli));
+    // Whatever is still running after the command returned (a consumer's poll thread waited on
+    // by a blocking task) must not keep a failed process alive: the exit status is the answer.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("tocsin: {error:#}");

@@ -9,6 +9,7 @@ use crate::ingest::{self, Rejected};
 use crate::model::{Notification, NotificationMethod};
 use serde_json::{Map, Value};
 use crate::dispatch::unix_now_secs;
+use crate::supervise::Cancelled;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -38,13 +39,23 @@ pub fn decode(payload: Option<&[u8]>, max_bytes: usize) -> Result<Notification, 
     let retry_count = u32::try_from(retry_count).map_err(|_| rejected(format!("field retry_count must be a count, found {retry_count}")))?;
     let notification_timestamp = match fields.get("notification_timestamp") {
         None | Some(Value::Null) => None,
-        Some(value) => Some(value.as_f64().ok_or_else(|| rejected("field notification_timestamp must be a number of seconds"))?),
+        Some(value) => Some(seconds_since_1970(value)?),
     };
     Ok(Notification { method, alarm: Arc::new(alarm), retry_count, notification_timestamp })
 }
 
 fn rejected(reason: impl Into<String>) -> Rejected {
-    Rejected { reason: reason.into() }
+    Rejected::new(reason)
+}
+
+/// `notification_timestamp`: seconds since 1970, before the year 10000 (as a transition's
+/// `timestamp`), so the due times computed from it are always representable.
+fn seconds_since_1970(value: &Value) -> Result<f64, Rejected> {
+    let seconds = value.as_f64().ok_or_else(|| rejected("field notification_timestamp must be a number of seconds"))?;
+    if !(0.0..ingest::TIMESTAMP_LIMIT_MS / 1000.0).contains(&seconds) {
+        return Err(rejected(format!("field notification_timestamp must be seconds since 1970 before the year 10000, found {value}")));
+    }
+    Ok(seconds)
 }
 
 fn field<'a>(fields: &'a Map<String, Value>, key: &str) -> Result<&'a Value, Rejected> {
@@ -84,16 +95,21 @@ pub fn refreshed(mut notification: Notification, current: Option<NotificationMet
 }
 
 /// Waits until `due` (seconds since the epoch, wall clock, so a due time written before a
-/// restart still holds after it) on tokio's timer, not a thread. `false` when `draining` fired
-/// first: the record is left for whoever owns the partition next.
-pub async fn wait_until(due: f64, draining: &CancellationToken) -> bool {
+/// restart still holds after it) on tokio's timer, not a thread. `Err` when `draining` fired
+/// first: the record is left for whoever owns the partition next. A due time too far ahead to
+/// be a [`Duration`] waits until `draining` (decoding bounds due times well before that).
+pub async fn wait_until(due: f64, draining: &CancellationToken) -> Result<(), Cancelled> {
     let remaining = due - unix_now_secs();
-    if remaining <= 0.0 || !remaining.is_finite() {
-        return !draining.is_cancelled();
+    if remaining <= 0.0 || remaining.is_nan() {
+        return if draining.is_cancelled() { Err(Cancelled) } else { Ok(()) };
     }
+    let Ok(remaining) = Duration::try_from_secs_f64(remaining) else {
+        draining.cancelled().await;
+        return Err(Cancelled);
+    };
     tokio::select! {
-        _ = tokio::time::sleep(Duration::from_secs_f64(remaining)) => true,
-        _ = draining.cancelled() => false,
+        _ = tokio::time::sleep(remaining) => Ok(()),
+        _ = draining.cancelled() => Err(Cancelled),
     }
 }
 

@@ -18,6 +18,12 @@ use tokio_util::sync::CancellationToken;
 #[error("{0}")]
 pub struct EngineFailed(pub String);
 
+/// Work that stopped early because it was told to (a partition revoked, the process stopping).
+/// Nothing it started is confirmed, so its input is read again by whoever owns it next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cancelled")]
+pub struct Cancelled;
+
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// A run that lasted this long counts as healthy: the next failure starts the backoff over.
@@ -55,7 +61,8 @@ where
     }
 }
 
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+/// The message of a caught panic (`panic!` payloads are `&str` or `String`).
+pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

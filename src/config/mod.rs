@@ -56,6 +56,8 @@ pub struct KafkaSettings {
     pub notification_retry_topic: String,
     /// Period in seconds → topic of its periodic engine (`[kafka] periodic`).
     pub periodic: Vec<(u64, String)>,
+    /// Whether missing topics are created at start (else the start fails naming them).
+    pub create_topics: bool,
     /// librdkafka properties of the consumers (`[kafka_consumer]` and `[kafka_consumer_<engine>]`).
     pub consumer_properties: ConsumerProperties,
     /// librdkafka properties for the producer (`[kafka_producer]`), applied last.
@@ -233,6 +235,8 @@ pub struct ServiceSettings {
     pub http_listen: SocketAddr,
     /// How long a shutdown waits for in-flight sends before giving up on them.
     pub shutdown_timeout: Duration,
+    /// How long a start waits for the broker and the database's first answer before failing.
+    pub start_timeout: Duration,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
 }
@@ -289,6 +293,7 @@ impl Config {
                     )),
                 })
                 .collect::<Result<_, _>>()?,
+            create_topics: r.bool("kafka", "create_topics", true)?,
             consumer_properties: ConsumerProperties {
                 every: r.all("kafka_consumer"),
                 notification: r.all("kafka_consumer_notification"),
@@ -382,6 +387,7 @@ impl Config {
         let service = ServiceSettings {
             http_listen: r.socket_addr("tocsin", "http_listen", "127.0.0.1:8085")?,
             shutdown_timeout: r.duration("tocsin", "shutdown_timeout", Duration::from_secs(20))?,
+            start_timeout: r.duration("tocsin", "start_timeout", Duration::from_secs(30))?,
             log_format: match r.string("tocsin", "log_format", "text").as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
@@ -415,6 +421,7 @@ impl Config {
             ("notification_topic", k.notification_topic.clone()),
             ("notification_retry_topic", k.notification_retry_topic.clone()),
             ("periodic", k.periodic.iter().map(|(p, t)| format!("{p}:{t}")).collect::<Vec<_>>().join(",")),
+            ("create_topics", k.create_topics.to_string()),
             ("consumer properties", props(&k.consumer_properties.every)),
             ("notification engine consumer properties", props(&k.consumer_properties.notification)),
             ("alarm manager consumer properties", props(&k.consumer_properties.manager)),
@@ -494,6 +501,7 @@ impl Config {
         section("tocsin", vec![
             ("http_listen", v.http_listen.to_string()),
             ("shutdown_timeout", format!("{:?}", v.shutdown_timeout)),
+            ("start_timeout", format!("{:?}", v.start_timeout)),
             ("log_format", format!("{:?}", v.log_format).to_lowercase()),
         ]);
         out

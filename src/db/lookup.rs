@@ -5,7 +5,7 @@
 
 use super::Database;
 use crate::model::{AlarmState, NotificationMethod};
-use crate::supervise::Fatal;
+use crate::supervise::{Cancelled, Fatal};
 use crate::telemetry::Metrics;
 use moka::future::Cache;
 use std::sync::Arc;
@@ -34,8 +34,8 @@ impl MethodLookup {
         MethodLookup { db, cache, metrics, fatal, last_error: Default::default() }
     }
 
-    /// The methods for a transition; `None` only when `cancel` fired first.
-    pub async fn methods(&self, definition_id: &str, state: AlarmState, cancel: &CancellationToken) -> Option<Methods> {
+    /// The methods for a transition; `Err` only when `cancel` fired first.
+    pub async fn methods(&self, definition_id: &str, state: AlarmState, cancel: &CancellationToken) -> Result<Methods, Cancelled> {
         let mut backoff = BACKOFF_START;
         loop {
             let started = Instant::now();
@@ -58,7 +58,7 @@ impl MethodLookup {
                 Ok(methods) => {
                     self.metrics.db_lookup(!queried, started.elapsed());
                     self.note_recovered();
-                    return Some(methods);
+                    return Ok(methods);
                 }
                 Err(error) => {
                     self.metrics.db_error();
@@ -70,7 +70,7 @@ impl MethodLookup {
             }
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
-                _ = cancel.cancelled() => return None,
+                _ = cancel.cancelled() => return Err(Cancelled),
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }

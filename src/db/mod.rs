@@ -12,7 +12,7 @@ mod schema;
 pub use lookup::MethodLookup;
 
 use crate::model::{AlarmState, NotificationMethod};
-use crate::supervise::Fatal;
+use crate::supervise::{Cancelled, Fatal};
 use crate::telemetry::Metrics;
 use tokio_util::sync::CancellationToken;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -37,10 +37,10 @@ impl Error {
     }
 }
 
-/// Runs `query` until the database answers, retrying with backoff from 100 ms to 5 s; `None`
+/// Runs `query` until the database answers, retrying with backoff from 100 ms to 5 s; `Err`
 /// only when `cancel` fired first. Failures are counted, logged once per distinct error, and
 /// refused credentials raise [`Fatal`].
-pub async fn until_answered<T, F, Fut>(what: &str, metrics: &Metrics, fatal: &Fatal, cancel: &CancellationToken, mut query: F) -> Option<T>
+pub async fn until_answered<T, F, Fut>(what: &str, metrics: &Metrics, fatal: &Fatal, cancel: &CancellationToken, mut query: F) -> Result<T, Cancelled>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Error>>,
@@ -53,7 +53,7 @@ where
                 if last_error.is_some() {
                     tracing::info!(query = what, "config database answers again");
                 }
-                return Some(value);
+                return Ok(value);
             }
             Err(error) => {
                 metrics.db_error();
@@ -69,7 +69,7 @@ where
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = cancel.cancelled() => return None,
+            _ = cancel.cancelled() => return Err(Cancelled),
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }

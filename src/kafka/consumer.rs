@@ -9,6 +9,9 @@
 //! - An offset is committed only when every earlier record of its partition has finished
 //!   ([`Ledger`]): periodically (async), and synchronously on revoke and at shutdown, after
 //!   in-flight work has drained or the drain deadline passed.
+//! - No record can stall its partition: one the handler's `decode` rejects, or whose decoding
+//!   or handling panics, goes down one shared path ([`Discard`]): logged with its partition and
+//!   offset, counted, copied to the engine's dead-letter topic, then finished like any other.
 //!
 //! Auto-commit is off. This module never interprets a record.
 
@@ -19,6 +22,9 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use crate::supervise::{panic_text, Cancelled};
+use crate::telemetry::Metrics;
+use futures::future::BoxFuture;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -47,27 +53,74 @@ impl Record {
     }
 }
 
-/// How a handler left a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Every consequence of the record is durable; its offset may be committed.
-    Done,
-    /// The handler stopped early because it was cancelled; the record must be read again.
-    Abandoned,
+/// Why a record is not input its handler can work on. The text is what an operator needs to fix
+/// the producer; it goes to the log and to the dead-letter record's `tocsin.error` header.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Rejected {
+    pub reason: String,
+}
+
+impl Rejected {
+    pub fn new(reason: impl Into<String>) -> Rejected {
+        Rejected { reason: reason.into() }
+    }
+}
+
+/// Why a record was kept on the dead-letter topic instead of being worked on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Discard {
+    /// [`Handler::decode`] rejected it.
+    Rejected(Rejected),
+    /// Decoding or handling it panicked: a bug, reported as `internal error: <panic message>`.
+    Panicked(String),
+}
+
+impl Discard {
+    /// The `tocsin.error` text of the dead-letter record.
+    pub fn reason(&self) -> String {
+        match self {
+            Discard::Rejected(rejected) => rejected.reason.clone(),
+            Discard::Panicked(message) => format!("internal error: {message}"),
+        }
+    }
+
+    /// A fixed label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Discard::Rejected(_) => "rejected",
+            Discard::Panicked(_) => "internal_error",
+        }
+    }
+}
+
+/// Where discarded records are kept: the record's bytes unchanged, with the reason and where it
+/// came from. Implemented by `publish::Publisher`, which owns the dead-letter wire format.
+pub trait DeadLetters: Send + Sync + 'static {
+    /// Returns once the broker confirmed the copy, or `Err(Cancelled)` when `cancel` fired first.
+    fn keep<'a>(&'a self, topic: &'a str, record: &'a Record, reason: &'a str, cancel: &'a CancellationToken) -> BoxFuture<'a, Result<(), Cancelled>>;
 }
 
 /// What a consumer does with its records.
 pub trait Handler: Send + Sync + 'static {
     type Job: Send + 'static;
-    /// Decodes a record. Cheap and infallible: bad input becomes a job that reports it.
-    fn prepare(&self, record: Record) -> Self::Job;
+    /// Names the input in the log line of a rejected record, as Monasca words it: "Invalid
+    /// {INPUT} format skipping partition {p}, offset {o}".
+    const INPUT: &'static str;
+    /// Decodes a record. Cheap and synchronous; bad input is a [`Rejected`], which the consumer
+    /// counts, logs and dead-letters, so the handler never sees it.
+    fn decode(&self, record: &Record) -> Result<Self::Job, Rejected>;
     /// Jobs with the same key run one at a time, in offset order; `None` runs freely.
     fn ordering_key(&self, job: &Self::Job) -> Option<u64>;
-    /// Does the work, until done or told to stop (see [`Stop`]).
-    fn handle(&self, job: Self::Job, stop: Stop) -> impl Future<Output = Outcome> + Send;
+    /// Does the work, until done or told to stop (see [`Stop`]). `Ok` means every consequence
+    /// of the record is durable and its offset may be committed.
+    fn handle(&self, job: Self::Job, stop: Stop) -> impl Future<Output = Result<(), Cancelled>> + Send;
+    /// Called once a discarded record's dead-letter copy was confirmed, before its offset
+    /// counts as finished: the moment for engine-specific counters.
+    fn dead_lettered(&self, _record: &Record, _discard: &Discard) {}
     /// For a handler that keeps part of its records' consequences in memory and persists them
     /// in batches: the offset below which everything of `partition` is durable. Commits never
-    /// pass it. `None`: no limit beyond [`Outcome::Done`].
+    /// pass it. `None`: no limit beyond finished records.
     fn durable_below(&self, _partition: i32) -> Option<i64> {
         None
     }
@@ -84,8 +137,8 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
-/// How a running job is told to stop. A job that gives up returns [`Outcome::Abandoned`] and its
-/// record is read again by whoever owns the partition next.
+/// How a running job is told to stop. A job that gives up returns `Err(Cancelled)` and its record
+/// is read again by whoever owns the partition next.
 #[derive(Clone, Debug)]
 pub struct Stop {
     /// Fires as soon as the partition is revoked or the process stops. Work in progress should
@@ -98,6 +151,8 @@ pub struct Stop {
 
 #[derive(Clone, Debug)]
 pub struct ConsumerSettings {
+    /// The engine's name, for logs and metric labels.
+    pub engine: &'static str,
     pub brokers: Vec<String>,
     pub group: String,
     pub topic: String,
@@ -109,6 +164,8 @@ pub struct ConsumerSettings {
     pub commit_interval: Duration,
     /// How long a revoke or shutdown waits for in-flight jobs before cancelling them.
     pub drain_timeout: Duration,
+    /// Where records that are not input, or that broke their handler, are kept.
+    pub dead_letter_topic: String,
 }
 
 /// Tocsin's consumer defaults, from monasca-common where they matter (session timeout, reset to
@@ -131,26 +188,42 @@ pub struct ConsumerGroup {
 }
 
 impl ConsumerGroup {
-    pub fn start<H: Handler>(settings: ConsumerSettings, handler: Arc<H>, metrics: crate::telemetry::Metrics, stop: CancellationToken) -> Result<ConsumerGroup, Error> {
+    /// Creates the member and joins the group: [`ConsumerGroup::prepare`], then [`Prepared::join`].
+    pub fn start<H: Handler>(
+        settings: ConsumerSettings,
+        handler: Arc<H>,
+        dead_letters: Arc<dyn DeadLetters>,
+        metrics: Metrics,
+        stop: CancellationToken,
+    ) -> Result<ConsumerGroup, Error> {
+        ConsumerGroup::prepare(settings, handler, dead_letters, metrics)?.join(stop)
+    }
+
+    /// Creates the member's client (checking its properties) without joining the group, so a
+    /// start can fail before any of its consumers has been assigned a partition.
+    pub fn prepare<H: Handler>(settings: ConsumerSettings, handler: Arc<H>, dead_letters: Arc<dyn DeadLetters>, metrics: Metrics) -> Result<Prepared, Error> {
         let runtime = Handle::current();
         let topic: Arc<str> = settings.topic.clone().into();
-        let partitions: Arc<Mutex<HashMap<i32, Worker>>> = Default::default();
         let spawner: Arc<dyn WorkerSpawner> = Arc::new(TypedSpawner {
             handler,
             runtime: runtime.clone(),
             max_in_flight: settings.max_in_flight_per_partition,
             queue: settings.partition_queue,
             topic: topic.clone(),
+            engine: settings.engine,
+            dead_letters,
+            dead_letter_topic: settings.dead_letter_topic.clone().into(),
+            metrics: metrics.clone(),
         });
         let context = GroupContext {
             shared: Arc::new(Shared {
-                topic: topic.clone(),
-                partitions: partitions.clone(),
+                topic,
+                partitions: Arc::default(),
                 spawner,
                 parked: Mutex::default(),
-                runtime: runtime.clone(),
+                runtime,
                 drain_timeout: settings.drain_timeout,
-                metrics: metrics.clone(),
+                metrics,
             }),
         };
         let mut config = client_config(&settings.brokers, DEFAULTS, &settings.properties);
@@ -158,17 +231,7 @@ impl ConsumerGroup {
         let consumer: BaseConsumer<GroupContext> = config
             .create_with_context(context)
             .map_err(|source| Error::Create { role: "consumer", source })?;
-        consumer
-            .subscribe(&[&settings.topic])
-            .map_err(|source| Error::Subscribe { topic: settings.topic.clone(), source })?;
-        let consumer = Arc::new(consumer);
-
-        runtime.spawn(commit_periodically(consumer.clone(), settings.commit_interval, stop.clone()));
-        let poll_thread = std::thread::Builder::new()
-            .name(format!("poll-{}", settings.topic))
-            .spawn(move || poll_loop(consumer, stop))
-            .expect("spawning a thread only fails when the OS is out of resources");
-        Ok(ConsumerGroup { poll_thread })
+        Ok(Prepared { consumer: Arc::new(consumer), settings })
     }
 
     /// Waits until the member has drained, committed and left the group.
@@ -178,6 +241,28 @@ impl ConsumerGroup {
             Ok(Ok(())) => Ok(()),
             _ => Err(crate::supervise::EngineFailed("the consumer's poll thread panicked".into())),
         }
+    }
+}
+
+/// A member whose client exists but who has not joined its group yet.
+pub struct Prepared {
+    consumer: Arc<BaseConsumer<GroupContext>>,
+    settings: ConsumerSettings,
+}
+
+impl Prepared {
+    /// Subscribes and starts polling: from here on the member takes part in rebalances.
+    pub fn join(self, stop: CancellationToken) -> Result<ConsumerGroup, Error> {
+        let Prepared { consumer, settings } = self;
+        consumer
+            .subscribe(&[&settings.topic])
+            .map_err(|source| Error::Subscribe { topic: settings.topic.clone(), source })?;
+        consumer.context().shared.runtime.spawn(commit_periodically(consumer.clone(), settings.commit_interval, stop.clone()));
+        let poll_thread = std::thread::Builder::new()
+            .name(format!("poll-{}", settings.topic))
+            .spawn(move || poll_loop(consumer, stop))
+            .expect("spawning a thread only fails when the OS is out of resources");
+        Ok(ConsumerGroup { poll_thread })
     }
 }
 
@@ -193,7 +278,7 @@ struct Shared {
     parked: Mutex<HashMap<i32, VecDeque<Record>>>,
     runtime: Handle,
     drain_timeout: Duration,
-    metrics: crate::telemetry::Metrics,
+    metrics: Metrics,
 }
 
 /// One assigned partition.
@@ -213,7 +298,7 @@ struct Worker {
 trait WorkerSpawner: Send + Sync {
     fn spawn(&self, partition: i32) -> Worker;
     fn durable_below(&self, partition: i32) -> Option<i64>;
-    fn released(&self, partition: i32) -> futures::future::BoxFuture<'static, ()>;
+    fn released(&self, partition: i32) -> BoxFuture<'static, ()>;
 }
 
 struct TypedSpawner<H: Handler> {
@@ -222,6 +307,10 @@ struct TypedSpawner<H: Handler> {
     max_in_flight: usize,
     queue: usize,
     topic: Arc<str>,
+    engine: &'static str,
+    dead_letters: Arc<dyn DeadLetters>,
+    dead_letter_topic: Arc<str>,
+    metrics: Metrics,
 }
 
 impl<H: Handler> WorkerSpawner for TypedSpawner<H> {
@@ -230,16 +319,18 @@ impl<H: Handler> WorkerSpawner for TypedSpawner<H> {
         let ledger = Arc::new(Mutex::new(Ledger::default()));
         let intake = CancellationToken::new();
         let abort = CancellationToken::new();
-        let task = self.runtime.spawn(run_partition(
-            self.handler.clone(),
-            records,
-            ledger.clone(),
-            intake.clone(),
-            abort.clone(),
-            self.max_in_flight,
-            self.topic.clone(),
+        let context = Arc::new(PartitionContext {
+            handler: self.handler.clone(),
+            ledger: ledger.clone(),
+            stop: Stop { draining: intake.clone(), abort: abort.clone() },
+            topic: self.topic.clone(),
             partition,
-        ));
+            engine: self.engine,
+            dead_letters: self.dead_letters.clone(),
+            dead_letter_topic: self.dead_letter_topic.clone(),
+            metrics: self.metrics.clone(),
+        });
+        let task = self.runtime.spawn(run_partition(context, records, self.max_in_flight));
         Worker { queue, ledger, intake, abort, task, committed: None }
     }
 
@@ -247,9 +338,16 @@ impl<H: Handler> WorkerSpawner for TypedSpawner<H> {
         self.handler.durable_below(partition)
     }
 
-    fn released(&self, partition: i32) -> futures::future::BoxFuture<'static, ()> {
+    fn released(&self, partition: i32) -> BoxFuture<'static, ()> {
         let handler = self.handler.clone();
-        Box::pin(async move { handler.released(partition).await })
+        let (topic, engine) = (self.topic.clone(), self.engine);
+        Box::pin(async move {
+            // The handler's code: a panic here must not take the poll thread (and so every
+            // partition of this member) down with it.
+            if let Err(panic) = AssertUnwindSafe(handler.released(partition)).catch_unwind().await {
+                tracing::error!(engine, %topic, partition, error = %panic_text(&panic), "releasing the partition panicked (a bug); its in-memory state is dropped");
+            }
+        })
     }
 }
 
@@ -478,65 +576,81 @@ async fn commit_periodically(consumer: Arc<BaseConsumer<GroupContext>>, interval
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_partition<H: Handler>(
+/// What every job of one partition shares.
+struct PartitionContext<H: Handler> {
     handler: Arc<H>,
-    mut records: mpsc::Receiver<Record>,
     ledger: Arc<Mutex<Ledger>>,
-    intake: CancellationToken,
-    abort: CancellationToken,
-    max_in_flight: usize,
+    stop: Stop,
     topic: Arc<str>,
     partition: i32,
-) {
+    engine: &'static str,
+    dead_letters: Arc<dyn DeadLetters>,
+    dead_letter_topic: Arc<str>,
+    metrics: Metrics,
+}
+
+/// What a started record does: its handler's job, or the shared discard path.
+enum Work<J> {
+    Job(J),
+    Discard(Discard),
+}
+
+async fn run_partition<H: Handler>(cx: Arc<PartitionContext<H>>, mut records: mpsc::Receiver<Record>, max_in_flight: usize) {
     let mut running: JoinSet<Option<u64>> = JoinSet::new();
     // Keys with a running job, and the jobs waiting behind it.
-    let mut blocked: HashMap<u64, VecDeque<(i64, H::Job)>> = HashMap::new();
+    let mut blocked: HashMap<u64, VecDeque<(Record, H::Job)>> = HashMap::new();
     let mut in_flight = 0usize;
-    let start = |running: &mut JoinSet<Option<u64>>, offset: i64, job: H::Job, key: Option<u64>| {
-        let handler = handler.clone();
-        let ledger = ledger.clone();
-        let stop = Stop { draining: intake.clone(), abort: abort.clone() };
-        let topic = topic.clone();
+    let start = |running: &mut JoinSet<Option<u64>>, record: Record, work: Work<H::Job>, key: Option<u64>| {
+        let cx = cx.clone();
         running.spawn(async move {
-            match AssertUnwindSafe(handler.handle(job, stop)).catch_unwind().await {
-                Ok(Outcome::Done) => ledger.lock().expect("lock poisoned").finish(offset),
-                Ok(Outcome::Abandoned) => {}
-                Err(_) => tracing::error!(%topic, partition, offset, "handler panicked; the record stays uncommitted and is read again after a restart"),
-            }
+            // `run` catches the handler's panics itself; this only keeps the key flowing should
+            // the discard path fail in a way nobody foresaw.
+            let _ = AssertUnwindSafe(cx.run(record, work)).catch_unwind().await;
             key
         });
     };
     // Records arriving meanwhile wait in the partition's queue (a full queue pauses it).
-    handler.assigned(partition, Stop { draining: intake.clone(), abort: abort.clone() }).await;
+    if let Err(panic) = AssertUnwindSafe(cx.handler.assigned(cx.partition, cx.stop.clone())).catch_unwind().await {
+        tracing::error!(engine = cx.engine, topic = %cx.topic, partition = cx.partition, error = %panic_text(&panic), "preparing the partition panicked (a bug); going on without what it would have loaded");
+    }
     loop {
         tokio::select! {
             biased;
-            _ = intake.cancelled() => break,
+            _ = cx.stop.draining.cancelled() => break,
             Some(done) = running.join_next(), if !running.is_empty() => {
                 in_flight -= 1;
                 if let Ok(Some(key)) = done {
                     match blocked.get_mut(&key).and_then(VecDeque::pop_front) {
-                        Some((offset, job)) => start(&mut running, offset, job, Some(key)),
+                        Some((record, job)) => start(&mut running, record, Work::Job(job), Some(key)),
                         None => { blocked.remove(&key); }
                     }
                 }
             }
             record = records.recv(), if in_flight < max_in_flight => {
                 let Some(record) = record else { break };
-                let offset = record.offset;
-                ledger.lock().expect("lock poisoned").begin(offset);
-                let job = handler.prepare(record);
+                cx.ledger.lock().expect("lock poisoned").begin(record.offset);
                 in_flight += 1;
-                match handler.ordering_key(&job) {
+                let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| cx.handler.decode(&record)));
+                let job = match decoded {
+                    Ok(Ok(job)) => job,
+                    Ok(Err(rejected)) => {
+                        start(&mut running, record, Work::Discard(Discard::Rejected(rejected)), None);
+                        continue;
+                    }
+                    Err(panic) => {
+                        start(&mut running, record, Work::Discard(Discard::Panicked(panic_text(&panic))), None);
+                        continue;
+                    }
+                };
+                match cx.handler.ordering_key(&job) {
                     Some(key) => match blocked.get_mut(&key) {
-                        Some(waiting) => waiting.push_back((offset, job)),
+                        Some(waiting) => waiting.push_back((record, job)),
                         None => {
                             blocked.insert(key, VecDeque::new());
-                            start(&mut running, offset, job, Some(key));
+                            start(&mut running, record, Work::Job(job), Some(key));
                         }
                     },
-                    None => start(&mut running, offset, job, None),
+                    None => start(&mut running, record, Work::Job(job), None),
                 }
             }
         }
@@ -544,4 +658,45 @@ async fn run_partition<H: Handler>(
     // Jobs queued behind a key never started; only running ones are awaited.
     drop(blocked);
     while running.join_next().await.is_some() {}
+}
+
+impl<H: Handler> PartitionContext<H> {
+    /// Runs one record to its end and marks it finished, unless it was cancelled. A panic of
+    /// the handler is a bug, never a stuck partition: the record is dead-lettered like a
+    /// rejected one and the partition goes on.
+    async fn run(&self, record: Record, work: Work<H::Job>) {
+        let done = match work {
+            Work::Job(job) => match AssertUnwindSafe(self.handler.handle(job, self.stop.clone())).catch_unwind().await {
+                Ok(result) => result,
+                Err(panic) => self.discard(&record, Discard::Panicked(panic_text(&panic))).await,
+            },
+            Work::Discard(discard) => self.discard(&record, discard).await,
+        };
+        if done.is_ok() {
+            self.ledger.lock().expect("lock poisoned").finish(record.offset);
+        }
+    }
+
+    /// The one path of every record that is not worked on: logged with its partition and
+    /// offset, counted, copied to the dead-letter topic, and finished once the copy is confirmed.
+    async fn discard(&self, record: &Record, discard: Discard) -> Result<(), Cancelled> {
+        let (engine, topic, partition, offset) = (self.engine, &*self.topic, record.partition, record.offset);
+        let reason = discard.reason();
+        match &discard {
+            Discard::Rejected(_) => tracing::warn!(
+                engine, topic, partition, offset, error = %reason,
+                "Invalid {} format skipping partition {partition}, offset {offset}", H::INPUT
+            ),
+            Discard::Panicked(_) => tracing::error!(
+                engine, topic, partition, offset, error = %reason,
+                "handling the record panicked (a bug); dead-lettering it so the partition goes on"
+            ),
+        }
+        self.metrics.record_discarded(engine, discard.label());
+        self.dead_letters.keep(&self.dead_letter_topic, record, &reason, &self.stop.abort).await?;
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| self.handler.dead_lettered(record, &discard))) {
+            tracing::error!(engine, topic, partition, offset, error = %panic_text(&panic), "counting a dead-lettered record panicked (a bug)");
+        }
+        Ok(())
+    }
 }

@@ -1,13 +1,15 @@
 //! Kafka plumbing, knowing nothing of alarms: a consumer-group runner that hands records to a
 //! [`Handler`] with one ordered worker per partition and commits only what the handler finished
-//! ([`consumer`]), the per-partition [`ledger`] of finished offsets, and a producer whose sends
-//! return once the broker confirmed the record ([`producer`]).
+//! ([`consumer`]), the per-partition [`ledger`] of finished offsets, a producer whose sends
+//! return once the broker confirmed the record ([`producer`]), and the check that every topic
+//! an instance uses exists before it starts ([`topics`]).
 
 pub mod consumer;
 pub mod ledger;
 pub mod producer;
+pub mod topics;
 
-pub use consumer::{ConsumerGroup, ConsumerSettings, Handler, Outcome, Record, Stop};
+pub use consumer::{ConsumerGroup, ConsumerSettings, DeadLetters, Discard, Handler, Record, Rejected, Stop};
 pub use producer::Producer;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,12 @@ pub enum Error {
     Flush(rdkafka::error::KafkaError),
     #[error("broker metadata unavailable: {0}")]
     Metadata(rdkafka::error::KafkaError),
+    #[error("the Kafka broker {brokers} did not answer: {source}")]
+    Unreachable { brokers: String, source: rdkafka::error::KafkaError },
+    #[error("topics missing and [kafka] create_topics = false; create them:{missing}")]
+    TopicsMissing { missing: String },
+    #[error("the broker refused to create topics ({why}); create them:{missing}")]
+    TopicsNotCreated { why: String, missing: String },
 }
 
 /// A librdkafka configuration with the bootstrap servers, Tocsin's defaults for the role, and

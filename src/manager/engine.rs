@@ -16,13 +16,13 @@ use super::persist::StateStore;
 use super::state::{Effect, GroupNotice, ManagerState, Settings, Suppression};
 use crate::db::{self, Database, MethodLookup};
 use crate::deliver::Delivery;
-use crate::ingest::{self, Rejected};
-use crate::kafka::{Handler, Outcome, Record, Stop};
+use crate::ingest;
+use crate::kafka::{Discard, Handler, Record, Rejected, Stop};
 use crate::model::{AlarmState, AlarmTransition, Notification, NotificationMethod};
 use crate::rules::live::LiveRules;
 use crate::rules::matching::selector_matches_action;
 use crate::rules::Selector;
-use crate::supervise::Fatal;
+use crate::supervise::{Cancelled, Fatal};
 use crate::telemetry::{Metrics, NoNotification};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -38,7 +38,6 @@ pub struct ManagerSettings {
     /// sharing a database do not share state.
     pub scope_prefix: String,
     pub persist_interval: Duration,
-    pub dead_letter_topic: String,
     pub max_message_bytes: usize,
     pub state: Settings,
 }
@@ -89,9 +88,11 @@ struct Loaded {
     open_groups: usize,
 }
 
-pub enum Job {
-    Transition { partition: i32, offset: i64, alarm: Arc<AlarmTransition> },
-    Malformed { record: Record, rejected: Rejected },
+/// One record of the filtered-transitions topic, decoded.
+pub struct Job {
+    partition: i32,
+    offset: i64,
+    alarm: Arc<AlarmTransition>,
 }
 
 fn now_ms() -> i64 {
@@ -125,14 +126,14 @@ impl ManagerEngine {
     }
 
     /// The partition's state, loaded from the store on assignment (with its ticker and flusher).
-    async fn partition(self: &Arc<Self>, number: i32, cancel: &CancellationToken) -> Option<Arc<Partition>> {
+    async fn partition(self: &Arc<Self>, number: i32, cancel: &CancellationToken) -> Result<Arc<Partition>, Cancelled> {
         if let Some(partition) = self.partitions.lock().expect("lock poisoned").get(&number) {
-            return Some(partition.clone());
+            return Ok(partition.clone());
         }
         // Timers must not fire on an empty index: a group whose rule is unknown ends.
         tokio::select! {
             _ = self.rules.loaded() => {}
-            _ = cancel.cancelled() => return None,
+            _ = cancel.cancelled() => return Err(Cancelled),
         }
         let scope = format!("{}/{number}", self.settings.scope_prefix);
         let snapshot = db::until_answered("alarm-manager state", &self.metrics, &self.fatal, cancel, || self.store.load(&scope)).await?;
@@ -166,15 +167,15 @@ impl ManagerEngine {
         let flusher = tokio::spawn(self.clone().flush_periodically(partition.clone()));
         partition.tasks.lock().expect("lock poisoned").extend([ticker, flusher]);
         self.partitions.lock().expect("lock poisoned").insert(number, partition.clone());
-        Some(partition)
+        Ok(partition)
     }
 
-    async fn transition(self: &Arc<Self>, partition: i32, offset: i64, alarm: Arc<AlarmTransition>, cancel: &CancellationToken) -> Outcome {
-        let Some(part) = self.partition(partition, cancel).await else { return Outcome::Abandoned };
+    async fn transition(self: &Arc<Self>, Job { partition, offset, alarm }: Job, cancel: &CancellationToken) -> Result<(), Cancelled> {
+        let part = self.partition(partition, cancel).await?;
         let effects = {
             let mut loaded = part.state.lock().await;
             if offset < loaded.skip_below {
-                return Outcome::Done;
+                return Ok(());
             }
             let effects = loaded.state.transition(&self.rules.current(), alarm, offset, now_ms());
             self.update_open_groups(&mut loaded);
@@ -182,16 +183,24 @@ impl ManagerEngine {
         };
         self.metrics.manager_transition();
         part.wake.notify_one();
-        let Some(notified) = self.carry_out(effects, cancel).await else { return Outcome::Abandoned };
+        let notified = self.carry_out(effects, cancel).await?;
         if !notified.is_empty() {
             let mut loaded = part.state.lock().await;
             for alarm in &notified {
                 loaded.state.mark_notified(alarm);
             }
         }
-        part.finished_below.fetch_max(offset + 1, Ordering::SeqCst);
+        self.finished(partition, offset);
         self.metrics.alarm_finished();
-        Outcome::Done
+        Ok(())
+    }
+
+    /// Notes that the record at `offset` and every effect it had are delivered, so the next
+    /// flush may persist the partition's state as complete past it.
+    fn finished(&self, partition: i32, offset: i64) {
+        if let Some(part) = self.partitions.lock().expect("lock poisoned").get(&partition) {
+            part.finished_below.fetch_max(offset.saturating_add(1), Ordering::SeqCst);
+        }
     }
 
     fn update_open_groups(&self, loaded: &mut Loaded) {
@@ -201,10 +210,10 @@ impl ManagerEngine {
     }
 
     /// Delivers what the state machine decided. Returns the firing transitions whose own
-    /// actions were sent (for [`ManagerState::mark_notified`]); `None` when cancelled first.
+    /// actions were sent (for [`ManagerState::mark_notified`]); `Err` when cancelled first.
     /// Own actions go in order (one alarm's transitions may follow each other); grouped notices
     /// are independent of each other and go concurrently, their methods read once per batch.
-    async fn carry_out(&self, effects: Vec<Effect>, cancel: &CancellationToken) -> Option<Vec<Arc<AlarmTransition>>> {
+    async fn carry_out(&self, effects: Vec<Effect>, cancel: &CancellationToken) -> Result<Vec<Arc<AlarmTransition>>, Cancelled> {
         let mut notified = Vec::new();
         let mut notices = Vec::new();
         for effect in effects {
@@ -226,7 +235,7 @@ impl ManagerEngine {
             }
         }
         if notices.is_empty() {
-            return Some(notified);
+            return Ok(notified);
         }
         let mut methods: HashMap<String, Option<NotificationMethod>> = HashMap::new();
         for id in notices.iter().flat_map(|n| n.actions.iter()) {
@@ -235,13 +244,14 @@ impl ManagerEngine {
                 methods.insert(id.clone(), method);
             }
         }
-        let sent: Vec<Option<()>> = futures::stream::iter(notices).map(|notice| self.group_notice(notice, &methods, cancel)).buffer_unordered(NOTICES_IN_FLIGHT).collect().await;
-        sent.into_iter().collect::<Option<Vec<()>>>()?;
-        Some(notified)
+        let sent: Vec<Result<(), Cancelled>> =
+            futures::stream::iter(notices).map(|notice| self.group_notice(notice, &methods, cancel)).buffer_unordered(NOTICES_IN_FLIGHT).collect().await;
+        sent.into_iter().collect::<Result<Vec<()>, Cancelled>>()?;
+        Ok(notified)
     }
 
-    /// Sends a transition's own actions except the muted ones; `Some(true)` if any was sent.
-    async fn own_actions(&self, alarm: &Arc<AlarmTransition>, muted: &[Selector], cancel: &CancellationToken) -> Option<bool> {
+    /// Sends a transition's own actions except the muted ones; `Ok(true)` if any was sent.
+    async fn own_actions(&self, alarm: &Arc<AlarmTransition>, muted: &[Selector], cancel: &CancellationToken) -> Result<bool, Cancelled> {
         let methods = self.lookup.methods(&alarm.alarm_definition_id, alarm.new_state, cancel).await?;
         let chosen: Vec<Notification> = methods
             .iter()
@@ -253,13 +263,12 @@ impl ManagerEngine {
         }
         if chosen.is_empty() {
             self.metrics.alarm_no_notification(NoNotification::NoMethods);
-            return Some(false);
+            return Ok(false);
         }
-        let delivered = self.delivery.deliver(chosen, cancel).await;
-        delivered.confirmed.then_some(delivered.sent > 0)
+        Ok(self.delivery.deliver(chosen, cancel).await?.sent > 0)
     }
 
-    async fn group_notice(&self, notice: GroupNotice, methods: &HashMap<String, Option<NotificationMethod>>, cancel: &CancellationToken) -> Option<()> {
+    async fn group_notice(&self, notice: GroupNotice, methods: &HashMap<String, Option<NotificationMethod>>, cancel: &CancellationToken) -> Result<(), Cancelled> {
         self.metrics.manager_group_notice();
         tracing::info!(tenant_id = %notice.tenant_id, rule_id = %notice.rule_id, name = %notice.name, members = notice.members.len(), "grouped notification due");
         let alarm = Arc::new(notice::to_transition(&notice, now_ms() as f64));
@@ -271,9 +280,9 @@ impl ManagerEngine {
             }
         }
         if notifications.is_empty() {
-            return Some(());
+            return Ok(());
         }
-        self.delivery.deliver(notifications, cancel).await.confirmed.then_some(())
+        self.delivery.deliver(notifications, cancel).await.map(|_| ())
     }
 
     /// Fires the partition's timers as they come due, holding the state while it delivers so
@@ -294,12 +303,12 @@ impl ManagerEngine {
                 continue;
             }
             match self.carry_out(effects, &part.abort).await {
-                Some(notified) => {
+                Ok(notified) => {
                     for alarm in &notified {
                         loaded.state.mark_notified(alarm);
                     }
                 }
-                None => {
+                Err(Cancelled) => {
                     part.poisoned.store(true, Ordering::SeqCst);
                     tracing::warn!(scope = %part.scope, "stopped while delivering due notices; the next owner of the partition sends them again");
                     return;
@@ -347,16 +356,6 @@ impl ManagerEngine {
             }
         }
     }
-
-    async fn malformed(&self, record: Record, rejected: Rejected, cancel: &CancellationToken) -> Outcome {
-        self.metrics.alarm_failed_parse();
-        tracing::warn!(partition = record.partition, offset = record.offset, error = %rejected, "malformed record on the filtered-transitions topic");
-        if !self.delivery.publisher().dead_letter(&self.settings.dead_letter_topic, &record, &rejected.reason, cancel).await {
-            return Outcome::Abandoned;
-        }
-        self.metrics.alarm_dead_lettered();
-        Outcome::Done
-    }
 }
 
 /// The kafka consumer holds an `Arc<Handler>`; the engine's methods need `Arc<Self>` to spawn
@@ -365,41 +364,34 @@ pub struct ManagerHandler(pub Arc<ManagerEngine>);
 
 impl Handler for ManagerHandler {
     type Job = Job;
+    const INPUT: &'static str = "Alarm";
 
-    fn prepare(&self, record: Record) -> Job {
-        match ingest::decode(record.payload.as_deref(), self.0.settings.max_message_bytes) {
-            Ok(alarm) => Job::Transition { partition: record.partition, offset: record.offset, alarm: Arc::new(alarm) },
-            Err(rejected) => Job::Malformed { record, rejected },
-        }
+    fn decode(&self, record: &Record) -> Result<Job, Rejected> {
+        let alarm = ingest::decode(record.payload.as_deref(), self.0.settings.max_message_bytes)?;
+        Ok(Job { partition: record.partition, offset: record.offset, alarm: Arc::new(alarm) })
     }
 
     /// A partition's records apply to its state strictly in order.
     fn ordering_key(&self, job: &Job) -> Option<u64> {
-        match job {
-            Job::Transition { partition, .. } => Some(*partition as u64),
-            Job::Malformed { record, .. } => Some(record.partition as u64),
-        }
+        Some(job.partition as u64)
     }
 
-    async fn handle(&self, job: Job, stop: Stop) -> Outcome {
-        match job {
-            Job::Transition { partition, offset, alarm } => self.0.transition(partition, offset, alarm, &stop.abort).await,
-            Job::Malformed { record, rejected } => {
-                let (partition, offset) = (record.partition, record.offset);
-                let outcome = self.0.malformed(record, rejected, &stop.abort).await;
-                if outcome == Outcome::Done {
-                    if let Some(part) = self.0.partitions.lock().expect("lock poisoned").get(&partition) {
-                        part.finished_below.fetch_max(offset + 1, Ordering::SeqCst);
-                    }
-                }
-                outcome
-            }
+    async fn handle(&self, job: Job, stop: Stop) -> Result<(), Cancelled> {
+        self.0.transition(job, &stop.abort).await
+    }
+
+    /// A dead-lettered record changed no state: the partition is complete past it.
+    fn dead_lettered(&self, record: &Record, discard: &Discard) {
+        if let Discard::Rejected(_) = discard {
+            self.0.metrics.alarm_failed_parse();
         }
+        self.0.metrics.alarm_dead_lettered();
+        self.0.finished(record.partition, record.offset);
     }
 
     /// Loads the partition's state now, so its timers run even if no record ever follows.
     async fn assigned(&self, partition: i32, stop: Stop) {
-        self.0.partition(partition, &stop.draining).await;
+        let _ = self.0.partition(partition, &stop.draining).await;
     }
 
     fn durable_below(&self, partition: i32) -> Option<i64> {

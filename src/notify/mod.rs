@@ -7,13 +7,15 @@
 //! to the alarm manager through the filtered-transitions topic (`crate::manager`).
 //!
 //! It never drops a record silently: malformed ones are counted, logged with partition and
-//! offset and dead-lettered; skipped ones (actions disabled, too old, no methods) are counted.
+//! offset and dead-lettered (by the consumer's shared path, `kafka::Discard`); skipped ones
+//! (actions disabled, too old, no methods) are counted.
 
 use crate::db::MethodLookup;
 use crate::deliver::Delivery;
 use crate::dispatch::unix_now_secs;
-use crate::ingest::{self, Rejected, Verdict};
-use crate::kafka::{Handler, Outcome, Record, Stop};
+use crate::ingest::{self, Verdict};
+use crate::kafka::{Discard, Handler, Record, Rejected, Stop};
+use crate::supervise::Cancelled;
 use crate::model::{AlarmTransition, Notification};
 use crate::rules::live::LiveRules;
 use crate::telemetry::{Metrics, NoNotification};
@@ -25,7 +27,6 @@ use tokio_util::sync::CancellationToken;
 /// The engine's own limits (where notifications go is the [`Delivery`]'s business).
 #[derive(Clone, Debug)]
 pub struct EngineSettings {
-    pub dead_letter_topic: String,
     pub ttl: Option<Duration>,
     pub max_message_bytes: usize,
 }
@@ -45,9 +46,10 @@ pub struct NotificationEngine {
 }
 
 /// One record of the alarm topic, decoded.
-pub enum Job {
-    Transition { partition: i32, offset: i64, alarm: Arc<AlarmTransition> },
-    Malformed { record: Record, rejected: Rejected },
+pub struct Job {
+    partition: i32,
+    offset: i64,
+    alarm: Arc<AlarmTransition>,
 }
 
 impl NotificationEngine {
@@ -55,68 +57,47 @@ impl NotificationEngine {
         NotificationEngine { settings, lookup, delivery, routing, metrics }
     }
 
-    async fn malformed(&self, record: Record, rejected: Rejected, cancel: CancellationToken) -> Outcome {
-        self.metrics.alarm_failed_parse();
-        tracing::warn!(
-            partition = record.partition,
-            offset = record.offset,
-            error = %rejected,
-            "Invalid Alarm format skipping partition {}, offset {}", record.partition, record.offset
-        );
-        if !self.delivery.publisher().dead_letter(&self.settings.dead_letter_topic, &record, &rejected.reason, &cancel).await {
-            return Outcome::Abandoned;
-        }
-        self.metrics.alarm_dead_lettered();
-        self.metrics.alarm_finished();
-        Outcome::Done
-    }
-
-    async fn transition(&self, partition: i32, offset: i64, alarm: Arc<AlarmTransition>, cancel: CancellationToken) -> Outcome {
+    async fn transition(&self, Job { partition, offset, alarm }: Job, cancel: CancellationToken) -> Result<(), Cancelled> {
         match ingest::verdict(&alarm, self.settings.ttl, unix_now_secs() * 1000.0) {
             Verdict::Act => {}
             Verdict::ActionsDisabled => {
                 tracing::debug!(alarm_id = %alarm.alarm_id, partition, offset, "Actions are disabled for this alarm.");
                 self.metrics.alarm_no_notification(NoNotification::ActionsDisabled);
                 self.metrics.alarm_finished();
-                return Outcome::Done;
+                return Ok(());
             }
             Verdict::Expired(age) => {
                 tracing::warn!(alarm_id = %alarm.alarm_id, partition, offset, age_secs = age.as_secs(), "Received alarm older than the ttl, skipping.");
                 self.metrics.alarm_no_notification(NoNotification::Expired);
                 self.metrics.alarm_finished();
-                return Outcome::Done;
+                return Ok(());
             }
         }
         if let Some(routing) = &self.routing {
             tokio::select! {
                 _ = routing.rules.loaded() => {}
-                _ = cancel.cancelled() => return Outcome::Abandoned,
+                _ = cancel.cancelled() => return Err(Cancelled),
             }
             if routing.rules.current().has_tenant(&alarm.tenant_id) {
                 return self.route(routing, &alarm, &cancel).await;
             }
         }
-        let Some(methods) = self.lookup.methods(&alarm.alarm_definition_id, alarm.new_state, &cancel).await else {
-            return Outcome::Abandoned;
-        };
+        let methods = self.lookup.methods(&alarm.alarm_definition_id, alarm.new_state, &cancel).await?;
         if methods.is_empty() {
             tracing::debug!(alarm_id = %alarm.alarm_id, definition_id = %alarm.alarm_definition_id, state = %alarm.new_state, "no notification methods for this alarm state");
             self.metrics.alarm_no_notification(NoNotification::NoMethods);
             self.metrics.alarm_finished();
-            return Outcome::Done;
+            return Ok(());
         }
         let notifications = methods.iter().map(|m| Notification::new(m.clone(), alarm.clone())).collect();
-        if self.delivery.deliver(notifications, &cancel).await.confirmed {
-            self.metrics.alarm_finished();
-            Outcome::Done
-        } else {
-            Outcome::Abandoned
-        }
+        self.delivery.deliver(notifications, &cancel).await?;
+        self.metrics.alarm_finished();
+        Ok(())
     }
 
     /// Hands a transition of a tenant with rules to the alarm manager, keyed by tenant so all of
     /// a tenant's transitions (and so each of its groups) land on one partition.
-    async fn route(&self, routing: &Routing, alarm: &AlarmTransition, cancel: &CancellationToken) -> Outcome {
+    async fn route(&self, routing: &Routing, alarm: &AlarmTransition, cancel: &CancellationToken) -> Result<(), Cancelled> {
         /// The record as received, serialised from the borrowed object (no copy of it).
         #[derive(serde::Serialize)]
         struct Routed<'a> {
@@ -124,44 +105,40 @@ impl NotificationEngine {
             alarm: &'a serde_json::Map<String, serde_json::Value>,
         }
         let payload = serde_json::to_string(&Routed { alarm: &alarm.raw }).expect("a JSON object serialises");
-        if self.delivery.publisher().raw(&routing.filtered_topic, alarm.tenant_id.as_bytes(), payload.as_bytes(), cancel).await {
-            self.metrics.alarm_routed_to_manager();
-            self.metrics.alarm_finished();
-            Outcome::Done
-        } else {
-            Outcome::Abandoned
-        }
+        self.delivery.publisher().raw(&routing.filtered_topic, alarm.tenant_id.as_bytes(), payload.as_bytes(), cancel).await?;
+        self.metrics.alarm_routed_to_manager();
+        self.metrics.alarm_finished();
+        Ok(())
     }
 }
 
 impl Handler for NotificationEngine {
     type Job = Job;
+    const INPUT: &'static str = "Alarm";
 
-    fn prepare(&self, record: Record) -> Job {
-        match ingest::decode(record.payload.as_deref(), self.settings.max_message_bytes) {
-            Ok(alarm) => Job::Transition { partition: record.partition, offset: record.offset, alarm: Arc::new(alarm) },
-            Err(rejected) => Job::Malformed { record, rejected },
-        }
+    fn decode(&self, record: &Record) -> Result<Job, Rejected> {
+        let alarm = ingest::decode(record.payload.as_deref(), self.settings.max_message_bytes)?;
+        Ok(Job { partition: record.partition, offset: record.offset, alarm: Arc::new(alarm) })
     }
 
     /// Transitions of one alarm are handled in order, so an ALARM notice never overtakes the OK
     /// that followed it.
     fn ordering_key(&self, job: &Job) -> Option<u64> {
-        match job {
-            Job::Transition { alarm, .. } => {
-                let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                alarm.alarm_id.hash(&mut hasher);
-                Some(hasher.finish())
-            }
-            Job::Malformed { .. } => None,
-        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        job.alarm.alarm_id.hash(&mut hasher);
+        Some(hasher.finish())
     }
 
-    async fn handle(&self, job: Job, stop: Stop) -> Outcome {
-        let cancel = stop.abort;
-        match job {
-            Job::Transition { partition, offset, alarm } => self.transition(partition, offset, alarm, cancel).await,
-            Job::Malformed { record, rejected } => self.malformed(record, rejected, cancel).await,
+    async fn handle(&self, job: Job, stop: Stop) -> Result<(), Cancelled> {
+        self.transition(job, stop.abort).await
+    }
+
+    /// Monasca's counters for a message it could not parse.
+    fn dead_lettered(&self, _record: &Record, discard: &Discard) {
+        if let Discard::Rejected(_) = discard {
+            self.metrics.alarm_failed_parse();
         }
+        self.metrics.alarm_dead_lettered();
+        self.metrics.alarm_finished();
     }
 }

@@ -16,12 +16,11 @@
 
 use crate::db::{self, Database};
 use crate::dispatch::{Dispatcher, Outcome as SendOutcome};
-use crate::ingest::Rejected;
-use crate::kafka::{Handler, Outcome, Record, Stop};
+use crate::kafka::{Discard, Handler, Record, Rejected, Stop};
 use crate::model::Notification;
 use crate::publish::Publisher;
 use crate::stored;
-use crate::supervise::Fatal;
+use crate::supervise::{Cancelled, Fatal};
 use crate::telemetry::Metrics;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,7 +33,6 @@ pub struct PeriodicTopics {
     pub periodic_topic: String,
     pub notification_topic: String,
     pub retry_topic: String,
-    pub dead_letter_topic: String,
 }
 
 pub struct PeriodicEngine {
@@ -52,10 +50,8 @@ pub struct PeriodicEngine {
     newest: Mutex<HashMap<(String, String), f64>>,
 }
 
-pub enum Job {
-    Link(Notification),
-    Malformed { record: Record, rejected: Rejected },
-}
+/// One link of a chain, read back from the periodic topic.
+pub struct Job(Notification);
 
 /// Why a chain ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,32 +93,29 @@ impl PeriodicEngine {
         PeriodicEngine { period, topics, max_message_bytes, db, dispatcher, publisher, metrics, fatal, newest: Mutex::default() }
     }
 
-    async fn link(&self, notification: Notification, stop: Stop) -> Outcome {
+    async fn link(&self, Job(notification): Job, stop: Stop) -> Result<(), Cancelled> {
         // A link without a timestamp (never written so by Tocsin or Monasca) is due at once.
         let due = notification.notification_timestamp.unwrap_or(0.0) + self.period as f64;
         {
             let _waiting = self.metrics.waiting(ENGINE);
-            if !stored::wait_until(due, &stop.draining).await {
-                return Outcome::Abandoned;
-            }
+            stored::wait_until(due, &stop.draining).await?;
         }
         let chain = (notification.alarm.alarm_id.clone(), notification.method.id.clone());
         let timestamp = notification.notification_timestamp.unwrap_or(0.0);
         if self.newest.lock().expect("lock poisoned").get(&chain).is_some_and(|newest| *newest > timestamp) {
             tracing::debug!(alarm_id = %chain.0, method_id = %chain.1, "a newer link of this chain exists; dropping this one");
             self.metrics.chain_stopped(Stopped::Superseded.as_str());
-            return Outcome::Done;
+            return Ok(());
         }
         // Checked when the link is due, not when it was read, so a chain whose alarm went OK
         // during the wait sends nothing more.
-        let Some(check) = self.keep_sending(notification, &stop).await else { return Outcome::Abandoned };
-        let notification = match check {
+        let notification = match self.keep_sending(notification, &stop).await? {
             Ok(notification) => notification,
             Err((why, alarm_id, method_id)) => {
                 tracing::info!(%alarm_id, %method_id, period = self.period, why = why.as_str(), "periodic notifications stop");
                 self.metrics.chain_stopped(why.as_str());
                 self.forget(&chain, timestamp);
-                return Outcome::Done;
+                return Ok(());
             }
         };
         let (error, next) = match self.dispatcher.send(notification).await {
@@ -132,7 +125,7 @@ impl PeriodicEngine {
                 tracing::info!(alarm_id = %n.alarm.alarm_id, method_id = %n.method.id, why = Stopped::InvalidType.as_str(), "periodic notifications stop");
                 self.metrics.chain_stopped(Stopped::InvalidType.as_str());
                 self.forget(&chain, timestamp);
-                return Outcome::Done;
+                return Ok(());
             }
         };
         // The retry engine counts its retries from 0; the chain's own record keeps 0 as well.
@@ -147,11 +140,7 @@ impl PeriodicEngine {
             report,
             self.publisher.notification(&self.topics.periodic_topic, &next, &stop.abort)
         );
-        if reported && chained {
-            Outcome::Done
-        } else {
-            Outcome::Abandoned
-        }
+        reported.and(chained)
     }
 
     /// Forgets an ended chain, unless a newer link of it was read meanwhile.
@@ -163,11 +152,11 @@ impl PeriodicEngine {
     }
 
     /// Monasca's `_keep_sending` plus its method refresh: the notification with its current
-    /// method, or why the chain ends. `None` when stopped while the database was unreachable.
-    async fn keep_sending(&self, notification: Notification, stop: &Stop) -> Option<Result<Notification, (Stopped, String, String)>> {
+    /// method, or why the chain ends. `Err` when stopped while the database was unreachable.
+    async fn keep_sending(&self, notification: Notification, stop: &Stop) -> Result<Result<Notification, (Stopped, String, String)>, Cancelled> {
         let alarm_id = notification.alarm.alarm_id.clone();
         let method_id = notification.method.id.clone();
-        let ended = |why| Some(Err((why, alarm_id.clone(), method_id.clone())));
+        let ended = |why| Ok(Err((why, alarm_id.clone(), method_id.clone())));
         let current = db::until_answered("notification method", &self.metrics, &self.fatal, &stop.abort, || self.db.fetch_method(&method_id)).await?;
         let Some(notification) = stored::refreshed(notification, current) else { return ended(Stopped::MethodDeleted) };
         if notification.method.period != self.period {
@@ -177,35 +166,23 @@ impl PeriodicEngine {
         match state {
             None => ended(Stopped::AlarmDeleted),
             Some(state) if state != notification.alarm.new_state.as_str() => ended(Stopped::StateChanged),
-            Some(_) => Some(Ok(notification)),
+            Some(_) => Ok(Ok(notification)),
         }
-    }
-
-    async fn malformed(&self, record: Record, rejected: Rejected, stop: Stop) -> Outcome {
-        tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset, error = %rejected, "record of a periodic topic is not a notification; dead-lettering it");
-        if !self.publisher.dead_letter(&self.topics.dead_letter_topic, &record, &rejected.reason, &stop.abort).await {
-            return Outcome::Abandoned;
-        }
-        self.metrics.stored_rejected(ENGINE);
-        Outcome::Done
     }
 }
 
 impl Handler for PeriodicEngine {
     type Job = Job;
+    const INPUT: &'static str = "Notification";
 
-    fn prepare(&self, record: Record) -> Job {
-        match stored::decode(record.payload.as_deref(), self.max_message_bytes) {
-            Ok(notification) => {
-                let chain = (notification.alarm.alarm_id.clone(), notification.method.id.clone());
-                let timestamp = notification.notification_timestamp.unwrap_or(0.0);
-                let mut newest = self.newest.lock().expect("lock poisoned");
-                let entry = newest.entry(chain).or_insert(timestamp);
-                *entry = entry.max(timestamp);
-                Job::Link(notification)
-            }
-            Err(rejected) => Job::Malformed { record, rejected },
-        }
+    fn decode(&self, record: &Record) -> Result<Job, Rejected> {
+        let notification = stored::decode(record.payload.as_deref(), self.max_message_bytes)?;
+        let chain = (notification.alarm.alarm_id.clone(), notification.method.id.clone());
+        let timestamp = notification.notification_timestamp.unwrap_or(0.0);
+        let mut newest = self.newest.lock().expect("lock poisoned");
+        let entry = newest.entry(chain).or_insert(timestamp);
+        *entry = entry.max(timestamp);
+        Ok(Job(notification))
     }
 
     /// Chains are independent; links of one topic come due in offset order anyway.
@@ -213,10 +190,11 @@ impl Handler for PeriodicEngine {
         None
     }
 
-    async fn handle(&self, job: Job, stop: Stop) -> Outcome {
-        match job {
-            Job::Link(notification) => self.link(notification, stop).await,
-            Job::Malformed { record, rejected } => self.malformed(record, rejected, stop).await,
-        }
+    async fn handle(&self, job: Job, stop: Stop) -> Result<(), Cancelled> {
+        self.link(job, stop).await
+    }
+
+    fn dead_lettered(&self, _record: &Record, _discard: &Discard) {
+        self.metrics.stored_rejected(ENGINE);
     }
 }

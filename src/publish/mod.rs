@@ -4,9 +4,14 @@
 //!
 //! Every publish waits for the broker's confirmation and, on failure, tries again with backoff
 //! until it succeeds or the caller's work is cancelled: a record is never given up silently, and
-//! the offset that caused it is committed only after it returns `true`.
+//! the offset that caused it is committed only after it returns `Ok`. While records wait for a
+//! confirmation that does not come, [`Publisher::unconfirmed`] names their topics (`/healthz`).
 
-use crate::kafka::{Producer, Record};
+use crate::kafka::{DeadLetters, Producer, Record};
+use crate::supervise::Cancelled;
+use futures::future::BoxFuture;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use crate::model::Notification;
 use crate::plugins::SendError;
 use crate::pyjson;
@@ -26,6 +31,8 @@ pub const RETRYABLE_HEADER: &str = "tocsin.error.retryable";
 pub struct Publisher {
     producer: Producer,
     metrics: Metrics,
+    /// Records being retried because the broker did not confirm them, by topic.
+    unconfirmed: Arc<Mutex<BTreeMap<String, usize>>>,
 }
 
 const BACKOFF_START: Duration = Duration::from_millis(200);
@@ -33,11 +40,17 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 impl Publisher {
     pub fn new(producer: Producer, metrics: Metrics) -> Publisher {
-        Publisher { producer, metrics }
+        Publisher { producer, metrics, unconfirmed: Arc::default() }
     }
 
-    /// Publishes a notification's JSON, keyed by alarm id. `false` only when cancelled first.
-    pub async fn notification(&self, topic: &str, notification: &Notification, cancel: &CancellationToken) -> bool {
+    /// Topics with records the broker has not confirmed yet (and how many), while their
+    /// publishes are being retried. Empty when everything is confirmed.
+    pub fn unconfirmed(&self) -> Vec<(String, usize)> {
+        self.unconfirmed.lock().expect("lock poisoned").iter().map(|(topic, n)| (topic.clone(), *n)).collect()
+    }
+
+    /// Publishes a notification's JSON, keyed by alarm id.
+    pub async fn notification(&self, topic: &str, notification: &Notification, cancel: &CancellationToken) -> Result<(), Cancelled> {
         let payload = notification_json(notification);
         self.until_confirmed(topic, Some(notification.alarm.alarm_id.as_bytes()), payload.as_bytes(), None, cancel)
             .await
@@ -46,7 +59,7 @@ impl Publisher {
     /// Publishes a notification whose send failed to the retry topic, with the error in headers
     /// (`tocsin.error`, `tocsin.error.retryable`) so the retry engine skips retries a permanent
     /// error would make pointless. The value is the same JSON Monasca writes.
-    pub async fn failed_notification(&self, topic: &str, notification: &Notification, error: &SendError, cancel: &CancellationToken) -> bool {
+    pub async fn failed_notification(&self, topic: &str, notification: &Notification, error: &SendError, cancel: &CancellationToken) -> Result<(), Cancelled> {
         let payload = notification_json(notification);
         let detail = error.to_string();
         let headers = OwnedHeaders::new()
@@ -57,12 +70,12 @@ impl Publisher {
     }
 
     /// Publishes bytes as they are (a transition handed to the alarm manager).
-    pub async fn raw(&self, topic: &str, key: &[u8], payload: &[u8], cancel: &CancellationToken) -> bool {
+    pub async fn raw(&self, topic: &str, key: &[u8], payload: &[u8], cancel: &CancellationToken) -> Result<(), Cancelled> {
         self.until_confirmed(topic, Some(key), payload, None, cancel).await
     }
 
     /// Copies a rejected record, bytes unchanged, to the dead-letter topic.
-    pub async fn dead_letter(&self, topic: &str, record: &Record, reason: &str, cancel: &CancellationToken) -> bool {
+    pub async fn dead_letter(&self, topic: &str, record: &Record, reason: &str, cancel: &CancellationToken) -> Result<(), Cancelled> {
         let headers = OwnedHeaders::new()
             .insert(Header { key: ERROR_HEADER, value: Some(reason) })
             .insert(Header { key: "tocsin.source.topic", value: Some(&*record.topic) })
@@ -72,26 +85,65 @@ impl Publisher {
         self.until_confirmed(topic, record.key.as_deref(), payload, Some(headers), cancel).await
     }
 
-    async fn until_confirmed(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: Option<OwnedHeaders>, cancel: &CancellationToken) -> bool {
+    async fn until_confirmed(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: Option<OwnedHeaders>, cancel: &CancellationToken) -> Result<(), Cancelled> {
         let mut backoff = BACKOFF_START;
+        let mut waiting: Option<UnconfirmedGuard> = None;
+        let mut last_error: Option<String> = None;
         loop {
             let attempt = self.producer.send(topic, key, payload, headers.clone());
             let result = tokio::select! {
                 result = attempt => result,
-                _ = cancel.cancelled() => return false,
+                _ = cancel.cancelled() => return Err(Cancelled),
             };
             match result {
-                Ok(()) => return true,
+                Ok(()) => return Ok(()),
                 Err(error) => {
                     self.metrics.publish_error(topic);
-                    tracing::warn!(topic, error = %error, retry_in = ?backoff, "publish not confirmed; retrying");
+                    waiting.get_or_insert_with(|| UnconfirmedGuard::enter(&self.unconfirmed, topic, &self.metrics));
+                    let text = error.to_string();
+                    if last_error.as_ref() != Some(&text) {
+                        tracing::warn!(topic, error = %text, retry_in = ?backoff, "publish not confirmed; retrying until it is");
+                        last_error = Some(text);
+                    }
                 }
             }
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
-                _ = cancel.cancelled() => return false,
+                _ = cancel.cancelled() => return Err(Cancelled),
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+}
+
+impl DeadLetters for Publisher {
+    fn keep<'a>(&'a self, topic: &'a str, record: &'a Record, reason: &'a str, cancel: &'a CancellationToken) -> BoxFuture<'a, Result<(), Cancelled>> {
+        Box::pin(self.dead_letter(topic, record, reason, cancel))
+    }
+}
+
+/// Counts one record of a topic as unconfirmed for as long as it lives.
+struct UnconfirmedGuard {
+    topics: Arc<Mutex<BTreeMap<String, usize>>>,
+    topic: String,
+    _gauge: crate::telemetry::WaitingGuard,
+}
+
+impl UnconfirmedGuard {
+    fn enter(topics: &Arc<Mutex<BTreeMap<String, usize>>>, topic: &str, metrics: &Metrics) -> UnconfirmedGuard {
+        *topics.lock().expect("lock poisoned").entry(topic.to_owned()).or_default() += 1;
+        UnconfirmedGuard { topics: topics.clone(), topic: topic.to_owned(), _gauge: metrics.unconfirmed(topic) }
+    }
+}
+
+impl Drop for UnconfirmedGuard {
+    fn drop(&mut self) {
+        let mut topics = self.topics.lock().expect("lock poisoned");
+        if let Some(count) = topics.get_mut(&self.topic) {
+            *count -= 1;
+            if *count == 0 {
+                topics.remove(&self.topic);
+            }
         }
     }
 }

@@ -11,12 +11,11 @@
 
 use crate::db::{self, Database};
 use crate::dispatch::{unix_now_secs, Dispatcher, Outcome as SendOutcome};
-use crate::ingest::Rejected;
-use crate::kafka::{Handler, Outcome, Record, Stop};
+use crate::kafka::{Discard, Handler, Record, Rejected, Stop};
 use crate::model::Notification;
 use crate::publish::{notification_json, Publisher, ERROR_HEADER, RETRYABLE_HEADER};
 use crate::stored::{self, loggable_address};
-use crate::supervise::Fatal;
+use crate::supervise::{Cancelled, Fatal};
 use crate::telemetry::Metrics;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
@@ -62,9 +61,12 @@ pub struct RetryEngine {
     fatal: Fatal,
 }
 
-pub enum Job {
-    Retry { record: Record, notification: Notification },
-    Malformed { record: Record, rejected: Rejected },
+/// A failed notification read back from the retry topic.
+pub struct Job {
+    notification: Notification,
+    /// Where it came from (topic, partition, offset, key, headers; no payload), for the
+    /// dead-letter copy if it is given up.
+    source: Record,
 }
 
 impl RetryEngine {
@@ -82,7 +84,7 @@ impl RetryEngine {
         RetryEngine { policy, topics, max_message_bytes, db, dispatcher, publisher, metrics, fatal }
     }
 
-    async fn retry(&self, record: Record, notification: Notification, stop: Stop) -> Outcome {
+    async fn retry(&self, Job { notification, source: record }: Job, stop: Stop) -> Result<(), Cancelled> {
         if record.header(RETRYABLE_HEADER) == Some("false") {
             let error = record.header(ERROR_HEADER).unwrap_or("unknown error").to_owned();
             let (kind, name, address) = (notification.method.kind.clone(), notification.method.name.clone().unwrap_or_default(), loggable_address(notification.address()));
@@ -94,28 +96,23 @@ impl RetryEngine {
         let due = last_attempt + self.policy.delay(notification.retry_count, spread).as_secs_f64();
         {
             let _waiting = self.metrics.waiting(ENGINE);
-            if !stored::wait_until(due, &stop.draining).await {
-                return Outcome::Abandoned;
-            }
+            stored::wait_until(due, &stop.draining).await?;
         }
         let (id, kind) = (notification.method.id.clone(), notification.method.kind.clone());
-        let Some(current) = db::until_answered("notification method", &self.metrics, &self.fatal, &stop.abort, || self.db.fetch_method(&id)).await
-        else {
-            return Outcome::Abandoned;
-        };
+        let current = db::until_answered("notification method", &self.metrics, &self.fatal, &stop.abort, || self.db.fetch_method(&id)).await?;
         let Some(notification) = stored::refreshed(notification, current) else {
             tracing::info!(method_id = %id, "Notification method {id} was deleted from database. Will stop sending.");
             self.metrics.retry_given_up(&kind, "method_deleted");
-            return Outcome::Done;
+            return Ok(());
         };
         match self.dispatcher.send(notification).await {
-            SendOutcome::Sent(n) => self.publish(&self.topics.notification_topic, &n, &stop).await,
+            SendOutcome::Sent(n) => self.publisher.notification(&self.topics.notification_topic, &n, &stop.abort).await,
             SendOutcome::InvalidType(n) => {
                 let reason = format!("type {} has no enabled plugin", n.method.kind);
                 self.give_up(&record, n, "invalid_type", &reason, &stop).await
             }
             SendOutcome::Failed(mut n, error) => {
-                n.retry_count += 1;
+                n.retry_count = n.retry_count.saturating_add(1);
                 let (kind, name, address) = (n.method.kind.clone(), n.method.name.clone().unwrap_or_default(), loggable_address(n.address()));
                 if !error.retryable {
                     tracing::error!(r#type = %kind, name = %name, address = %address, error = %error, "retry failed for {kind} with name {name} at {address} with a permanent error.  Giving up on retry.");
@@ -124,11 +121,7 @@ impl RetryEngine {
                 } else if n.retry_count < self.policy.max_attempts {
                     tracing::error!(r#type = %kind, name = %name, address = %address, retry_count = n.retry_count, "retry failed for {kind} with name {name} at {address}.  Saving for later retry.");
                     self.metrics.retry_requeued(&kind);
-                    if self.publisher.failed_notification(&self.topics.retry_topic, &n, &error, &stop.abort).await {
-                        Outcome::Done
-                    } else {
-                        Outcome::Abandoned
-                    }
+                    self.publisher.failed_notification(&self.topics.retry_topic, &n, &error, &stop.abort).await
                 } else {
                     let attempts = self.policy.max_attempts;
                     tracing::error!(r#type = %kind, name = %name, address = %address, error = %error, "retry failed for {kind} with name {name} at {address} after {attempts} retries.  Giving up on retry.");
@@ -139,61 +132,37 @@ impl RetryEngine {
         }
     }
 
-    async fn publish(&self, topic: &str, notification: &Notification, stop: &Stop) -> Outcome {
-        if self.publisher.notification(topic, notification, &stop.abort).await {
-            Outcome::Done
-        } else {
-            Outcome::Abandoned
-        }
-    }
-
     /// Keeps the notification, as it stands after its last attempt, on the dead-letter topic.
-    async fn give_up(&self, source: &Record, notification: Notification, why: &'static str, reason: &str, stop: &Stop) -> Outcome {
+    async fn give_up(&self, source: &Record, notification: Notification, why: &'static str, reason: &str, stop: &Stop) -> Result<(), Cancelled> {
         let kept = Record { payload: Some(notification_json(&notification).into_bytes()), ..source.clone() };
-        if !self.publisher.dead_letter(&self.topics.dead_letter_topic, &kept, reason, &stop.abort).await {
-            return Outcome::Abandoned;
-        }
+        self.publisher.dead_letter(&self.topics.dead_letter_topic, &kept, reason, &stop.abort).await?;
         self.metrics.retry_given_up(&notification.method.kind, why);
-        Outcome::Done
-    }
-
-    async fn malformed(&self, record: Record, rejected: Rejected, stop: Stop) -> Outcome {
-        tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset, error = %rejected, "record of the retry topic is not a notification; dead-lettering it");
-        if !self.publisher.dead_letter(&self.topics.dead_letter_topic, &record, &rejected.reason, &stop.abort).await {
-            return Outcome::Abandoned;
-        }
-        self.metrics.stored_rejected(ENGINE);
-        Outcome::Done
+        Ok(())
     }
 }
 
 impl Handler for RetryEngine {
     type Job = Job;
+    const INPUT: &'static str = "Notification";
 
-    fn prepare(&self, record: Record) -> Job {
-        match stored::decode(record.payload.as_deref(), self.max_message_bytes) {
-            Ok(notification) => Job::Retry { record, notification },
-            Err(rejected) => Job::Malformed { record, rejected },
-        }
+    fn decode(&self, record: &Record) -> Result<Job, Rejected> {
+        let notification = stored::decode(record.payload.as_deref(), self.max_message_bytes)?;
+        Ok(Job { notification, source: Record { payload: None, ..record.clone() } })
     }
 
     /// Retries of one alarm stay in order, so a late ALARM retry cannot overtake its OK.
     fn ordering_key(&self, job: &Job) -> Option<u64> {
-        match job {
-            Job::Retry { notification, .. } => {
-                let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                notification.alarm.alarm_id.hash(&mut hasher);
-                Some(hasher.finish())
-            }
-            Job::Malformed { .. } => None,
-        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        job.notification.alarm.alarm_id.hash(&mut hasher);
+        Some(hasher.finish())
     }
 
-    async fn handle(&self, job: Job, stop: Stop) -> Outcome {
-        match job {
-            Job::Retry { record, notification } => self.retry(record, notification, stop).await,
-            Job::Malformed { record, rejected } => self.malformed(record, rejected, stop).await,
-        }
+    async fn handle(&self, job: Job, stop: Stop) -> Result<(), Cancelled> {
+        self.retry(job, stop).await
+    }
+
+    fn dead_lettered(&self, _record: &Record, _discard: &Discard) {
+        self.metrics.stored_rejected(ENGINE);
     }
 }
 

@@ -1,9 +1,10 @@
 //! The operator's HTTP endpoints: `/metrics` (Prometheus text), `/healthz` (ready: 200 only
-//! while the config database and the broker answer, 503 naming what failed otherwise) and
-//! `/livez` (the process is up).
+//! while the config database and the broker answer and every record published was confirmed,
+//! 503 naming what failed otherwise) and `/livez` (the process is up).
 
 use crate::db::Database;
 use crate::kafka::Producer;
+use crate::publish::Publisher;
 use crate::telemetry::Metrics;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -18,16 +19,17 @@ struct Probe {
     metrics: Metrics,
     db: Database,
     producer: Producer,
+    publisher: Publisher,
 }
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router(metrics: Metrics, db: Database, producer: Producer) -> Router {
+pub fn router(metrics: Metrics, db: Database, producer: Producer, publisher: Publisher) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(health))
         .route("/livez", get(|| async { Json(json!({"status": "ok"})) }))
-        .with_state(Probe { metrics, db, producer })
+        .with_state(Probe { metrics, db, producer, publisher })
 }
 
 async fn metrics_text(State(probe): State<Probe>) -> impl IntoResponse {
@@ -46,7 +48,17 @@ async fn health(State(probe): State<Probe>) -> impl IntoResponse {
         Ok(Err(e)) => e.to_string(),
         Err(e) => e.to_string(),
     };
-    let ready = database == "ok" && broker == "ok";
+    // A record the broker does not confirm holds its partition's commits (a dead-letter topic
+    // that is missing, a topic the broker refuses to write): the instance is not doing its work.
+    let unconfirmed = probe.publisher.unconfirmed();
+    let publishing = if unconfirmed.is_empty() {
+        "ok".to_owned()
+    } else {
+        let topics: Vec<String> = unconfirmed.iter().map(|(topic, n)| format!("{topic} ({n})")).collect();
+        format!("records not confirmed by the broker, retrying: {}", topics.join(", "))
+    };
+    let ready = database == "ok" && broker == "ok" && publishing == "ok";
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"status": if ready { "ok" } else { "unavailable" }, "database": database, "broker": broker})))
+    let body = json!({"status": if ready { "ok" } else { "unavailable" }, "database": database, "broker": broker, "publishing": publishing});
+    (status, Json(body))
 }

@@ -51,9 +51,11 @@ struct Inner {
     db_lookup_duration: HistogramVec,
     db_errors: IntCounter,
     publish_errors: IntCounterVec,
+    unconfirmed_records: IntGaugeVec,
     commits: IntCounterVec,
     engine_restarts: IntCounterVec,
     stored_rejected: IntCounterVec,
+    records_discarded: IntCounterVec,
     retries_requeued: IntCounterVec,
     retries_given_up: IntCounterVec,
     chains_stopped: IntCounterVec,
@@ -107,9 +109,21 @@ impl Metrics {
             db_lookup_duration: histogram_vec(&r, "tocsin_db_lookup_duration_seconds", "Duration of a notification-method lookup", &["cache"]),
             db_errors: counter(&r, "tocsin_db_errors_total", "Config database queries that failed"),
             publish_errors: counter_vec(&r, "tocsin_publish_errors_total", "Records the broker did not confirm (retried)", &["topic"]),
+            unconfirmed_records: {
+                let g = IntGaugeVec::new(Opts::new("tocsin_unconfirmed_records", "Records whose publish is being retried because the broker did not confirm them"), &["topic"])
+                    .expect("valid metric name");
+                r.register(Box::new(g.clone())).expect("metric registered once");
+                g
+            },
             commits: counter_vec(&r, "tocsin_offset_commits_total", "Offset commits by outcome", &["outcome"]),
             engine_restarts: counter_vec(&r, "tocsin_engine_restarts_total", "Engine tasks restarted after a failure", &["engine"]),
             stored_rejected: counter_vec(&r, "tocsin_stored_rejected_total", "Records of the retry or periodic topics that are not notifications (dead-lettered)", &["engine"]),
+            records_discarded: counter_vec(
+                &r,
+                "tocsin_records_discarded_total",
+                "Records dead-lettered instead of handled: rejected as input, or their handling panicked (internal_error, a bug)",
+                &["engine", "cause"],
+            ),
             retries_requeued: counter_vec(&r, "tocsin_retries_requeued_total", "Failed retries put back on the retry topic", &["type"]),
             retries_given_up: counter_vec(&r, "tocsin_retries_given_up_total", "Notifications given up and dead-lettered by the retry engine", &["type", "why"]),
             chains_stopped: counter_vec(&r, "tocsin_periodic_chains_stopped_total", "Periodic chains ended", &["why"]),
@@ -196,12 +210,23 @@ impl Metrics {
         self.inner.publish_errors.with_label_values(&[topic]).inc();
     }
 
+    /// Counts a record as unconfirmed on `topic` until the guard is dropped.
+    pub fn unconfirmed(&self, topic: &str) -> WaitingGuard {
+        let gauge = self.inner.unconfirmed_records.with_label_values(&[topic]);
+        gauge.inc();
+        WaitingGuard(gauge)
+    }
+
     pub fn commit(&self, ok: bool) {
         self.inner.commits.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
     }
 
     pub fn engine_restart(&self, engine: &str) {
         self.inner.engine_restarts.with_label_values(&[engine]).inc();
+    }
+
+    pub fn record_discarded(&self, engine: &str, cause: &str) {
+        self.inner.records_discarded.with_label_values(&[engine, cause]).inc();
     }
 
     pub fn stored_rejected(&self, engine: &str) {
@@ -300,7 +325,7 @@ impl Metrics {
 
 use std::net::UdpSocket;
 
-/// See [`Metrics::waiting`].
+/// See [`Metrics::waiting`] and [`Metrics::unconfirmed`].
 pub struct WaitingGuard(prometheus::IntGauge);
 
 impl Drop for WaitingGuard {

@@ -53,7 +53,10 @@ async fn health_is_ready_only_when_database_and_broker_answer_and_types_are_regi
     .await;
     let response = reqwest::get(format!("http://{}/healthz", good.http_addr())).await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"status": "ok", "database": "ok", "broker": "ok"}));
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"status": "ok", "database": "ok", "broker": "ok", "publishing": "ok"})
+    );
     let live = reqwest::get(format!("http://{}/livez", good.http_addr())).await.unwrap();
     assert_eq!(live.status(), 200);
     good.shutdown().await.unwrap();
