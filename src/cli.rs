@@ -34,8 +34,16 @@ pub struct ConfigArg {
 pub enum Command {
     /// Run the notification engine until SIGTERM or SIGINT.
     Run(ConfigArg),
-    /// Validate the configuration and print the effective settings, secrets masked.
-    CheckConfig(ConfigArg),
+    /// Validate the configuration and print the effective settings, secrets masked; with
+    /// --connect, also check the broker, the topics and the config database.
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Connect to the broker and the database and report what `run` would find, without
+        /// starting the engines or creating anything. Exits non-zero if `run` would fail.
+        #[arg(long)]
+        connect: bool,
+    },
     /// Config database tools.
     Db {
         #[command(subcommand)]
@@ -129,13 +137,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init_logging(config.service.log_format);
             crate::app::run(config).await
         }
-        Command::CheckConfig(arg) => {
+        Command::CheckConfig { config: arg, connect } => {
             let config = load(&arg)?;
             for notice in &config.notices {
                 eprintln!("note: {notice}");
             }
             print!("{}", config.render_masked());
             eprintln!("{}: configuration is valid", config.file.display());
+            if connect {
+                check_connections(&config).await?;
+            }
             Ok(())
         }
         Command::Db { command: DbCommand::Init(arg) } => {
@@ -163,6 +174,65 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules { api, command } => admin::rules(&api, command).await,
         Command::Silence { api, command } => admin::silence(&api, command).await,
         Command::Methods { api, command } => admin::methods(&api, command).await,
+    }
+}
+
+/// What `run` would find: the broker and every topic it needs, the config database and the
+/// Monasca tables it reads. Prints one line per check; fails if `run` would.
+async fn check_connections(config: &Config) -> anyhow::Result<()> {
+    let kafka = &config.kafka;
+    let mut problems = Vec::new();
+    let needed = crate::app::needed_topics(config);
+    let (brokers, properties, timeout) = (kafka.brokers.clone(), kafka.producer_properties.clone(), config.service.start_timeout);
+    let asked = needed.clone();
+    let inventory = tokio::task::spawn_blocking(move || crate::kafka::topics::inspect(&brokers, &properties, &asked, timeout)).await?;
+    match inventory {
+        Err(e) => {
+            println!("broker {}: {e}", kafka.brokers.join(","));
+            problems.push("the broker does not answer".to_owned());
+        }
+        Ok(inventory) => {
+            println!("broker {}: ok ({} broker(s))", kafka.brokers.join(","), inventory.brokers);
+            let mut seen = std::collections::HashSet::new();
+            for topic in needed.iter().filter(|t| seen.insert(t.name.clone())) {
+                match inventory.present.get(&topic.name) {
+                    Some((partitions, replication)) => println!("topic {}: ok, {partitions} partition(s), replication {replication} ({})", topic.name, topic.role),
+                    None if kafka.create_topics => println!("topic {}: missing, created at start ([kafka] create_topics = true) ({})", topic.name, topic.role),
+                    None => {
+                        println!("topic {}: missing ({})", topic.name, topic.role);
+                        problems.push(format!("topic {} is missing and [kafka] create_topics = false", topic.name));
+                    }
+                }
+            }
+        }
+    }
+    let database = config.database.masked_url();
+    let db = Database::connect_lazy(&config.database.url)?;
+    match tokio::time::timeout(config.service.start_timeout, db.ping()).await {
+        Ok(Ok(())) => {
+            let missing = db.missing_tables().await;
+            if missing.is_empty() {
+                println!("database {database}: ok, Monasca tables present");
+            } else {
+                println!("database {database}: reachable, but tables missing or unreadable: {} (tocsin db init creates them)", missing.join(", "));
+                problems.push("config database tables are missing".to_owned());
+            }
+        }
+        Ok(Err(e)) => {
+            println!("database {database}: {e}");
+            problems.push("the config database does not answer".to_owned());
+        }
+        Err(_) => {
+            println!("database {database}: no answer within {:?}", config.service.start_timeout);
+            problems.push("the config database does not answer".to_owned());
+        }
+    }
+    db.close().await;
+    if problems.is_empty() {
+        eprintln!("{}: broker, topics and database ready", config.file.display());
+        Ok(())
+    } else {
+        anyhow::bail!("not ready: {}", problems.join("; "))
     }
 }
 

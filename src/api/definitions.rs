@@ -79,7 +79,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> ApiResult<Definition> {
         id: row.try_get(0)?,
         name: row.try_get(1)?,
         description: row.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
-        expression: row.try_get(3)?,
+        // LONGTEXT on MySQL, which arrives as a BLOB.
+        expression: crate::db::text(row, 3)?,
         severity: row.try_get(4)?,
         match_by: row.try_get::<Option<String>, _>(5)?.unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         actions_enabled: enabled != 0,

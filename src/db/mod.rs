@@ -208,6 +208,17 @@ impl Database {
         Ok(())
     }
 
+    /// The Monasca tables Tocsin reads that are missing or that this user cannot read.
+    pub async fn missing_tables(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        for table in ["notification_method_type", "notification_method", "alarm_action", "alarm_definition", "alarm"] {
+            if sqlx::query(&format!("SELECT 1 FROM {table} WHERE 1 = 0")).fetch_optional(&self.pool).await.is_err() {
+                missing.push(table);
+            }
+        }
+        missing
+    }
+
     pub async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
         Ok(())
@@ -225,6 +236,32 @@ impl Database {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A text column, whatever the server calls its type: MySQL and MariaDB send `TEXT` and
+/// `LONGTEXT` columns as BLOBs, which sqlx's `Any` driver will not decode as a `String`.
+pub fn text(row: &AnyRow, index: usize) -> Result<String, sqlx::Error> {
+    match row.try_get::<String, _>(index) {
+        Ok(text) => Ok(text),
+        Err(as_text) => match row.try_get::<Vec<u8>, _>(index) {
+            Ok(bytes) => String::from_utf8(bytes)
+                .map_err(|e| sqlx::Error::ColumnDecode { index: index.to_string(), source: format!("not UTF-8 text: {e}").into() }),
+            Err(_) => Err(as_text),
+        },
+    }
+}
+
+/// As [`text`], for a nullable column.
+pub fn optional_text(row: &AnyRow, index: usize) -> Result<Option<String>, sqlx::Error> {
+    match row.try_get::<Option<String>, _>(index) {
+        Ok(text) => Ok(text),
+        Err(as_text) => match row.try_get::<Option<Vec<u8>>, _>(index) {
+            Ok(bytes) => bytes
+                .map(|bytes| String::from_utf8(bytes).map_err(|e| sqlx::Error::ColumnDecode { index: index.to_string(), source: format!("not UTF-8 text: {e}").into() }))
+                .transpose(),
+            Err(_) => Err(as_text),
+        },
     }
 }
 

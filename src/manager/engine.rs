@@ -12,7 +12,7 @@
 //! (then dropped) when it is released.
 
 use super::notice;
-use super::persist::StateStore;
+use super::persist::{self, StateStore};
 use super::state::{Effect, GroupNotice, ManagerState, Settings, Suppression};
 use crate::db::{self, Database, MethodLookup};
 use crate::deliver::Delivery;
@@ -138,14 +138,19 @@ impl ManagerEngine {
         let scope = format!("{}/{number}", self.settings.scope_prefix);
         let snapshot = db::until_answered("alarm-manager state", &self.metrics, &self.fatal, cancel, || self.store.load(&scope)).await?;
         let mut state = ManagerState::new(self.settings.state);
-        for (entity, why) in &snapshot.unreadable {
-            tracing::error!(scope, entity, error = %why, "unreadable alarm-manager state row left out");
+        for bad in &snapshot.unreadable {
+            self.metrics.manager_unreadable_row();
+            tracing::error!(scope, table = bad.table, entity_hash = %bad.entity_hash, column = bad.column, error = %bad.why, "unreadable alarm-manager state row left out: {bad}");
         }
         let rows = snapshot.rows.len();
         for (entity, value) in snapshot.rows {
-            let described = format!("{entity:?}");
+            let (entity_hash, described) = (persist::entity_hash(&entity), format!("{entity:?}"));
             if let Err(why) = state.restore(entity, value) {
-                tracing::error!(scope, entity = described, error = %why, "unreadable alarm-manager state row left out");
+                self.metrics.manager_unreadable_row();
+                tracing::error!(
+                    scope, table = "alarm_manager_state", %entity_hash, column = "body", entity = described, error = %why,
+                    "unreadable alarm-manager state row left out: row (scope {scope:?}, entity_hash {entity_hash:?}) of table alarm_manager_state, column body: {why}"
+                );
             }
         }
         let open_groups = state.group_count();
@@ -290,7 +295,7 @@ impl ManagerEngine {
     async fn tick(self: Arc<Self>, part: Arc<Partition>) {
         loop {
             let next_due = part.state.lock().await.state.next_due_ms();
-            let wait = next_due.map_or(MAX_TICK, |due| Duration::from_millis((due - now_ms()).max(0) as u64).min(MAX_TICK));
+            let wait = next_due.map_or(MAX_TICK, |due| Duration::from_millis(due.saturating_sub(now_ms()).clamp(0, MAX_TICK.as_millis() as i64) as u64));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = part.wake.notified() => continue,

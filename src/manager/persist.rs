@@ -8,18 +8,28 @@
 //! that moves to another instance brings its state along.
 
 use super::state::{Change, Entity};
-use crate::db::{Database, Dialect};
+use crate::db::{self, Database, Dialect, Error};
 use sqlx::Row;
-
-use crate::db::Error;
 
 /// A partition's persisted state.
 pub struct Snapshot {
     pub rows: Vec<(Entity, serde_json::Value)>,
-    /// Rows that could not be read (entity text, why): reported, then left out.
-    pub unreadable: Vec<(String, String)>,
+    /// Rows that could not be read: reported, then left out (never retried: reading them again
+    /// gives the same answer).
+    pub unreadable: Vec<Unreadable>,
     /// Records below this offset are already reflected in `rows`.
     pub next_offset: i64,
+}
+
+/// A state row that cannot be decoded, and where it is.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("row (scope {scope:?}, entity_hash {entity_hash:?}) of table {table}, column {column}: {why}")]
+pub struct Unreadable {
+    pub table: &'static str,
+    pub scope: String,
+    pub entity_hash: String,
+    pub column: &'static str,
+    pub why: String,
 }
 
 #[derive(Clone)]
@@ -63,20 +73,16 @@ impl StateStore {
             .map(|row| row.try_get::<i64, _>(0))
             .transpose()
             .map_err(Error::from)?;
-        let rows = sqlx::query(&self.db.sql("SELECT entity, body FROM alarm_manager_state WHERE scope = ?"))
+        let rows = sqlx::query(&self.db.sql("SELECT entity_hash, entity, body FROM alarm_manager_state WHERE scope = ?"))
             .bind(scope)
             .fetch_all(pool)
             .await?;
         let mut parsed = Vec::with_capacity(rows.len());
         let mut unreadable = Vec::new();
-        for row in rows {
-            let entity_text: String = row.try_get(0).map_err(Error::from)?;
-            let body_text: String = row.try_get(1).map_err(Error::from)?;
-            let entity = serde_json::from_str::<Entity>(&entity_text);
-            let body = serde_json::from_str::<serde_json::Value>(&body_text);
-            match (entity, body) {
-                (Ok(entity), Ok(body)) => parsed.push((entity, body)),
-                (Err(e), _) | (_, Err(e)) => unreadable.push((entity_text, e.to_string())),
+        for row in &rows {
+            match decode_row(scope, row) {
+                Ok(pair) => parsed.push(pair),
+                Err(bad) => unreadable.push(bad),
             }
         }
         Ok(Snapshot { rows: parsed, unreadable, next_offset: offset.unwrap_or(0) })
@@ -120,6 +126,22 @@ impl StateStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The `entity_hash` key of an entity's row.
+pub fn entity_hash(entity: &Entity) -> String {
+    stable_hash_hex(&serde_json::to_string(entity).expect("an entity serializes"))
+}
+
+/// One state row as (entity, body), or where and why it cannot be read.
+fn decode_row(scope: &str, row: &sqlx::any::AnyRow) -> Result<(Entity, serde_json::Value), Unreadable> {
+    let entity_hash = db::text(row, 0).unwrap_or_else(|e| format!("<unreadable: {e}>"));
+    let bad = |column: &'static str, why: String| Unreadable { table: "alarm_manager_state", scope: scope.to_owned(), entity_hash: entity_hash.clone(), column, why };
+    let entity_text = db::text(row, 1).map_err(|e| bad("entity", e.to_string()))?;
+    let entity = serde_json::from_str::<Entity>(&entity_text).map_err(|e| bad("entity", format!("not an alarm-manager entity: {e}")))?;
+    let body_text = db::text(row, 2).map_err(|e| bad("body", e.to_string()))?;
+    let body = serde_json::from_str::<serde_json::Value>(&body_text).map_err(|e| bad("body", format!("not JSON: {e}")))?;
+    Ok((entity, body))
 }
 
 /// 128-bit FNV-1a as 32 hex digits: stable across builds and platforms (unlike std's hasher),

@@ -262,12 +262,12 @@ impl ManagerState {
         let wait_ms = rules
             .inhibits_as_target(&alarm)
             .iter()
-            .map(|rule| rule.wait.as_millis() as i64)
+            .map(|rule| millis(rule.wait))
             .max();
         let queued_behind = tenant.holds.get(&alarm_id).and_then(|queue| queue.back()).map(|h| h.due_ms);
         let due_ms = match (wait_ms, queued_behind) {
             (None, None) | (Some(0), None) => return self.decide(rules, alarm, now_ms, now_ms),
-            (wait, behind) => (now_ms + wait.unwrap_or(0)).max(behind.unwrap_or(i64::MIN)),
+            (wait, behind) => now_ms.saturating_add(wait.unwrap_or(0)).max(behind.unwrap_or(i64::MIN)),
         };
         let tenant = self.tenants.get_mut(&tenant_id).expect("entry created above");
         tenant.holds.entry(alarm_id.clone()).or_default().push_back(Hold { alarm, offset, arrived_ms: now_ms, due_ms });
@@ -378,7 +378,7 @@ impl ManagerState {
                 }
             }
             for rule in rules.inhibits_as_target(&alarm) {
-                let Some(source_alarm_id) = inhibiting_source(tenant, rule.meta.id.as_str(), &rule.spec.equal, rule.wait.as_millis() as i64, &alarm, arrived_ms) else {
+                let Some(source_alarm_id) = inhibiting_source(tenant, rule.meta.id.as_str(), &rule.spec.equal, millis(rule.wait), &alarm, arrived_ms) else {
                     continue;
                 };
                 if has_action_pairs(&rule.spec.target) {
@@ -441,7 +441,7 @@ impl ManagerState {
             Some((shared, _)) => shared.clone(),
             None => {
                 let shared = Arc::new(key.clone());
-                let due_ms = now_ms + rule.group_wait.as_millis() as i64;
+                let due_ms = now_ms.saturating_add(millis(rule.group_wait));
                 self.timers.insert((due_ms, Timer::Group { tenant: alarm.tenant_id.clone(), key: shared.clone() }));
                 tenant.groups.insert(shared.clone(), Group { members: BTreeMap::new(), due_ms, sent: 0 });
                 shared
@@ -478,8 +478,8 @@ impl ManagerState {
             self.dirty.insert(entity);
             return Vec::new();
         };
-        group.sent += 1;
-        group.due_ms = now_ms.max(due_ms) + rule.repeat_interval.as_millis().max(1) as i64;
+        group.sent = group.sent.saturating_add(1);
+        group.due_ms = now_ms.max(due_ms).saturating_add(millis(rule.repeat_interval).max(1));
         self.timers.insert((group.due_ms, Timer::Group { tenant: tenant_id.to_owned(), key: key.clone() }));
         for member in group.members.values_mut().filter(|m| !m.notified) {
             Arc::make_mut(member).notified = true;
@@ -583,6 +583,12 @@ impl ManagerState {
     }
 }
 
+/// A rule's duration in milliseconds. Times here are saturating sums of these and of input
+/// times, so neither a restored row nor a rule's duration can overflow them.
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The alarm of an active source (or, for an OK/UNDETERMINED target, one that left ALARM within
 /// `wait_ms` of the target's arrival) that shares a value tuple with the target.
 fn inhibiting_source(tenant: &TenantState, rule_id: &str, equal: &[crate::rules::Key], wait_ms: i64, target: &AlarmTransition, arrived_ms: i64) -> Option<String> {
@@ -593,7 +599,7 @@ fn inhibiting_source(tenant: &TenantState, rule_id: &str, equal: &[crate::rules:
         .iter()
         .filter(|(source_alarm, source)| {
             *source_alarm != &target.alarm_id
-                && (source.active || (recovering && source.left_ms.is_some_and(|left| (arrived_ms - left).abs() <= wait_ms)))
+                && (source.active || (recovering && source.left_ms.is_some_and(|left| arrived_ms.saturating_sub(left).saturating_abs() <= wait_ms)))
                 && source.values.iter().any(|values| target_values.contains(values))
         })
         .collect();

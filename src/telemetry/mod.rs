@@ -66,6 +66,7 @@ struct Inner {
     manager_group_notices: IntCounter,
     manager_open_groups: IntGauge,
     manager_persist_errors: IntCounter,
+    manager_unreadable_rows: IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -142,6 +143,7 @@ impl Metrics {
                 g
             },
             manager_persist_errors: counter(&r, "tocsin_manager_persist_errors_total", "Failed writes of alarm-manager state (retried)"),
+            manager_unreadable_rows: counter(&r, "tocsin_manager_unreadable_state_rows_total", "Persisted alarm-manager state rows that could not be read and were left out"),
             registry: r,
             statsd: Aggregator::default(),
         };
@@ -266,6 +268,10 @@ impl Metrics {
 
     pub fn manager_persist_error(&self) {
         self.inner.manager_persist_errors.inc();
+    }
+
+    pub fn manager_unreadable_row(&self) {
+        self.inner.manager_unreadable_rows.inc();
     }
 
     pub fn chain_stopped(&self, why: &str) {

@@ -126,3 +126,91 @@ async fn every_kind_of_bad_record_is_counted_kept_and_skipped() {
     })
     .await;
 }
+
+/// A notification record as the retry and periodic topics carry it (Monasca's shape), with a
+/// fresh alarm and `notification_timestamp` as given (raw JSON text, so any number fits).
+fn stored_notification(alarm_id: &str, notification_timestamp: &str, retry_count: &str) -> Vec<u8> {
+    let alarm = alarm_message(alarm_id, "def-none", "ALARM")["alarm-transitioned"].to_string();
+    format!(
+        r#"{{"id": "m-none", "type": "webhook", "name": "n", "address": "http://127.0.0.1:9/", "retry_count": {retry_count}, "raw_alarm": {alarm}, "alarm_id": "{alarm_id}", "notification_timestamp": {notification_timestamp}, "period": 1}}"#
+    )
+    .into_bytes()
+}
+
+/// Absurd numbers (valid JSON or nearly) in the input topic of every engine: each record is
+/// rejected with a reason, counted, dead-lettered and committed, and the engine goes on.
+/// Before the input was bounded, `Duration::from_secs_f64` panicked on these and the
+/// partition's commits stopped at the record, for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_numbers_in_every_engines_input_are_dead_lettered_and_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let hook = Receiver::start().await;
+    db.definition_with_method("def-good", "m-good", "WEBHOOK", &hook.url("/good"), &["ALARM"]).await;
+    let topics = Topics::create(1).await;
+    let periodic_dead = crate::support::unique("periodic-dead");
+    let extra = format!(
+        "[retry_engine]\nenabled = true\n\n[periodic_engine]\nenabled = true\ndead_letter_topic = {periodic_dead}\n\n[alarm_manager]\nenabled = true\n"
+    );
+    let app = crate::support::tocsin::start_in_process(&write_config(dir.path(), &topics, &db.url, &extra)).await;
+
+    let transition_with = |timestamp: &str| {
+        let mut text = alarm_message("a-extreme", "def-good", "ALARM").to_string();
+        let start = text.find("\"timestamp\":").unwrap();
+        let end = start + text[start..].find('}').unwrap();
+        text.replace_range(start..end, &format!("\"timestamp\":{timestamp}"));
+        text.into_bytes()
+    };
+    let b = broker();
+    let producer = b.producer();
+    let alarm_inputs = ["-1e23", "1e300", "-9223372036854775808", "1e400", "NaN", "\"NaN\"", "-Infinity"];
+    for timestamp in alarm_inputs {
+        b.produce(&producer, &topics.alarms, "extreme", &transition_with(timestamp)).await;
+    }
+    b.produce(&producer, &topics.alarms, "good", alarm_message("a-good", "def-good", "ALARM").to_string().as_bytes()).await;
+    let stored_inputs = [("1e20", "0"), ("-1e23", "0"), ("1e300", "0"), ("1700000000", "4294967296"), ("1700000000", "-9223372036854775808")];
+    for (timestamp, retry_count) in stored_inputs {
+        b.produce(&producer, &topics.retry, "extreme", &stored_notification("a-extreme", timestamp, retry_count)).await;
+        b.produce(&producer, &topics.periodic, "extreme", &stored_notification("a-extreme", timestamp, retry_count)).await;
+    }
+    for timestamp in ["-1e23", "1e300"] {
+        b.produce(&producer, &topics.filtered, "tenant", &transition_with(timestamp)).await;
+    }
+
+    eventually(WAIT, "the good alarm's POST", || async { (hook.count() == 1).then_some(()) }).await;
+    let dead = b.read(&topics.dead, alarm_inputs.len() + 2, WAIT);
+    assert_eq!(dead.len(), alarm_inputs.len() + 2, "every bad transition dead-lettered");
+    assert!(
+        dead.iter().any(|r| r.headers["tocsin.error"].contains("field timestamp must be milliseconds since 1970 before the year 10000, found -1e+23")),
+        "{dead:?}"
+    );
+    let retry_dead = b.read(&topics.retry_dead, stored_inputs.len(), WAIT);
+    assert_eq!(retry_dead.len(), stored_inputs.len(), "every bad retry record dead-lettered");
+    assert!(retry_dead.iter().any(|r| r.headers["tocsin.error"].contains("notification_timestamp must be seconds since 1970")), "{retry_dead:?}");
+    assert!(retry_dead.iter().any(|r| r.headers["tocsin.error"].contains("retry_count must be a count")), "{retry_dead:?}");
+    assert_eq!(b.read(&periodic_dead, stored_inputs.len(), WAIT).len(), stored_inputs.len(), "every bad periodic record dead-lettered");
+
+    let committed = |group: String, topic: &str, count: i64| {
+        let topic = topic.to_owned();
+        async move {
+            eventually(WAIT, &format!("{topic} committed to {count}"), || async { (b.committed(&group, &topic).get(&0) == Some(&count)).then_some(()) }).await
+        }
+    };
+    committed(topics.group.clone(), &topics.alarms, alarm_inputs.len() as i64 + 1).await;
+    committed(format!("{}-retry", topics.group), &topics.retry, stored_inputs.len() as i64).await;
+    committed(format!("{}-periodic-1", topics.group), &topics.periodic, stored_inputs.len() as i64).await;
+    let manager_committed: i64 = eventually(WAIT, "the filtered topic committed", || async {
+        let sum: i64 = b.committed(&format!("{}-manager", topics.group), &topics.filtered).values().sum();
+        (sum == 2).then_some(sum)
+    })
+    .await;
+    assert_eq!(manager_committed, 2);
+
+    let metrics = app.metrics().render_prometheus();
+    for (engine, count) in [("notification", alarm_inputs.len()), ("retry", stored_inputs.len()), ("periodic", stored_inputs.len()), ("alarm-manager", 2)] {
+        let line = format!("tocsin_records_discarded_total{{cause=\"rejected\",engine=\"{engine}\"}} {count}");
+        assert!(metrics.contains(&line), "{line} missing:\n{metrics}");
+    }
+    assert!(!metrics.contains("cause=\"internal_error\""), "no handler panicked:\n{metrics}");
+    app.shutdown().await.unwrap();
+}

@@ -3,6 +3,7 @@
 
 mod api;
 mod bad_input;
+mod consumer;
 mod engine;
 mod manager;
 mod operations;
@@ -14,4 +15,5 @@ mod plugin_pagerduty;
 mod plugin_slack;
 mod retry;
 mod scale_out;
+mod start;
 mod support;

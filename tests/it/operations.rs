@@ -176,3 +176,32 @@ async fn send_test_prints_the_remote_answer() {
     assert_eq!(code, Some(1));
     assert!(text.contains("no notification method with id \"m-missing\""), "{text}");
 }
+
+/// A dead-letter copy the broker will not take (here: larger than the producer may send) holds
+/// its partition's commits: `/healthz` says so, naming the topic, and a metric counts it, until
+/// the copy is confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfirmed_dead_letter_shows_in_health_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let topics = Topics::create(1).await;
+    let app = start_in_process(&write_config(dir.path(), &topics, &db.url, "[kafka_producer]\nmessage.max.bytes = 1000\n")).await;
+    let b = broker();
+    let oversized = format!("{{\"not an alarm\": \"{}\"}}", "x".repeat(2000));
+    b.produce(&b.producer(), &topics.alarms, "big", oversized.as_bytes()).await;
+
+    let body = eventually(WAIT, "/healthz to report the unconfirmed record", || async {
+        let response = reqwest::get(format!("http://{}/healthz", app.http_addr())).await.unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        (status == 503 && body["publishing"] != "ok").then_some(body)
+    })
+    .await;
+    assert_eq!(body["publishing"], format!("records not confirmed by the broker, retrying: {} (1)", topics.dead), "{body}");
+    assert_eq!((body["database"].as_str(), body["broker"].as_str()), (Some("ok"), Some("ok")), "{body}");
+    let metrics = app.metrics().render_prometheus();
+    assert_eq!(metric_value(&metrics, &format!("tocsin_unconfirmed_records{{topic=\"{}\"}}", topics.dead)), 1, "{metrics}");
+    assert!(metric_value(&metrics, &format!("tocsin_publish_errors_total{{topic=\"{}\"}}", topics.dead)) >= 1, "{metrics}");
+    assert!(b.committed(&topics.group, &topics.alarms).get(&0).is_none_or(|next| *next == 0), "the record is not committed before its copy is kept");
+    app.shutdown().await.unwrap();
+}

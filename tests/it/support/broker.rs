@@ -126,6 +126,13 @@ impl Broker {
         out
     }
 
+    /// The partition count of a topic, `None` when it does not exist.
+    pub fn partitions(&self, topic: &str) -> Option<usize> {
+        let consumer: BaseConsumer = self.client_config().create().expect("metadata client");
+        let metadata = consumer.fetch_metadata(None, Duration::from_secs(10)).expect("metadata");
+        metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()).map(|t| t.partitions().len())
+    }
+
     /// Committed offsets of a group on a topic, by partition (only partitions with a commit).
     pub fn committed(&self, group: &str, topic: &str) -> HashMap<i32, i64> {
         let consumer: BaseConsumer = self.client_config().set("group.id", group).create().expect("offset reader");
