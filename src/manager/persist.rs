@@ -45,7 +45,9 @@ impl StateStore {
         StateStore { db }
     }
 
-    /// Creates the state tables where they are missing.
+    /// Creates the state tables where they are missing. The columns have the same types on every
+    /// database: text of unbounded length is `TEXT`, spelled `LONGTEXT` on MySQL, whose `TEXT`
+    /// stops at 64 KiB (a large group's body is longer).
     pub async fn init_schema(&self) -> Result<(), Error> {
         let text = match self.db.dialect() {
             Dialect::MySql => "LONGTEXT",
@@ -53,7 +55,7 @@ impl StateStore {
         };
         let statements = [
             format!(
-                "CREATE TABLE IF NOT EXISTS alarm_manager_state (scope VARCHAR(255) NOT NULL, entity_hash CHAR(32) NOT NULL, \
+                "CREATE TABLE IF NOT EXISTS alarm_manager_state (scope VARCHAR(255) NOT NULL, entity_hash VARCHAR(32) NOT NULL, \
                  entity {text} NOT NULL, body {text} NOT NULL, PRIMARY KEY (scope, entity_hash))"
             ),
             "CREATE TABLE IF NOT EXISTS alarm_manager_offset (scope VARCHAR(255) NOT NULL, next_offset BIGINT NOT NULL, PRIMARY KEY (scope))".to_owned(),
@@ -73,7 +75,13 @@ impl StateStore {
             .map(|row| row.try_get::<i64, _>(0))
             .transpose()
             .map_err(Error::from)?;
-        let rows = sqlx::query(&self.db.sql("SELECT entity_hash, entity, body FROM alarm_manager_state WHERE scope = ?"))
+        // Tables made by earlier versions have a CHAR(32) key, which sqlx's `Any` driver cannot
+        // read on PostgreSQL (`bpchar`): read it as text.
+        let hash = match self.db.dialect() {
+            Dialect::Postgres => "entity_hash::text",
+            Dialect::MySql | Dialect::Sqlite => "entity_hash",
+        };
+        let rows = sqlx::query(&self.db.sql(&format!("SELECT {hash}, entity, body FROM alarm_manager_state WHERE scope = ?")))
             .bind(scope)
             .fetch_all(pool)
             .await?;

@@ -120,293 +120,297 @@ async fn rules_take_effect() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_seed_example_makes_one_grouped_notification_named_as_the_blueprint_says() {
-    let db = TestDb::new(DbKind::Sqlite).await;
-    db.ensure_type("WEBHOOK").await;
-    let receiver = Receiver::start().await;
-    let topics = Topics::create(2).await;
-    let seed = tenant("seed");
-    let dir = tempfile::tempdir().unwrap();
-    let app = start_in_process(&write_config(dir.path(), &topics, &db.url, &manager_config(&[&seed]))).await;
-    let api = Api::new(&app.http_addr().to_string());
+crate::on_every_database! {
+    async fn the_seed_example_makes_one_grouped_notification_named_as_the_blueprint_says(kind: DbKind) {
+        let db = TestDb::new(kind).await;
+        db.ensure_type("WEBHOOK").await;
+        let receiver = Receiver::start().await;
+        let topics = Topics::create(2).await;
+        let seed = tenant("seed");
+        let dir = tempfile::tempdir().unwrap();
+        let app = start_in_process(&write_config(dir.path(), &topics, &db.url, &manager_config(&[&seed]))).await;
+        let api = Api::new(&app.http_addr().to_string());
 
-    let cd892 = api.webhook(&seed, &receiver, "cd892", "/seed/cd892").await;
-    // The blueprint's JSON shape: matchers = group-by keys, exclusions = key → value.
-    api.post(&seed, "/group-rules", json!({
-        "name": "group_rule_1", "matchers": ["hostname"], "exclusions": {"alarm_name": "cpu_percent_high"},
-        "group_wait": "1s", "repeat_interval": "2h", "alarm_actions": [cd892],
-    }))
-    .await;
-    rules_take_effect().await;
-    produce(&topics, &[
-        transition(&seed, "at1", "def1", "cpu_percent_high", "ALARM", "LOW", "host1"),
-        transition(&seed, "at2", "def2", "cpu_system_perc_high", "ALARM", "LOW", "host1"),
-        transition(&seed, "at3", "def3", "cpu_percent_high", "ALARM", "LOW", "host2"),
-    ])
-    .await;
-
-    let request = eventually(Duration::from_secs(20), "the grouped notification", || async { receiver.requests().into_iter().next() }).await;
-    let body: Value = serde_json::from_str(&request.body).unwrap();
-    assert_eq!(body["alarm_name"], "group_notification_rule_1_host1_alarm[1]");
-    assert_eq!(body["state"], "ALARM");
-    assert_eq!(body["tenant_id"], seed.id.as_str());
-    let members = body["members"].as_array().expect("a grouped notification lists its members");
-    assert_eq!(members.len(), 1);
-    assert_eq!(members[0]["alarm_id"], "at2");
-    assert_eq!(members[0]["alarm_name"], "cpu_system_perc_high");
-    assert_eq!(members[0]["metrics"][0]["dimensions"]["hostname"], "host1");
-    assert!(body["message"].as_str().unwrap().contains("cpu_system_perc_high (at2) ALARM"));
-
-    let sent = broker().read(&topics.sent, 1, Duration::from_secs(10));
-    let record: Value = serde_json::from_str(&sent[0].payload).unwrap();
-    assert_eq!(record["alarm_name"], "group_notification_rule_1_host1_alarm[1]");
-    assert_eq!(record["id"], cd892.as_str());
-
-    // AT1 and AT3 are excluded and their definitions have no actions: nothing else is sent,
-    // and the 2 h repeat is not due.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(receiver.count(), 1);
-    app.shutdown().await.unwrap();
-}
-
-/// Examples 1–7 of alarm-managers.md §8, each in its own tenant of one running Tocsin (so they
-/// also show that tenants do not see each other's rules).
-#[tokio::test(flavor = "multi_thread")]
-async fn examples_1_to_7_give_the_outputs_decisions_md_gives() {
-    let db = TestDb::new(DbKind::Sqlite).await;
-    db.ensure_type("WEBHOOK").await;
-    let receiver = Receiver::start().await;
-    let topics = Topics::create(4).await;
-    let tenants: BTreeMap<u8, Tenant> = (1..=7).map(|n| (n, tenant(&format!("ex{n}")))).collect();
-    let all: Vec<&Tenant> = tenants.values().collect();
-    let dir = tempfile::tempdir().unwrap();
-    let app = start_in_process(&write_config(dir.path(), &topics, &db.url, &manager_config(&all))).await;
-    let api = Api::new(&app.http_addr().to_string());
-
-    let start = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let silence = |expression: &str| json!({"name": unique("silence"), "expression": expression, "start_time": start, "silence_duration": "2h"});
-    let inhibit = |expression: &str| json!({"name": unique("inhibit"), "expression": expression, "wait_time": "2s"});
-    let ex2_inhibit = "source {severity=CRITICAL} targets {severity=HIGH} excluding {severity=LOW} group by alarmName";
-
-    /// group_rule_2 of the examples with its three actions; returns nothing, the paths tell.
-    async fn group_rule_2(api: &Api, t: &Tenant, receiver: &Receiver, ex: &str) {
-        let cd892 = api.webhook(t, receiver, "cd892", &format!("/{ex}/cd892")).await;
-        let ad892 = api.webhook(t, receiver, "ad892", &format!("/{ex}/ad892")).await;
-        let cf892 = api.webhook(t, receiver, "cf892", &format!("/{ex}/cf892")).await;
-        api.post(t, "/group-rules", json!({
-            "name": "group_rule_2", "expression": "group by hostname", "group_wait": "1s", "repeat_interval": "2h",
-            "alarm_actions": [cd892], "ok_actions": [ad892], "undetermined_actions": [cf892],
+        let cd892 = api.webhook(&seed, &receiver, "cd892", "/seed/cd892").await;
+        // The blueprint's JSON shape: matchers = group-by keys, exclusions = key → value.
+        api.post(&seed, "/group-rules", json!({
+            "name": "group_rule_1", "matchers": ["hostname"], "exclusions": {"alarm_name": "cpu_percent_high"},
+            "group_wait": "1s", "repeat_interval": "2h", "alarm_actions": [cd892],
         }))
         .await;
-    }
+        rules_take_effect().await;
+        produce(&topics, &[
+            transition(&seed, "at1", "def1", "cpu_percent_high", "ALARM", "LOW", "host1"),
+            transition(&seed, "at2", "def2", "cpu_system_perc_high", "ALARM", "LOW", "host1"),
+            transition(&seed, "at3", "def3", "cpu_percent_high", "ALARM", "LOW", "host2"),
+        ])
+        .await;
 
-    let mut transitions = Vec::new();
-    // Ex 1: silence LOW; both definitions notify /ex1/own.
-    let t = &tenants[&1];
-    let own = api.webhook(t, &receiver, "own", "/ex1/own").await;
-    let def = api.definition(t, "ex1", &[&own]).await;
-    api.post(t, "/silence-rules", silence("targets {__severity__=LOW}")).await;
-    transitions.push(transition(t, "ex1-at1", &def, "a1", "ALARM", "HIGH", "host1"));
-    transitions.push(transition(t, "ex1-at2", &def, "a2", "ALARM", "LOW", "host1"));
-    // Ex 2: inhibit; all three definitions notify /ex2/own.
-    let t = &tenants[&2];
-    let own = api.webhook(t, &receiver, "own", "/ex2/own").await;
-    let def = api.definition(t, "ex2", &[&own]).await;
-    api.post(t, "/inhibit-rules", inhibit(ex2_inhibit)).await;
-    transitions.push(transition(t, "ex2-at1", &def, "cpu_high", "ALARM", "CRITICAL", "h"));
-    transitions.push(transition(t, "ex2-at2", &def, "cpu_high", "ALARM", "HIGH", "h"));
-    transitions.push(transition(t, "ex2-at3", &def, "cpu_high", "ALARM", "LOW", "h"));
-    // Ex 3: group; AT1 and AT2 have their own actions, AT3 none.
-    let t = &tenants[&3];
-    group_rule_2(&api, t, &receiver, "ex3").await;
-    let m123ab = api.webhook(t, &receiver, "123ab", "/ex3/123ab").await;
-    let mcd839 = api.webhook(t, &receiver, "cd839", "/ex3/cd839").await;
-    let def1 = api.definition(t, "ex3-1", &[&m123ab]).await;
-    let def2 = api.definition(t, "ex3-2", &[&mcd839]).await;
-    transitions.push(transition(t, "ex3-at1", &def1, "a1", "ALARM", "HIGH", "host1"));
-    transitions.push(transition(t, "ex3-at2", &def2, "a2", "ALARM", "HIGH", "host1"));
-    transitions.push(transition(t, "ex3-at3", "no-actions", "a3", "ALARM", "HIGH", "host2"));
-    // Ex 4: silence LOW + group.
-    let t = &tenants[&4];
-    group_rule_2(&api, t, &receiver, "ex4").await;
-    api.post(t, "/silence-rules", silence("targets {__severity__=LOW}")).await;
-    for (id, severity, host, state) in [("at1", "HIGH", "host1", "ALARM"), ("at2", "LOW", "host1", "ALARM"), ("at3", "HIGH", "host2", "OK"), ("at4", "HIGH", "host1", "ALARM")] {
-        transitions.push(transition(t, &format!("ex4-{id}"), "no-actions", id, state, severity, host));
-    }
-    // Ex 5: silence {CRITICAL, host1} + the inhibit of ex 2; both definitions notify /ex5/own.
-    let t = &tenants[&5];
-    let own = api.webhook(t, &receiver, "own", "/ex5/own").await;
-    let def = api.definition(t, "ex5", &[&own]).await;
-    api.post(t, "/silence-rules", silence("targets {__severity__=CRITICAL, hostname=host1}")).await;
-    api.post(t, "/inhibit-rules", inhibit(ex2_inhibit)).await;
-    transitions.push(transition(t, "ex5-at1", &def, "cpu_high", "ALARM", "CRITICAL", "host1"));
-    transitions.push(transition(t, "ex5-at2", &def, "cpu_high", "ALARM", "HIGH", "host2"));
-    // Ex 6: inhibit of ex 2 + group.
-    let t = &tenants[&6];
-    group_rule_2(&api, t, &receiver, "ex6").await;
-    api.post(t, "/inhibit-rules", inhibit(ex2_inhibit)).await;
-    transitions.push(transition(t, "ex6-at1", "no-actions", "cpu_high", "OK", "CRITICAL", "host1"));
-    transitions.push(transition(t, "ex6-at2", "no-actions", "cpu_high", "ALARM", "HIGH", "host2"));
-    transitions.push(transition(t, "ex6-at3", "no-actions", "cpu_high", "ALARM", "CRITICAL", "host1"));
-    // Ex 7: silence {HIGH, host1} + group + inhibit CRITICAL → HIGH by hostname.
-    let t = &tenants[&7];
-    group_rule_2(&api, t, &receiver, "ex7").await;
-    api.post(t, "/silence-rules", silence("targets {__severity__=HIGH, hostname=host1}")).await;
-    api.post(t, "/inhibit-rules", inhibit("source {severity=CRITICAL} targets {severity=HIGH} excluding {severity=LOW} group by hostname")).await;
-    for (id, state, severity, host) in [
-        ("at1", "ALARM", "HIGH", "host1"),
-        ("at2", "ALARM", "HIGH", "host2"),
-        ("at3", "OK", "HIGH", "host1"),
-        ("at4", "ALARM", "CRITICAL", "host2"),
-        ("at5", "UNDETERMINED", "CRITICAL", "host3"),
-    ] {
-        transitions.push(transition(t, &format!("ex7-{id}"), "no-actions", id, state, severity, host));
-    }
+        let request = eventually(Duration::from_secs(20), "the grouped notification", || async { receiver.requests().into_iter().next() }).await;
+        let body: Value = serde_json::from_str(&request.body).unwrap();
+        assert_eq!(body["alarm_name"], "group_notification_rule_1_host1_alarm[1]");
+        assert_eq!(body["state"], "ALARM");
+        assert_eq!(body["tenant_id"], seed.id.as_str());
+        let members = body["members"].as_array().expect("a grouped notification lists its members");
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0]["alarm_id"], "at2");
+        assert_eq!(members[0]["alarm_name"], "cpu_system_perc_high");
+        assert_eq!(members[0]["metrics"][0]["dimensions"]["hostname"], "host1");
+        assert!(body["message"].as_str().unwrap().contains("cpu_system_perc_high (at2) ALARM"));
 
-    rules_take_effect().await;
-    produce(&topics, &transitions).await;
-    let expected: BTreeMap<&str, Vec<(String, String)>> = [
-        ("/ex1/", pairs(&[("/ex1/own", "a1")])),
-        ("/ex2/", pairs(&[("/ex2/own", "cpu_high"), ("/ex2/own", "cpu_high")])),
-        ("/ex3/", pairs(&[
-            ("/ex3/123ab", "a1"),
-            ("/ex3/cd839", "a2"),
-            ("/ex3/cd892", "group_notification_rule_2_host1_alarm[2]"),
-            ("/ex3/cd892", "group_notification_rule_2_host2_alarm[1]"),
-        ])),
-        ("/ex4/", pairs(&[("/ex4/cd892", "group_notification_rule_2_host1_alarm[2]"), ("/ex4/ad892", "group_notification_rule_2_host2_ok[1]")])),
-        ("/ex5/", vec![]),
-        ("/ex6/", pairs(&[("/ex6/ad892", "group_notification_rule_2_host1_ok[1]"), ("/ex6/cd892", "group_notification_rule_2_host1_alarm[1]")])),
-        ("/ex7/", pairs(&[("/ex7/cd892", "group_notification_rule_2_host2_alarm[1]"), ("/ex7/cf892", "group_notification_rule_2_host3_undetermined[1]")])),
-    ]
-    .into_iter()
-    .collect();
-    let total: usize = expected.values().map(Vec::len).sum();
-    eventually(Duration::from_secs(30), "every expected notification", || async { (receiver.count() >= total).then_some(()) }).await;
-    // Holds (2 s) and groups (1 s) are all past: what arrived is all that will.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    for (prefix, want) in &expected {
-        assert_eq!(&received(&receiver, prefix), want, "example {prefix}");
+        let sent = broker().read(&topics.sent, 1, Duration::from_secs(10));
+        let record: Value = serde_json::from_str(&sent[0].payload).unwrap();
+        assert_eq!(record["alarm_name"], "group_notification_rule_1_host1_alarm[1]");
+        assert_eq!(record["id"], cd892.as_str());
+
+        // AT1 and AT3 are excluded and their definitions have no actions: nothing else is sent,
+        // and the 2 h repeat is not due.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(receiver.count(), 1);
+        app.shutdown().await.unwrap();
     }
-    // Ex 2: the target (AT2) is the one inhibited.
-    let ex2_ids: Vec<String> = receiver
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == "/ex2/own")
-        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["alarm_id"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(!ex2_ids.contains(&"ex2-at2".to_string()), "{ex2_ids:?}");
-    app.shutdown().await.unwrap();
 }
 
-/// kill -9 of the instance holding open groups and pending holds: the restarted instance sends
-/// each due notification (at least once), from the persisted state.
-#[tokio::test(flavor = "multi_thread")]
-async fn open_groups_and_holds_survive_a_kill_9() {
-    let db = TestDb::new(DbKind::Sqlite).await;
-    db.ensure_type("WEBHOOK").await;
-    let receiver = Receiver::start().await;
-    let topics = Topics::create(2).await;
-    let t = tenant("crash");
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &topics, &db.url, &manager_config(&[&t]));
-    let mut first = Process::spawn(&config);
-    let api = Api::new(&first.http_addr().await);
-    let group_action = api.webhook(&t, &receiver, "group", "/crash/group").await;
-    let own = api.webhook(&t, &receiver, "own", "/crash/own").await;
-    let def = api.definition(&t, "crash", &[&own]).await;
-    api.post(&t, "/group-rules", json!({"name": "group_hosts", "expression": "group by hostname", "group_wait": "6s", "alarm_actions": [group_action]})).await;
-    api.post(&t, "/inhibit-rules", json!({"name": "hold", "expression": "source {severity=CRITICAL} targets {severity=HIGH} group by hostname", "wait_time": "6s"})).await;
-    rules_take_effect().await;
-    produce(&topics, &[
-        transition(&t, "g1", &def, "disk", "ALARM", "LOW", "host1"),
-        transition(&t, "g2", &def, "mem", "ALARM", "LOW", "host1"),
-        transition(&t, "held", &def, "cpu", "ALARM", "HIGH", "host9"),
-    ])
-    .await;
-    manager_committed(&topics, 3).await;
-    assert!(receiver.requests().iter().all(|r| r.path != "/crash/group"), "the group is not due yet");
-    first.kill_9();
+crate::on_every_database! {
+    /// Examples 1–7 of alarm-managers.md §8, each in its own tenant of one running Tocsin (so they
+    /// also show that tenants do not see each other's rules).
+    async fn examples_1_to_7_give_the_outputs_decisions_md_gives(kind: DbKind) {
+        let db = TestDb::new(kind).await;
+        db.ensure_type("WEBHOOK").await;
+        let receiver = Receiver::start().await;
+        let topics = Topics::create(4).await;
+        let tenants: BTreeMap<u8, Tenant> = (1..=7).map(|n| (n, tenant(&format!("ex{n}")))).collect();
+        let all: Vec<&Tenant> = tenants.values().collect();
+        let dir = tempfile::tempdir().unwrap();
+        let app = start_in_process(&write_config(dir.path(), &topics, &db.url, &manager_config(&all))).await;
+        let api = Api::new(&app.http_addr().to_string());
 
-    let mut second = Process::spawn(&config);
-    let wait_for_group = async {
-        loop {
-            if let Some(request) = receiver.requests().into_iter().find(|r| r.path == "/crash/group") {
-                return request;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let start = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let silence = |expression: &str| json!({"name": unique("silence"), "expression": expression, "start_time": start, "silence_duration": "2h"});
+        let inhibit = |expression: &str| json!({"name": unique("inhibit"), "expression": expression, "wait_time": "2s"});
+        let ex2_inhibit = "source {severity=CRITICAL} targets {severity=HIGH} excluding {severity=LOW} group by alarmName";
+
+        /// group_rule_2 of the examples with its three actions; returns nothing, the paths tell.
+        async fn group_rule_2(api: &Api, t: &Tenant, receiver: &Receiver, ex: &str) {
+            let cd892 = api.webhook(t, receiver, "cd892", &format!("/{ex}/cd892")).await;
+            let ad892 = api.webhook(t, receiver, "ad892", &format!("/{ex}/ad892")).await;
+            let cf892 = api.webhook(t, receiver, "cf892", &format!("/{ex}/cf892")).await;
+            api.post(t, "/group-rules", json!({
+                "name": "group_rule_2", "expression": "group by hostname", "group_wait": "1s", "repeat_interval": "2h",
+                "alarm_actions": [cd892], "ok_actions": [ad892], "undetermined_actions": [cf892],
+            }))
+            .await;
         }
-    };
-    let Ok(group_notice) = tokio::time::timeout(Duration::from_secs(30), wait_for_group).await else {
-        panic!("no grouped notification within 30 s of the restart\n--- first instance ---\n{}\n--- second instance ---\n{}", first.log_text(), second.log_text());
-    };
-    let body: Value = serde_json::from_str(&group_notice.body).unwrap();
-    assert_eq!(body["alarm_name"], "group_notification_hosts_host1_alarm[2]");
-    eventually(Duration::from_secs(30), "the held transition released after the restart", || async {
-        receiver
+
+        let mut transitions = Vec::new();
+        // Ex 1: silence LOW; both definitions notify /ex1/own.
+        let t = &tenants[&1];
+        let own = api.webhook(t, &receiver, "own", "/ex1/own").await;
+        let def = api.definition(t, "ex1", &[&own]).await;
+        api.post(t, "/silence-rules", silence("targets {__severity__=LOW}")).await;
+        transitions.push(transition(t, "ex1-at1", &def, "a1", "ALARM", "HIGH", "host1"));
+        transitions.push(transition(t, "ex1-at2", &def, "a2", "ALARM", "LOW", "host1"));
+        // Ex 2: inhibit; all three definitions notify /ex2/own.
+        let t = &tenants[&2];
+        let own = api.webhook(t, &receiver, "own", "/ex2/own").await;
+        let def = api.definition(t, "ex2", &[&own]).await;
+        api.post(t, "/inhibit-rules", inhibit(ex2_inhibit)).await;
+        transitions.push(transition(t, "ex2-at1", &def, "cpu_high", "ALARM", "CRITICAL", "h"));
+        transitions.push(transition(t, "ex2-at2", &def, "cpu_high", "ALARM", "HIGH", "h"));
+        transitions.push(transition(t, "ex2-at3", &def, "cpu_high", "ALARM", "LOW", "h"));
+        // Ex 3: group; AT1 and AT2 have their own actions, AT3 none.
+        let t = &tenants[&3];
+        group_rule_2(&api, t, &receiver, "ex3").await;
+        let m123ab = api.webhook(t, &receiver, "123ab", "/ex3/123ab").await;
+        let mcd839 = api.webhook(t, &receiver, "cd839", "/ex3/cd839").await;
+        let def1 = api.definition(t, "ex3-1", &[&m123ab]).await;
+        let def2 = api.definition(t, "ex3-2", &[&mcd839]).await;
+        transitions.push(transition(t, "ex3-at1", &def1, "a1", "ALARM", "HIGH", "host1"));
+        transitions.push(transition(t, "ex3-at2", &def2, "a2", "ALARM", "HIGH", "host1"));
+        transitions.push(transition(t, "ex3-at3", "no-actions", "a3", "ALARM", "HIGH", "host2"));
+        // Ex 4: silence LOW + group.
+        let t = &tenants[&4];
+        group_rule_2(&api, t, &receiver, "ex4").await;
+        api.post(t, "/silence-rules", silence("targets {__severity__=LOW}")).await;
+        for (id, severity, host, state) in [("at1", "HIGH", "host1", "ALARM"), ("at2", "LOW", "host1", "ALARM"), ("at3", "HIGH", "host2", "OK"), ("at4", "HIGH", "host1", "ALARM")] {
+            transitions.push(transition(t, &format!("ex4-{id}"), "no-actions", id, state, severity, host));
+        }
+        // Ex 5: silence {CRITICAL, host1} + the inhibit of ex 2; both definitions notify /ex5/own.
+        let t = &tenants[&5];
+        let own = api.webhook(t, &receiver, "own", "/ex5/own").await;
+        let def = api.definition(t, "ex5", &[&own]).await;
+        api.post(t, "/silence-rules", silence("targets {__severity__=CRITICAL, hostname=host1}")).await;
+        api.post(t, "/inhibit-rules", inhibit(ex2_inhibit)).await;
+        transitions.push(transition(t, "ex5-at1", &def, "cpu_high", "ALARM", "CRITICAL", "host1"));
+        transitions.push(transition(t, "ex5-at2", &def, "cpu_high", "ALARM", "HIGH", "host2"));
+        // Ex 6: inhibit of ex 2 + group.
+        let t = &tenants[&6];
+        group_rule_2(&api, t, &receiver, "ex6").await;
+        api.post(t, "/inhibit-rules", inhibit(ex2_inhibit)).await;
+        transitions.push(transition(t, "ex6-at1", "no-actions", "cpu_high", "OK", "CRITICAL", "host1"));
+        transitions.push(transition(t, "ex6-at2", "no-actions", "cpu_high", "ALARM", "HIGH", "host2"));
+        transitions.push(transition(t, "ex6-at3", "no-actions", "cpu_high", "ALARM", "CRITICAL", "host1"));
+        // Ex 7: silence {HIGH, host1} + group + inhibit CRITICAL → HIGH by hostname.
+        let t = &tenants[&7];
+        group_rule_2(&api, t, &receiver, "ex7").await;
+        api.post(t, "/silence-rules", silence("targets {__severity__=HIGH, hostname=host1}")).await;
+        api.post(t, "/inhibit-rules", inhibit("source {severity=CRITICAL} targets {severity=HIGH} excluding {severity=LOW} group by hostname")).await;
+        for (id, state, severity, host) in [
+            ("at1", "ALARM", "HIGH", "host1"),
+            ("at2", "ALARM", "HIGH", "host2"),
+            ("at3", "OK", "HIGH", "host1"),
+            ("at4", "ALARM", "CRITICAL", "host2"),
+            ("at5", "UNDETERMINED", "CRITICAL", "host3"),
+        ] {
+            transitions.push(transition(t, &format!("ex7-{id}"), "no-actions", id, state, severity, host));
+        }
+
+        rules_take_effect().await;
+        produce(&topics, &transitions).await;
+        let expected: BTreeMap<&str, Vec<(String, String)>> = [
+            ("/ex1/", pairs(&[("/ex1/own", "a1")])),
+            ("/ex2/", pairs(&[("/ex2/own", "cpu_high"), ("/ex2/own", "cpu_high")])),
+            ("/ex3/", pairs(&[
+                ("/ex3/123ab", "a1"),
+                ("/ex3/cd839", "a2"),
+                ("/ex3/cd892", "group_notification_rule_2_host1_alarm[2]"),
+                ("/ex3/cd892", "group_notification_rule_2_host2_alarm[1]"),
+            ])),
+            ("/ex4/", pairs(&[("/ex4/cd892", "group_notification_rule_2_host1_alarm[2]"), ("/ex4/ad892", "group_notification_rule_2_host2_ok[1]")])),
+            ("/ex5/", vec![]),
+            ("/ex6/", pairs(&[("/ex6/ad892", "group_notification_rule_2_host1_ok[1]"), ("/ex6/cd892", "group_notification_rule_2_host1_alarm[1]")])),
+            ("/ex7/", pairs(&[("/ex7/cd892", "group_notification_rule_2_host2_alarm[1]"), ("/ex7/cf892", "group_notification_rule_2_host3_undetermined[1]")])),
+        ]
+        .into_iter()
+        .collect();
+        let total: usize = expected.values().map(Vec::len).sum();
+        eventually(Duration::from_secs(30), "every expected notification", || async { (receiver.count() >= total).then_some(()) }).await;
+        // Holds (2 s) and groups (1 s) are all past: what arrived is all that will.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        for (prefix, want) in &expected {
+            assert_eq!(&received(&receiver, prefix), want, "example {prefix}");
+        }
+        // Ex 2: the target (AT2) is the one inhibited.
+        let ex2_ids: Vec<String> = receiver
             .requests()
             .into_iter()
-            .find(|r| r.path == "/crash/own" && serde_json::from_str::<Value>(&r.body).unwrap()["alarm_id"] == "held")
-    })
-    .await;
-    // Once or twice (a crash may repeat), never more.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let requests = receiver.requests();
-    let groups = requests.iter().filter(|r| r.path == "/crash/group").count();
-    let held = requests.iter().filter(|r| r.path == "/crash/own" && serde_json::from_str::<Value>(&r.body).unwrap()["alarm_id"] == "held").count();
-    assert!(groups <= 2 && held <= 2, "{groups} grouped notifications, {held} released holds");
-    second.terminate();
+            .filter(|r| r.path == "/ex2/own")
+            .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["alarm_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!ex2_ids.contains(&"ex2-at2".to_string()), "{ex2_ids:?}");
+        app.shutdown().await.unwrap();
+    }
 }
 
-/// Open groups move with their partition: a second instance joins, the first leaves (SIGTERM);
-/// the instance that ends up with the partition sends the due grouped notification, once or
-/// twice, never zero times.
-#[tokio::test(flavor = "multi_thread")]
-async fn open_groups_move_with_their_partition_to_another_instance() {
-    let db = TestDb::new(DbKind::Sqlite).await;
-    db.ensure_type("WEBHOOK").await;
-    let receiver = Receiver::start().await;
-    let topics = Topics::create(2).await;
-    let t = tenant("move");
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &topics, &db.url, &manager_config(&[&t]));
-    let mut first = Process::spawn(&config);
-    let api = Api::new(&first.http_addr().await);
-    let group_action = api.webhook(&t, &receiver, "group", "/move/group").await;
-    api.post(&t, "/group-rules", json!({"name": "group_hosts", "expression": "group by hostname", "group_wait": "20s", "alarm_actions": [group_action]})).await;
-    rules_take_effect().await;
-    produce(&topics, &[
-        transition(&t, "m1", "no-actions", "disk", "ALARM", "LOW", "host1"),
-        transition(&t, "m2", "no-actions", "mem", "ALARM", "LOW", "host1"),
-    ])
-    .await;
-    manager_committed(&topics, 2).await;
+crate::on_every_database! {
+    /// kill -9 of the instance holding open groups and pending holds: the restarted instance sends
+    /// each due notification (at least once), from the persisted state.
+    async fn open_groups_and_holds_survive_a_kill_9(kind: DbKind) {
+        let db = TestDb::new(kind).await;
+        db.ensure_type("WEBHOOK").await;
+        let receiver = Receiver::start().await;
+        let topics = Topics::create(2).await;
+        let t = tenant("crash");
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &topics, &db.url, &manager_config(&[&t]));
+        let mut first = Process::spawn(&config);
+        let api = Api::new(&first.http_addr().await);
+        let group_action = api.webhook(&t, &receiver, "group", "/crash/group").await;
+        let own = api.webhook(&t, &receiver, "own", "/crash/own").await;
+        let def = api.definition(&t, "crash", &[&own]).await;
+        api.post(&t, "/group-rules", json!({"name": "group_hosts", "expression": "group by hostname", "group_wait": "6s", "alarm_actions": [group_action]})).await;
+        api.post(&t, "/inhibit-rules", json!({"name": "hold", "expression": "source {severity=CRITICAL} targets {severity=HIGH} group by hostname", "wait_time": "6s"})).await;
+        rules_take_effect().await;
+        produce(&topics, &[
+            transition(&t, "g1", &def, "disk", "ALARM", "LOW", "host1"),
+            transition(&t, "g2", &def, "mem", "ALARM", "LOW", "host1"),
+            transition(&t, "held", &def, "cpu", "ALARM", "HIGH", "host9"),
+        ])
+        .await;
+        manager_committed(&topics, 3).await;
+        assert!(receiver.requests().iter().all(|r| r.path != "/crash/group"), "the group is not due yet");
+        first.kill_9();
 
-    let mut second = Process::spawn(&config);
-    let filtered_assigned = |p: &Process| p.log_text().lines().any(|l| l.contains("partitions assigned") && l.contains(topics.filtered.as_str()));
-    eventually(Duration::from_secs(30), "the second instance to join the manager's group", || async { filtered_assigned(&second).then_some(()) }).await;
-    assert!(first.terminate().success());
-    assert!(receiver.requests().iter().all(|r| r.path != "/move/group"), "the group was not due before the move");
-
-    let wait_for_group = async {
-        loop {
-            let notices: Vec<_> = receiver.requests().into_iter().filter(|r| r.path == "/move/group").collect();
-            if !notices.is_empty() {
-                return notices;
+        let mut second = Process::spawn(&config);
+        let wait_for_group = async {
+            loop {
+                if let Some(request) = receiver.requests().into_iter().find(|r| r.path == "/crash/group") {
+                    return request;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    let Ok(notices) = tokio::time::timeout(Duration::from_secs(40), wait_for_group).await else {
-        panic!("no grouped notification after the move\n--- first ---\n{}\n--- second ---\n{}", first.log_text(), second.log_text());
-    };
-    let body: Value = serde_json::from_str(&notices[0].body).unwrap();
-    assert_eq!(body["alarm_name"], "group_notification_hosts_host1_alarm[2]");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let count = receiver.requests().iter().filter(|r| r.path == "/move/group").count();
-    assert!(count <= 2, "{count} grouped notifications for one due group");
-    second.terminate();
+        };
+        let Ok(group_notice) = tokio::time::timeout(Duration::from_secs(30), wait_for_group).await else {
+            panic!("no grouped notification within 30 s of the restart\n--- first instance ---\n{}\n--- second instance ---\n{}", first.log_text(), second.log_text());
+        };
+        let body: Value = serde_json::from_str(&group_notice.body).unwrap();
+        assert_eq!(body["alarm_name"], "group_notification_hosts_host1_alarm[2]");
+        eventually(Duration::from_secs(30), "the held transition released after the restart", || async {
+            receiver
+                .requests()
+                .into_iter()
+                .find(|r| r.path == "/crash/own" && serde_json::from_str::<Value>(&r.body).unwrap()["alarm_id"] == "held")
+        })
+        .await;
+        // Once or twice (a crash may repeat), never more.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let requests = receiver.requests();
+        let groups = requests.iter().filter(|r| r.path == "/crash/group").count();
+        let held = requests.iter().filter(|r| r.path == "/crash/own" && serde_json::from_str::<Value>(&r.body).unwrap()["alarm_id"] == "held").count();
+        assert!(groups <= 2 && held <= 2, "{groups} grouped notifications, {held} released holds");
+        second.terminate();
+    }
+}
+
+crate::on_every_database! {
+    /// Open groups move with their partition: a second instance joins, the first leaves (SIGTERM);
+    /// the instance that ends up with the partition sends the due grouped notification, once or
+    /// twice, never zero times.
+    async fn open_groups_move_with_their_partition_to_another_instance(kind: DbKind) {
+        let db = TestDb::new(kind).await;
+        db.ensure_type("WEBHOOK").await;
+        let receiver = Receiver::start().await;
+        let topics = Topics::create(2).await;
+        let t = tenant("move");
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &topics, &db.url, &manager_config(&[&t]));
+        let mut first = Process::spawn(&config);
+        let api = Api::new(&first.http_addr().await);
+        let group_action = api.webhook(&t, &receiver, "group", "/move/group").await;
+        api.post(&t, "/group-rules", json!({"name": "group_hosts", "expression": "group by hostname", "group_wait": "20s", "alarm_actions": [group_action]})).await;
+        rules_take_effect().await;
+        produce(&topics, &[
+            transition(&t, "m1", "no-actions", "disk", "ALARM", "LOW", "host1"),
+            transition(&t, "m2", "no-actions", "mem", "ALARM", "LOW", "host1"),
+        ])
+        .await;
+        manager_committed(&topics, 2).await;
+
+        let mut second = Process::spawn(&config);
+        let filtered_assigned = |p: &Process| p.log_text().lines().any(|l| l.contains("partitions assigned") && l.contains(topics.filtered.as_str()));
+        eventually(Duration::from_secs(30), "the second instance to join the manager's group", || async { filtered_assigned(&second).then_some(()) }).await;
+        assert!(first.terminate().success());
+        assert!(receiver.requests().iter().all(|r| r.path != "/move/group"), "the group was not due before the move");
+
+        let wait_for_group = async {
+            loop {
+                let notices: Vec<_> = receiver.requests().into_iter().filter(|r| r.path == "/move/group").collect();
+                if !notices.is_empty() {
+                    return notices;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let Ok(notices) = tokio::time::timeout(Duration::from_secs(40), wait_for_group).await else {
+            panic!("no grouped notification after the move\n--- first ---\n{}\n--- second ---\n{}", first.log_text(), second.log_text());
+        };
+        let body: Value = serde_json::from_str(&notices[0].body).unwrap();
+        assert_eq!(body["alarm_name"], "group_notification_hosts_host1_alarm[2]");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let count = receiver.requests().iter().filter(|r| r.path == "/move/group").count();
+        assert!(count <= 2, "{count} grouped notifications for one due group");
+        second.terminate();
+    }
 }
 
 /// A database user that can only read (as monasca-notification's often is) and a schema without
@@ -425,4 +429,37 @@ async fn without_rule_tables_and_rights_to_create_them_notifications_still_flow(
     b.produce(&b.producer(), &topics.alarms, "alarm-ro", crate::support::alarm_message("alarm-ro", "def-ro", "ALARM").to_string().as_bytes()).await;
     eventually(Duration::from_secs(30), "the webhook POST", || async { (receiver.count() == 1).then_some(()) }).await;
     app.shutdown().await.unwrap();
+}
+
+crate::on_every_database! {
+    /// The state tables read back on every database (on MariaDB their text columns arrive as
+    /// BLOBs), and a row that cannot be decoded is reported with its table, key and column and
+    /// left out, instead of failing the whole partition's load for ever.
+    async fn state_rows_read_back_and_unreadable_rows_are_named(kind: DbKind) {
+        use tocsin::manager::persist::StateStore;
+        use tocsin::manager::state::{Change, Entity};
+        let db = TestDb::new(kind).await;
+        let store = StateStore::new(db.db.clone());
+        store.init_schema().await.unwrap();
+        let scope = unique("scope");
+        let body = json!({"members": "x".repeat(100_000)});
+        let change = Change { entity: Entity::Notified { tenant: "t".into(), alarm_id: "a".into() }, value: Some(body.clone()) };
+        store.save(&scope, &[change], 42).await.unwrap();
+        let good_entity = serde_json::to_string(&Entity::Notified { tenant: "t".into(), alarm_id: "b".into() }).unwrap();
+        for (hash, entity, body) in [("bad-entity", "{\"Nonsense\": 1}", "{}"), ("bad-body", good_entity.as_str(), "{not json")] {
+            db.db
+                .execute("INSERT INTO alarm_manager_state (scope, entity_hash, entity, body) VALUES (?, ?, ?, ?)", &[&scope, hash, entity, body])
+                .await
+                .unwrap();
+        }
+
+        let snapshot = store.load(&scope).await.expect("a partition with bad rows still loads");
+        assert_eq!(snapshot.next_offset, 42);
+        assert_eq!(snapshot.rows, vec![(Entity::Notified { tenant: "t".into(), alarm_id: "a".into() }, body)], "a 100 kB body reads back whole");
+        let mut bad: Vec<(String, &str, &str)> = snapshot.unreadable.iter().map(|u| (u.entity_hash.clone(), u.table, u.column)).collect();
+        bad.sort();
+        assert_eq!(bad, [("bad-body".to_owned(), "alarm_manager_state", "body"), ("bad-entity".to_owned(), "alarm_manager_state", "entity")]);
+        let text = snapshot.unreadable[0].to_string();
+        assert!(text.contains(&format!("scope {scope:?}")) && text.contains("of table alarm_manager_state, column"), "{text}");
+    }
 }

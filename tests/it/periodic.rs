@@ -36,70 +36,73 @@ async fn settled_count(hook: &Receiver, quiet: Duration) -> usize {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn re_sends_every_period_while_in_alarm_and_stops_when_the_alarm_is_ok() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(DbKind::Sqlite).await;
-    let hook = Receiver::start().await;
-    let topics = Topics::create(1).await;
-    let app = start_in_process(&write_config(dir.path(), &topics, &db.url, PERIODIC)).await;
-    firing_alarm_with_periodic_hook(&db, &hook, &topics).await;
+crate::on_every_database! {
+    async fn re_sends_every_period_while_in_alarm_and_stops_when_the_alarm_is_ok(kind: DbKind) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(kind).await;
+        let hook = Receiver::start().await;
+        let topics = Topics::create(1).await;
+        let app = start_in_process(&write_config(dir.path(), &topics, &db.url, PERIODIC)).await;
+        firing_alarm_with_periodic_hook(&db, &hook, &topics).await;
 
-    eventually(WAIT, "the first send and three re-sends", || async { (hook.count() >= 4).then_some(()) }).await;
-    let requests = hook.requests();
-    for pair in requests.windows(2) {
-        let gap = pair[1].at - pair[0].at;
-        assert!(gap >= Duration::from_millis(900), "re-sent after {gap:?}, before the 1 s period");
+        eventually(WAIT, "the first send and three re-sends", || async { (hook.count() >= 4).then_some(()) }).await;
+        let requests = hook.requests();
+        for pair in requests.windows(2) {
+            let gap = pair[1].at - pair[0].at;
+            assert!(gap >= Duration::from_millis(900), "re-sent after {gap:?}, before the 1 s period");
+        }
+        assert!(requests.iter().all(|r| r.body == requests[0].body), "every re-send carries the original transition");
+        // Re-sends are reported on the sent topic (Monasca did not publish them).
+        assert!(broker().read(&topics.sent, 3, WAIT).len() >= 3);
+
+        db.set_alarm_state("alarm-1", "OK").await;
+        let at_change = hook.count();
+        let settled = settled_count(&hook, Duration::from_millis(2500)).await;
+        assert!(settled <= at_change + 1, "at most the re-send already under way: {at_change} → {settled}");
+        let metrics = app.metrics().render_prometheus();
+        assert!(metrics.contains("tocsin_periodic_chains_stopped_total{why=\"state_changed\"} 1"), "{metrics}");
+        app.shutdown().await.unwrap();
     }
-    assert!(requests.iter().all(|r| r.body == requests[0].body), "every re-send carries the original transition");
-    // Re-sends are reported on the sent topic (Monasca did not publish them).
-    assert!(broker().read(&topics.sent, 3, WAIT).len() >= 3);
-
-    db.set_alarm_state("alarm-1", "OK").await;
-    let at_change = hook.count();
-    let settled = settled_count(&hook, Duration::from_millis(2500)).await;
-    assert!(settled <= at_change + 1, "at most the re-send already under way: {at_change} → {settled}");
-    let metrics = app.metrics().render_prometheus();
-    assert!(metrics.contains("tocsin_periodic_chains_stopped_total{why=\"state_changed\"} 1"), "{metrics}");
-    app.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_changed_period_stops_the_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(DbKind::Sqlite).await;
-    let hook = Receiver::start().await;
-    let topics = Topics::create(1).await;
-    let app = start_in_process(&write_config(dir.path(), &topics, &db.url, PERIODIC)).await;
-    firing_alarm_with_periodic_hook(&db, &hook, &topics).await;
+crate::on_every_database! {
+    async fn a_changed_period_stops_the_chain(kind: DbKind) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(kind).await;
+        let hook = Receiver::start().await;
+        let topics = Topics::create(1).await;
+        let app = start_in_process(&write_config(dir.path(), &topics, &db.url, PERIODIC)).await;
+        firing_alarm_with_periodic_hook(&db, &hook, &topics).await;
 
-    eventually(WAIT, "two re-sends", || async { (hook.count() >= 3).then_some(()) }).await;
-    db.set_method_period("m-1", 300).await;
-    let at_change = hook.count();
-    let settled = settled_count(&hook, Duration::from_millis(2500)).await;
-    assert!(settled <= at_change + 1, "{at_change} → {settled}");
-    let metrics = app.metrics().render_prometheus();
-    assert!(metrics.contains("tocsin_periodic_chains_stopped_total{why=\"period_changed\"} 1"), "{metrics}");
-    app.shutdown().await.unwrap();
+        eventually(WAIT, "two re-sends", || async { (hook.count() >= 3).then_some(()) }).await;
+        db.set_method_period("m-1", 300).await;
+        let at_change = hook.count();
+        let settled = settled_count(&hook, Duration::from_millis(2500)).await;
+        assert!(settled <= at_change + 1, "{at_change} → {settled}");
+        let metrics = app.metrics().render_prometheus();
+        assert!(metrics.contains("tocsin_periodic_chains_stopped_total{why=\"period_changed\"} 1"), "{metrics}");
+        app.shutdown().await.unwrap();
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chain_continues_after_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(DbKind::Sqlite).await;
-    let hook = Receiver::start().await;
-    let topics = Topics::create(1).await;
-    let config = write_config(dir.path(), &topics, &db.url, PERIODIC);
-    let mut first = Process::spawn(&config);
-    firing_alarm_with_periodic_hook(&db, &hook, &topics).await;
-    eventually(WAIT, "two re-sends before the kill", || async { (hook.count() >= 3).then_some(()) }).await;
-    first.kill_9();
-    let at_kill = hook.count();
+crate::on_every_database! {
+    async fn a_chain_continues_after_kill_9(kind: DbKind) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(kind).await;
+        let hook = Receiver::start().await;
+        let topics = Topics::create(1).await;
+        let config = write_config(dir.path(), &topics, &db.url, PERIODIC);
+        let mut first = Process::spawn(&config);
+        firing_alarm_with_periodic_hook(&db, &hook, &topics).await;
+        eventually(WAIT, "two re-sends before the kill", || async { (hook.count() >= 3).then_some(()) }).await;
+        first.kill_9();
+        let at_kill = hook.count();
 
-    let mut second = Process::spawn(&config);
-    eventually(WAIT, "re-sends after the restart", || async { (hook.count() >= at_kill + 3).then_some(()) }).await;
-    db.set_alarm_state("alarm-1", "OK").await;
-    let stopped = settled_count(&hook, Duration::from_millis(2500)).await;
-    assert!(second.terminate().success(), "{}", second.log_text());
-    assert!(stopped >= at_kill + 3);
+        let mut second = Process::spawn(&config);
+        eventually(WAIT, "re-sends after the restart", || async { (hook.count() >= at_kill + 3).then_some(()) }).await;
+        db.set_alarm_state("alarm-1", "OK").await;
+        let stopped = settled_count(&hook, Duration::from_millis(2500)).await;
+        assert!(second.terminate().success(), "{}", second.log_text());
+        assert!(stopped >= at_kill + 3);
+    }
 }

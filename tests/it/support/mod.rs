@@ -106,3 +106,32 @@ pub fn alarm_message(alarm_id: &str, definition_id: &str, new_state: &str) -> se
         "subAlarms": [],
         "timestamp": now}})
 }
+
+/// Declares an async test body once and runs it on each config database: `name::sqlite`,
+/// `name::mariadb` and `name::postgres`.
+#[macro_export]
+macro_rules! on_every_database {
+    ($(#[$meta:meta])* async fn $name:ident($kind:ident: DbKind) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            use super::*;
+
+            async fn run($kind: DbKind) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(DbKind::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mariadb() {
+                run(DbKind::MariaDb).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run(DbKind::Postgres).await
+            }
+        }
+    };
+}
