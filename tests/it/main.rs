@@ -5,6 +5,7 @@ mod api;
 mod bad_input;
 mod consumer;
 mod engine;
+mod faults;
 mod manager;
 mod operations;
 mod periodic;

@@ -23,22 +23,65 @@ static BROKER: OnceLock<Broker> = OnceLock::new();
 pub fn broker() -> &'static Broker {
     BROKER.get_or_init(|| {
         let port = super::free_port();
-        let address = format!("127.0.0.1:{port}");
         let dir = tempfile::tempdir().expect("temp dir").keep();
-        let child = super::spawn_tied_to_process(
-            Command::new("tansu")
-                .args(["broker", "--listener-url", &format!("tcp://{address}")])
-                .args(["--advertised-listener-url", &format!("tcp://{address}")])
-                .args(["--storage-engine", "memory://tansu/"])
-                .current_dir(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-        .expect("tansu must be on PATH: run scripts/ensure-tansu.sh");
-        std::mem::forget::<Child>(child);
-        super::wait_for_port(port, Duration::from_secs(20));
-        Broker { address }
+        std::mem::forget::<Child>(spawn_tansu(port, "memory://tansu/", &dir));
+        Broker { address: format!("127.0.0.1:{port}") }
     })
+}
+
+/// Starts tansu on `port` with `storage`, in `dir`, and waits until it listens.
+fn spawn_tansu(port: u16, storage: &str, dir: &std::path::Path) -> Child {
+    let address = format!("127.0.0.1:{port}");
+    let child = super::spawn_tied_to_process(
+        Command::new("tansu")
+            .args(["broker", "--listener-url", &format!("tcp://{address}")])
+            .args(["--advertised-listener-url", &format!("tcp://{address}")])
+            .args(["--storage-engine", storage])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .expect("tansu must be on PATH: run scripts/ensure-tansu.sh");
+    super::wait_for_port(port, Duration::from_secs(20));
+    child
+}
+
+/// A broker of one test's own, keeping records and committed offsets in a SQLite file, so it
+/// can be stopped and started again on the same address with nothing lost.
+pub struct DurableBroker {
+    pub broker: Broker,
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl DurableBroker {
+    pub fn start() -> DurableBroker {
+        let port = super::free_port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let child = spawn_tansu(port, "sqlite://broker.db", dir.path());
+        DurableBroker { broker: Broker { address: format!("127.0.0.1:{port}") }, port, dir, child: Some(child) }
+    }
+
+    /// kill -9: whatever the broker had not written to its file is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Some(spawn_tansu(self.port, "sqlite://broker.db", self.dir.path()));
+    }
+}
+
+impl Drop for DurableBroker {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 impl Broker {
@@ -124,6 +167,17 @@ impl Broker {
             }
         }
         out
+    }
+
+    /// The sum of a topic's high watermarks: how many records it holds (one per batch).
+    pub fn records(&self, topic: &str) -> i64 {
+        let consumer: BaseConsumer = self.client_config().create().expect("metadata client");
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+        metadata.topics()[0]
+            .partitions()
+            .iter()
+            .map(|p| consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)).expect("watermarks").1)
+            .sum()
     }
 
     /// The partition count of a topic, `None` when it does not exist.

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod db;
+pub mod proxy;
 pub mod receiver;
 pub mod tocsin;
 

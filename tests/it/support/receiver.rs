@@ -27,6 +27,10 @@ struct Shared {
     /// Requests still to be answered with `failing_status` before `status` applies.
     failures_left: AtomicU64,
     failing_status: AtomicU16,
+    /// Set while the endpoint is down ([`Receiver::go_down`]).
+    down: std::sync::atomic::AtomicBool,
+    /// The server task, aborted to stop listening.
+    server: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 #[derive(Clone)]
@@ -38,11 +42,32 @@ pub struct Receiver {
 impl Receiver {
     pub async fn start() -> Receiver {
         let shared = Arc::new(Shared { status: AtomicU16::new(200), ..Default::default() });
-        let app = Router::new().fallback(record).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver { addr, shared }
+        let receiver = Receiver { addr: listener.local_addr().unwrap(), shared };
+        receiver.serve(listener);
+        receiver
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let app = Router::new().fallback(record).with_state(self.shared.clone());
+        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        *self.shared.server.lock().unwrap() = Some(task.abort_handle());
+    }
+
+    /// The endpoint goes away: new connections are refused, and a request on a connection
+    /// that was already open is answered 503 and the connection closed.
+    pub fn go_down(&self) {
+        self.shared.down.store(true, Ordering::SeqCst);
+        if let Some(server) = self.shared.server.lock().unwrap().take() {
+            server.abort();
+        }
+    }
+
+    /// The endpoint is back, on the same address.
+    pub async fn come_up(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.shared.down.store(false, Ordering::SeqCst);
+        self.serve(listener);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -72,7 +97,11 @@ impl Receiver {
     }
 }
 
-async fn record(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn record(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if shared.down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, [(axum::http::header::CONNECTION, "close")]).into_response();
+    }
     let delay = shared.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -85,5 +114,5 @@ async fn record(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap,
     });
     let failing = shared.failures_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
     let status = if failing { &shared.failing_status } else { &shared.status };
-    StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap()
+    StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap().into_response()
 }

@@ -25,6 +25,11 @@ pub struct Topics {
 
 impl Topics {
     pub async fn create(partitions: i32) -> Topics {
+        Topics::create_on(broker(), partitions).await
+    }
+
+    /// As [`Topics::create`], on a broker of the test's own.
+    pub async fn create_on(b: &super::broker::Broker, partitions: i32) -> Topics {
         let t = Topics {
             alarms: super::unique("alarms"),
             sent: super::unique("sent"),
@@ -35,7 +40,6 @@ impl Topics {
             filtered: super::unique("filtered"),
             group: super::unique("group"),
         };
-        let b = broker();
         b.create_topic(&t.alarms, partitions).await;
         for topic in [&t.sent, &t.retry, &t.dead, &t.retry_dead, &t.periodic] {
             b.create_topic(topic, 1).await;
