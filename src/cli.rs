@@ -33,7 +33,15 @@ pub struct ConfigArg {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the notification engine until SIGTERM or SIGINT.
-    Run(ConfigArg),
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Listen here instead of `[tocsin] http_listen`: one address per instance when
+        /// several run on one host from the same configuration file (port 0 picks a free one,
+        /// logged at start).
+        #[arg(long, value_name = "ADDRESS", env = "TOCSIN_HTTP_LISTEN")]
+        http_listen: Option<std::net::SocketAddr>,
+    },
     /// Validate the configuration and print the effective settings, secrets masked; with
     /// --connect, also check the broker, the topics and the config database.
     CheckConfig {
@@ -132,8 +140,11 @@ fn load(arg: &ConfigArg) -> anyhow::Result<Config> {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run(arg) => {
-            let config = load(&arg)?;
+        Command::Run { config: arg, http_listen } => {
+            let mut config = load(&arg)?;
+            if let Some(address) = http_listen {
+                config.service.http_listen = address;
+            }
             telemetry::init_logging(config.service.log_format);
             crate::app::run(config).await
         }

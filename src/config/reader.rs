@@ -87,6 +87,11 @@ impl<'a> Reader<'a> {
             if n < min {
                 return Err(format!("must be at least {min}, found {n}"));
             }
+            // Counts, sizes and seconds all fit here; larger values only overflow where they
+            // become capacities or deadlines.
+            if n > MAX_INT {
+                return Err(format!("must be at most {MAX_INT}, found {n}"));
+            }
             Ok(n)
         })
     }
@@ -174,5 +179,13 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "h" => 3600.0,
         other => return Err(format!("unknown duration unit {other:?} (use ms, s, m or h)")),
     };
-    Duration::try_from_secs_f64(number * scale).map_err(|_| format!("duration {value:?} is out of range"))
+    match Duration::try_from_secs_f64(number * scale) {
+        Ok(duration) if duration <= MAX_DURATION => Ok(duration),
+        _ => Err(format!("duration {value:?} is out of range (at most 10 years)")),
+    }
 }
+
+/// The largest whole number an option takes.
+const MAX_INT: i64 = i32::MAX as i64;
+/// The longest duration an option takes: a deadline this far ahead is still representable.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);

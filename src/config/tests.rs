@@ -164,6 +164,10 @@ fn errors_name_file_line_and_key() {
         ("[kafka]\nperiodic = sixty\n", ":2: [kafka] periodic: expected key:value pairs"),
         ("[notification_engine]\ncommit_interval = 5 fortnights\n", ":2: [notification_engine] commit_interval: unknown duration unit \"fortnights\""),
         ("[tocsin]\nhttp_listen = everywhere\n", ":2: [tocsin] http_listen: expected an address like 127.0.0.1:8080"),
+        // Values that would overflow a capacity or a deadline once used.
+        ("[notification_engine]\npartition_queue = 9223372036854775807\n", ":2: [notification_engine] partition_queue: must be at most 2147483647"),
+        ("[tocsin]\nshutdown_timeout = 99999999999999999999h\n", ":2: [tocsin] shutdown_timeout: duration \"99999999999999999999h\" is out of range (at most 10 years)"),
+        ("[kafka]\ncreate_topics = sometimes\n", ":2: [kafka] create_topics: expected true or false"),
     ];
     for (text, expected) in cases {
         let (_dir, path) = write("bad.conf", text);

@@ -56,6 +56,12 @@ async fn a_second_instance_on_a_taken_port_exits_without_joining_the_group() {
     })
     .await;
     assert!(!first.log_text().contains("partitions revoked"), "the failed start caused a rebalance:\n{}", first.log_text());
+
+    // The per-instance option: the same file, another address; this one joins and shares.
+    let third = Process::spawn_with(&config, &["--http-listen", "127.0.0.1:0"]);
+    let address = third.http_addr().await;
+    assert_ne!(address, format!("127.0.0.1:{port}"));
+    eventually(WAIT, "the third instance sharing the partitions", || async { third.log_text().contains("partitions assigned").then_some(()) }).await;
 }
 
 /// With `create_topics = false`, a missing topic stops the start naming it and the command that

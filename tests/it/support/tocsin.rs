@@ -96,12 +96,18 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(config_file: &Path) -> Process {
+        Process::spawn_with(config_file, &[])
+    }
+
+    /// `tocsin run --config-file <file> <extra>`.
+    pub fn spawn_with(config_file: &Path, extra: &[&str]) -> Process {
         let log = config_file.with_extension(format!("{}.log", super::unique("run")));
         let stderr = std::fs::File::create(&log).unwrap();
         let child = super::spawn_tied_to_process(
             Command::new(env!("CARGO_BIN_EXE_tocsin"))
                 .args(["run", "--config-file"])
                 .arg(config_file)
+                .args(extra)
                 .env("RUST_LOG", "info")
                 .stdout(Stdio::null())
                 .stderr(stderr),
