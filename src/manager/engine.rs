@@ -22,9 +22,10 @@ use crate::model::{AlarmState, AlarmTransition, Notification, NotificationMethod
 use crate::rules::live::LiveRules;
 use crate::rules::matching::selector_matches_action;
 use crate::rules::Selector;
-use crate::supervise::{Cancelled, Fatal};
+use crate::supervise::{panic_text, Cancelled, Fatal};
 use crate::telemetry::{Metrics, NoNotification};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
+use std::panic::AssertUnwindSafe;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -168,8 +169,8 @@ impl ManagerEngine {
             abort: CancellationToken::new(),
             tasks: Mutex::default(),
         });
-        let ticker = tokio::spawn(self.clone().tick(partition.clone()));
-        let flusher = tokio::spawn(self.clone().flush_periodically(partition.clone()));
+        let ticker = tokio::spawn(self.clone().restarted_on_panic("timers", partition.clone(), |engine, part| engine.tick(part).boxed()));
+        let flusher = tokio::spawn(self.clone().restarted_on_panic("persistence", partition.clone(), |engine, part| engine.flush_periodically(part).boxed()));
         partition.tasks.lock().expect("lock poisoned").extend([ticker, flusher]);
         self.partitions.lock().expect("lock poisoned").insert(number, partition.clone());
         Ok(partition)
@@ -288,6 +289,20 @@ impl ManagerEngine {
             return Ok(());
         }
         self.delivery.deliver(notifications, cancel).await.map(|_| ())
+    }
+
+    /// Runs one of a partition's background tasks, starting it again if it panics: a panic is a
+    /// bug, but the partition's other timers must still fire and its state still be written.
+    async fn restarted_on_panic(
+        self: Arc<Self>,
+        task: &'static str,
+        part: Arc<Partition>,
+        run: impl Fn(Arc<Self>, Arc<Partition>) -> futures::future::BoxFuture<'static, ()>,
+    ) {
+        while let Err(panic) = AssertUnwindSafe(run(self.clone(), part.clone())).catch_unwind().await {
+            self.metrics.engine_restart(&format!("alarm-manager {task}"));
+            tracing::error!(scope = %part.scope, task, error = %panic_text(&panic), "an alarm-manager partition task panicked (a bug); restarting it");
+        }
     }
 
     /// Fires the partition's timers as they come due, holding the state while it delivers so
