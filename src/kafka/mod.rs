@@ -26,10 +26,10 @@ pub enum Error {
     Metadata(rdkafka::error::KafkaError),
     #[error("the Kafka broker {brokers} did not answer: {source}")]
     Unreachable { brokers: String, source: rdkafka::error::KafkaError },
-    #[error("topics missing and [kafka] create_topics = false; create them:{missing}")]
+    #[error("topics missing and [kafka] create_topics = false: {missing} (the commands that create them are logged above)")]
     TopicsMissing { missing: String },
-    #[error("the broker refused to create topics ({why}); create them:{missing}")]
-    TopicsNotCreated { why: String, missing: String },
+    #[error("the broker refused to create topics: {why} (the commands that create them are logged above)")]
+    TopicsNotCreated { why: String },
 }
 
 /// A librdkafka configuration with the bootstrap servers, Tocsin's defaults for the role, and

@@ -80,7 +80,8 @@ pub async fn ensure(
     }
     let (partitions, replication) = inventory.present.get(model).copied().unwrap_or((1, inventory.brokers.clamp(1, 3) as i32));
     if !create {
-        return Err(Error::TopicsMissing { missing: describe_missing(&inventory.missing, brokers, partitions, replication) });
+        log_commands(&inventory.missing, brokers, partitions, replication);
+        return Err(Error::TopicsMissing { missing: names(&inventory.missing) });
     }
     let admin: AdminClient<DefaultClientContext> =
         client_config(brokers, &[], properties).create().map_err(|source| Error::Create { role: "admin client", source })?;
@@ -100,8 +101,9 @@ pub async fn ensure(
     }
     if !refused.is_empty() {
         let still_missing: Vec<Needed> = inventory.missing.iter().filter(|m| refused.iter().any(|(name, _)| *name == m.name)).cloned().collect();
+        log_commands(&still_missing, brokers, partitions, replication);
         let why = refused.iter().map(|(name, code)| format!("{name}: {code}")).collect::<Vec<_>>().join("; ");
-        return Err(Error::TopicsNotCreated { why, missing: describe_missing(&still_missing, brokers, partitions, replication) });
+        return Err(Error::TopicsNotCreated { why });
     }
     for topic in &inventory.missing {
         tracing::info!(topic = %topic.name, role = %topic.role, partitions, replication, "created a missing topic");
@@ -109,18 +111,22 @@ pub async fn ensure(
     Ok(created)
 }
 
-/// One line per missing topic, with the command that creates it.
-fn describe_missing(missing: &[Needed], brokers: &[String], partitions: i32, replication: i32) -> String {
-    missing
-        .iter()
-        .map(|m| {
-            format!(
-                "\n  {} ({}): kafka-topics.sh --bootstrap-server {} --create --topic {} --partitions {partitions} --replication-factor {replication}",
-                m.name,
-                m.role,
-                brokers.join(","),
-                m.name
-            )
-        })
-        .collect()
+/// The missing topics' names, for the one-line error that ends the start.
+fn names(missing: &[Needed]) -> String {
+    missing.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Logs, per missing topic, what it is for and the command that creates it.
+fn log_commands(missing: &[Needed], brokers: &[String], partitions: i32, replication: i32) {
+    for m in missing {
+        tracing::error!(
+            topic = %m.name,
+            role = %m.role,
+            "missing topic {} ({}): kafka-topics.sh --bootstrap-server {} --create --topic {} --partitions {partitions} --replication-factor {replication}",
+            m.name,
+            m.role,
+            brokers.join(","),
+            m.name
+        );
+    }
 }

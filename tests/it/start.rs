@@ -82,9 +82,9 @@ async fn missing_topics_stop_the_start_when_they_may_not_be_created() {
     let status = exit_of(&mut process).await;
     let log = process.log_text();
     assert_eq!(status.code(), Some(1), "{log}");
-    assert!(log.contains("topics missing and [kafka] create_topics = false"), "{log}");
+    assert!(last_line(&log).starts_with(&format!("tocsin: kafka topics: topics missing and [kafka] create_topics = false: {missing} (")), "{log}");
     assert!(
-        log.contains(&format!("{missing} (malformed alarm transitions): kafka-topics.sh --bootstrap-server {} --create --topic {missing} --partitions 2", broker().address)),
+        log.contains(&format!("missing topic {missing} (malformed alarm transitions): kafka-topics.sh --bootstrap-server {} --create --topic {missing} --partitions 2", broker().address)),
         "{log}"
     );
     assert!(!log.contains("engine started"), "{log}");
