@@ -10,6 +10,7 @@ use crate::dispatch::Dispatcher;
 use crate::kafka::consumer::Prepared;
 use crate::kafka::topics::Needed;
 use crate::kafka::{self, ConsumerGroup, ConsumerSettings, DeadLetters, Handler, Producer};
+use crate::netguard::Guard;
 use crate::deliver::{Delivery, Topics as DeliveryTopics};
 use crate::manager::{ManagerEngine, ManagerHandler, ManagerSettings, Settings as ManagerStateSettings};
 use crate::manager::persist::StateStore;
@@ -71,7 +72,9 @@ impl App {
             .with_context(|| format!("cannot listen on {} ([tocsin] http_listen)", config.service.http_listen))?;
         let http_addr = listener.local_addr()?;
         let db = Database::connect_lazy(&config.database.url).context("config database")?;
-        let plugins = Registry::build(&config.plugins, config.engine.max_concurrent_sends).context("notification plugins")?;
+        // Tenant addresses never reach Tocsin's own listener, whatever `[network] allow` says.
+        let guard = Guard::new(config.network.clone(), vec![http_addr]);
+        let plugins = Registry::build(&config.plugins, config.engine.max_concurrent_sends, &guard).context("notification plugins")?;
         let producer = Producer::new(&config.kafka.brokers, &config.kafka.producer_properties).context("kafka producer")?;
         first_database_answer(&db, &config).await?;
         let kafka = &config.kafka;
@@ -81,7 +84,7 @@ impl App {
         let authenticator: Option<Arc<dyn api::auth::Authenticator>> = match (config.api.enabled, &config.api.keystone) {
             (false, _) => None,
             (true, Some(keystone)) => Some(Arc::new(KeystoneTokens::new(keystone.clone()).context("Keystone client of the API")?)),
-            (true, None) => Some(Arc::new(ConfiguredTokens(config.api.tokens.iter().cloned().collect()))),
+            (true, None) => Some(Arc::new(ConfiguredTokens::new(&config.api.tokens))),
         };
 
         let publisher = Publisher::new(producer.clone(), metrics.clone());
@@ -242,6 +245,10 @@ impl App {
                 db: db.clone(),
                 auth,
                 valid_periods: config.api.valid_notification_periods.clone(),
+                plugins: plugins.clone(),
+                guard: guard.clone(),
+                limits: config.api.limits.clone(),
+                writes: Arc::new(api::limits::WriteLimiter::new(config.api.limits.writes_per_minute)),
             }));
         }
         let http = tokio::spawn({

@@ -269,7 +269,8 @@ async fn send_test(config: &Config, method_id: &str, state: &str) -> anyhow::Res
         .with_context(|| format!("looking the method up in {}", config.database.masked_url()))?
         .ok_or_else(|| anyhow::anyhow!("no notification method with id {method_id:?} in {}", config.database.masked_url()))?;
     db.close().await;
-    let plugins = Registry::build(&config.plugins, 1)?;
+    let guard = crate::netguard::Guard::new(config.network.clone(), vec![config.service.http_listen]);
+    let plugins = Registry::build(&config.plugins, 1, &guard)?;
     let plugin = plugins.get(&method.kind).ok_or_else(|| {
         anyhow::anyhow!("method {method_id:?} has type {}, which is not enabled in [notification_types]", method.kind.to_ascii_uppercase())
     })?;

@@ -32,6 +32,7 @@ pub mod ingest;
 pub mod kafka;
 pub mod manager;
 pub mod model;
+pub mod netguard;
 pub mod notify;
 pub mod periodic;
 pub mod plugins;

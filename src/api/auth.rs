@@ -4,11 +4,13 @@
 //! tenant: every query of the API is then scoped to that tenant.
 
 use super::error::ApiError;
+use crate::config::Secret;
+use sha2::{Digest, Sha256};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
+use super::ApiState;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// What a request does: GET and HEAD read, every other method writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,28 +30,41 @@ pub fn invalid_token() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "The X-Auth-Token is not valid.")
 }
 
-/// Tokens from the configuration; each may read and write for its tenant.
-pub struct ConfiguredTokens(pub HashMap<String, String>);
+/// Tokens from the configuration; each may read and write for its tenant. Only their SHA-256
+/// digests are kept, and a request's token is looked up by its digest: comparing digests
+/// leaks nothing about a token through timing, and a memory dump holds no token.
+pub struct ConfiguredTokens {
+    tenants: HashMap<[u8; 32], String>,
+}
+
+impl ConfiguredTokens {
+    pub fn new(tokens: &[(Secret, String)]) -> ConfiguredTokens {
+        ConfiguredTokens { tenants: tokens.iter().map(|(token, tenant)| (digest(token.expose()), tenant.clone())).collect() }
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
 
 #[async_trait::async_trait]
 impl Authenticator for ConfiguredTokens {
     async fn tenant(&self, token: &str, _access: Access) -> Result<String, ApiError> {
-        self.0.get(token).cloned().ok_or_else(invalid_token)
+        if token.is_empty() {
+            return Err(invalid_token());
+        }
+        self.tenants.get(&digest(token)).cloned().ok_or_else(invalid_token)
     }
 }
 
-/// The calling tenant, extracted from the request.
+/// The calling tenant, extracted from the request; a write also takes one from the tenant's
+/// write budget ([`super::limits::WriteLimiter`]).
 pub struct Tenant(pub String);
 
-impl<S> FromRequestParts<S> for Tenant
-where
-    S: Send + Sync,
-    Arc<dyn Authenticator>: axum::extract::FromRef<S>,
-{
+impl FromRequestParts<ApiState> for Tenant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let auth: Arc<dyn Authenticator> = axum::extract::FromRef::from_ref(state);
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get("x-auth-token")
@@ -57,6 +72,10 @@ where
             .to_str()
             .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "The X-Auth-Token header is not valid text."))?;
         let access = if parts.method == Method::GET || parts.method == Method::HEAD { Access::Read } else { Access::Write };
-        auth.tenant(token, access).await.map(Tenant)
+        let tenant = state.auth.tenant(token, access).await?;
+        if access == Access::Write {
+            state.writes.take(&tenant)?;
+        }
+        Ok(Tenant(tenant))
     }
 }

@@ -17,6 +17,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use sqlx::Row;
+use std::collections::HashMap;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -38,31 +39,53 @@ struct Definition {
     actions_enabled: bool,
 }
 
-async fn actions_of(state: &ApiState, id: &str) -> ApiResult<Value> {
-    let sql = state.db.sql("SELECT alarm_state, action_id FROM alarm_action WHERE alarm_definition_id = ? ORDER BY action_id");
-    let rows = sqlx::query(&sql).bind(id).fetch_all(state.db.pool()).await?;
-    let mut out = serde_json::Map::new();
-    for (field, alarm_state) in ACTION_FIELDS {
-        let ids: Vec<String> = rows
-            .iter()
-            .filter(|r| r.try_get::<String, _>(0).is_ok_and(|s| s == alarm_state.as_str()))
-            .filter_map(|r| r.try_get::<String, _>(1).ok())
-            .collect();
-        out.insert(field.into(), json!(ids));
+/// The action lists of the given definitions, read in one query per thousand definitions (a
+/// listed page holds up to 10,000): definition id → (state, method id) in method-id order.
+async fn actions_of(state: &ApiState, ids: &[&str]) -> ApiResult<HashMap<String, Vec<(String, String)>>> {
+    let mut by_definition: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = state.db.sql(&format!(
+            "SELECT alarm_definition_id, alarm_state, action_id FROM alarm_action WHERE alarm_definition_id IN ({marks}) ORDER BY action_id"
+        ));
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(state.db.pool()).await? {
+            by_definition.entry(row.try_get(0)?).or_default().push((row.try_get(1)?, row.try_get(2)?));
+        }
     }
-    Ok(Value::Object(out))
+    Ok(by_definition)
 }
 
-async fn definition_json(state: &ApiState, d: &Definition, headers: &HeaderMap) -> ApiResult<Value> {
+/// The three action lists of one definition, from [`actions_of`]'s rows.
+fn actions_json(rows: &[(String, String)]) -> serde_json::Map<String, Value> {
+    ACTION_FIELDS
+        .iter()
+        .map(|(field, alarm_state)| {
+            let ids: Vec<&str> = rows.iter().filter(|(s, _)| s == alarm_state.as_str()).map(|(_, id)| id.as_str()).collect();
+            ((*field).to_owned(), json!(ids))
+        })
+        .collect()
+}
+
+fn definition_json(d: &Definition, actions: &[(String, String)], headers: &HeaderMap) -> Value {
     let mut out = json!({
         "id": d.id, "links": links(headers, &format!("/v2.0/alarm-definitions/{}", d.id)), "name": d.name,
         "description": d.description, "expression": d.expression, "severity": d.severity,
         "match_by": d.match_by, "actions_enabled": d.actions_enabled,
     });
-    if let (Value::Object(out), Value::Object(actions)) = (&mut out, actions_of(state, &d.id).await?) {
-        out.extend(actions);
+    if let Value::Object(out) = &mut out {
+        out.extend(actions_json(actions));
     }
-    Ok(out)
+    out
+}
+
+/// One definition as the API shows it, its actions read.
+async fn one_definition_json(state: &ApiState, d: &Definition, headers: &HeaderMap) -> ApiResult<Value> {
+    let actions = actions_of(state, &[&d.id]).await?;
+    Ok(definition_json(d, actions.get(&d.id).map_or(&[][..], Vec::as_slice), headers))
 }
 
 const COLUMNS: &str = "SELECT id, name, description, expression, severity, match_by, CASE WHEN actions_enabled THEN 1 ELSE 0 END FROM alarm_definition";
@@ -110,6 +133,11 @@ async fn write_actions(tx: &mut sqlx::Transaction<'static, sqlx::Any>, state: &A
 
 async fn create(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = Body::parse(&body)?;
+    let count = sqlx::query(&state.db.sql("SELECT COUNT(*) FROM alarm_definition WHERE tenant_id = ? AND deleted_at IS NULL"))
+        .bind(&tenant)
+        .fetch_one(state.db.pool())
+        .await?;
+    super::within_quota("alarm definitions", count.try_get::<i64, _>(0)? as usize, state.limits.max_definitions_per_tenant, "max_definitions_per_tenant")?;
     body.only(&["name", "expression", "description", "severity", "match_by", "alarm_actions", "ok_actions", "undetermined_actions", "actions_enabled"])?;
     let severity = body.string("severity", 20)?.unwrap_or_else(|| "LOW".into()).to_ascii_uppercase();
     if !SEVERITIES.contains(&severity.as_str()) {
@@ -152,31 +180,33 @@ async fn create(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: 
         .await?;
     write_actions(&mut tx, &state, &definition.id, &lists).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(definition_json(&state, &definition, &headers).await?)))
+    Ok((StatusCode::CREATED, Json(one_definition_json(&state, &definition, &headers).await?)))
 }
 
 async fn list(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, Query(query): Query<Page>) -> ApiResult<Json<Value>> {
     let (offset, limit) = page(&query)?;
-    let sql = state.db.sql(&format!("{COLUMNS} WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY name, id LIMIT {limit} OFFSET {offset}"));
-    let rows = sqlx::query(&sql).bind(&tenant).fetch_all(state.db.pool()).await?;
-    let mut elements = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let definition = from_row(row)?;
-        if query.name.as_ref().is_none_or(|name| *name == definition.name) {
-            elements.push(definition_json(&state, &definition, &headers).await?);
-        }
+    // The name filter is part of the query, so LIMIT and OFFSET count matching definitions.
+    let named = if query.name.is_some() { " AND name = ?" } else { "" };
+    let sql = state.db.sql(&format!("{COLUMNS} WHERE tenant_id = ? AND deleted_at IS NULL{named} ORDER BY name, id LIMIT {limit} OFFSET {offset}"));
+    let mut select = sqlx::query(&sql).bind(&tenant);
+    if let Some(name) = &query.name {
+        select = select.bind(name);
     }
+    let definitions = select.fetch_all(state.db.pool()).await?.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
+    let actions = actions_of(&state, &definitions.iter().map(|d| d.id.as_str()).collect::<Vec<_>>()).await?;
+    let elements: Vec<Value> = definitions.iter().map(|d| definition_json(d, actions.get(&d.id).map_or(&[][..], Vec::as_slice), &headers)).collect();
     Ok(Json(json!({ "links": links(&headers, "/v2.0/alarm-definitions"), "elements": elements })))
 }
 
 async fn read(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let definition = fetch(&state, &tenant, &id).await?;
-    Ok(Json(definition_json(&state, &definition, &headers).await?))
+    Ok(Json(one_definition_json(&state, &definition, &headers).await?))
 }
 
 async fn read_actions(State(state): State<ApiState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     fetch(&state, &tenant, &id).await?;
-    Ok(Json(actions_of(&state, &id).await?))
+    let actions = actions_of(&state, &[&id]).await?;
+    Ok(Json(Value::Object(actions_json(actions.get(&id).map_or(&[][..], Vec::as_slice)))))
 }
 
 /// Replaces all three lists (a list left out becomes empty).
@@ -188,5 +218,6 @@ async fn replace_actions(State(state): State<ApiState>, Tenant(tenant): Tenant, 
     let mut tx = state.db.begin_write().await?;
     write_actions(&mut tx, &state, &id, &lists).await?;
     tx.commit().await?;
-    Ok(Json(actions_of(&state, &id).await?))
+    let actions = actions_of(&state, &[&id]).await?;
+    Ok(Json(Value::Object(actions_json(actions.get(&id).map_or(&[][..], Vec::as_slice)))))
 }

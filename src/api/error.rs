@@ -9,13 +9,20 @@ use axum::Json;
 pub struct ApiError {
     pub status: StatusCode,
     pub description: String,
+    /// Seconds to wait before trying again (429, 503), sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, description: impl Into<String>) -> ApiError {
-        ApiError { status, description: description.into() }
+        ApiError { status, description: description.into(), retry_after: None }
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn unprocessable(description: impl Into<String>) -> ApiError {
@@ -42,6 +49,22 @@ impl From<crate::db::Error> for ApiError {
     }
 }
 
+/// The rule store's errors where no rule is named (the rule routes say which rule).
+impl From<crate::rules::store::Error> for ApiError {
+    fn from(e: crate::rules::store::Error) -> ApiError {
+        use crate::rules::store::Error;
+        match e {
+            Error::Db(e) => ApiError::from(e),
+            Error::NotFound => ApiError::new(StatusCode::NOT_FOUND, "No such rule exists for this tenant."),
+            Error::Conflict(name) => ApiError::conflict(format!("A rule with the name {name} already exists.")),
+            Error::Unreadable { id, why } => {
+                tracing::error!(rule_id = %id, error = %why, "stored rule is unreadable");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "A stored rule cannot be read; the operator has been told in the log.")
+            }
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
         ApiError::from(crate::db::Error::Query(e))
@@ -51,6 +74,10 @@ impl From<sqlx::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");
-        (self.status, Json(serde_json::json!({ "title": title, "description": self.description }))).into_response()
+        let mut response = (self.status, Json(serde_json::json!({ "title": title, "description": self.description }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

@@ -5,16 +5,21 @@
 //! or of `read_only_authorized_roles`.
 //!
 //! Validated tokens are remembered for `token_cache_ttl` (never past their expiry), so a burst of
-//! requests costs Keystone one validation. It never lets a request through when Keystone cannot
-//! be asked: that is a 503, not a guess.
+//! requests costs Keystone one validation; tokens Keystone refused are remembered for
+//! `invalid_token_cache_ttl`, so a flood of bad tokens does not become a flood of validations;
+//! and at most `max_concurrent_validations` are sent at once. Both caches are keyed by the
+//! token's SHA-256 digest. It never lets a request through when Keystone cannot be asked: that
+//! is a 503, not a guess.
 
 use super::auth::{invalid_token, Access, Authenticator};
 use super::error::ApiError;
 use crate::config::KeystoneAuthSettings;
 use crate::plugins::keystone::{remaining_lifetime, TokenSource};
 use axum::http::StatusCode;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use tokio::sync::Semaphore;
 use std::time::{Duration, Instant};
 
 /// What Keystone said about a token.
@@ -28,8 +33,15 @@ pub struct KeystoneTokens {
     settings: KeystoneAuthSettings,
     client: reqwest::Client,
     service_token: TokenSource,
-    validated: Mutex<HashMap<String, (Identity, Instant)>>,
+    /// Token digest → what Keystone said, and until when that is trusted.
+    validated: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
+    /// Token digest → until when it is answered 401 without asking Keystone.
+    refused: Mutex<HashMap<[u8; 32], Instant>>,
+    validations: Semaphore,
 }
+
+/// How long a request waits for a validation slot before it is answered 503.
+const VALIDATION_QUEUE: Duration = Duration::from_secs(5);
 
 /// Distinct tokens remembered; past it the cache starts over, which only costs validations.
 const CACHE_CAPACITY: usize = 10_000;
@@ -38,17 +50,38 @@ impl KeystoneTokens {
     pub fn new(settings: KeystoneAuthSettings) -> Result<KeystoneTokens, reqwest::Error> {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
         let service_token = TokenSource::new(settings.service.clone(), client.clone());
-        Ok(KeystoneTokens { settings, client, service_token, validated: Mutex::default() })
+        let validations = Semaphore::new(settings.max_concurrent_validations);
+        Ok(KeystoneTokens { settings, client, service_token, validated: Mutex::default(), refused: Mutex::default(), validations })
     }
 
     async fn identity(&self, token: &str) -> Result<Identity, ApiError> {
-        if let Some((identity, until)) = self.validated.lock().expect("lock poisoned").get(token) {
-            if Instant::now() < *until {
-                return Ok(identity.clone());
-            }
+        if token.is_empty() {
+            return Err(invalid_token());
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(found) = self.cached(&digest) {
+            return found;
+        }
+        let _slot = tokio::time::timeout(VALIDATION_QUEUE, self.validations.acquire())
+            .await
+            .map_err(|_| unavailable("too many token validations are in progress"))?
+            .expect("the semaphore is never closed");
+        // Another request may have validated the same token while this one waited.
+        if let Some(found) = self.cached(&digest) {
+            return found;
         }
         // A refused service token is renewed once (it may have expired or been revoked).
-        let mut validation = self.validate(token).await?;
+        let mut validation = match self.validate(token).await {
+            Err(refused) if refused.status == StatusCode::UNAUTHORIZED => {
+                let mut refused_tokens = self.refused.lock().expect("lock poisoned");
+                if refused_tokens.len() >= CACHE_CAPACITY {
+                    refused_tokens.clear();
+                }
+                refused_tokens.insert(digest, Instant::now() + self.settings.invalid_token_cache_ttl);
+                return Err(refused);
+            }
+            other => other?,
+        };
         if matches!(validation, Validation::ServiceTokenRefused) {
             self.service_token.invalidate().await;
             validation = self.validate(token).await?;
@@ -61,8 +94,22 @@ impl KeystoneTokens {
         if validated.len() >= CACHE_CAPACITY {
             validated.clear();
         }
-        validated.insert(token.to_owned(), (identity.clone(), until));
+        validated.insert(digest, (identity.clone(), until));
         Ok(identity)
+    }
+
+    /// What the caches still say about a token: its identity, or that it was refused.
+    fn cached(&self, digest: &[u8; 32]) -> Option<Result<Identity, ApiError>> {
+        let now = Instant::now();
+        if let Some((identity, until)) = self.validated.lock().expect("lock poisoned").get(digest) {
+            if now < *until {
+                return Some(Ok(identity.clone()));
+            }
+        }
+        match self.refused.lock().expect("lock poisoned").get(digest) {
+            Some(until) if now < *until => Some(Err(invalid_token())),
+            _ => None,
+        }
     }
 
     async fn validate(&self, token: &str) -> Result<Validation, ApiError> {
@@ -83,7 +130,10 @@ impl KeystoneTokens {
             404 => return Err(invalid_token()),
             status => return Err(unavailable(&format!("Keystone answered HTTP {status} to a token validation"))),
         }
-        let body: serde_json::Value = response.json().await.map_err(|e| unavailable(&format!("Keystone's answer is not JSON: {e}")))?;
+        let answer = crate::plugins::http::read_answer(response, crate::plugins::keystone::KEYSTONE_ANSWER_LIMIT, &url)
+            .await
+            .map_err(|e| unavailable(&format!("Keystone's answer could not be read: {}", e.detail)))?;
+        let body: serde_json::Value = serde_json::from_str(&answer.body).map_err(|e| unavailable(&format!("Keystone's answer is not JSON: {e}")))?;
         let token = &body["token"];
         let identity = Identity {
             project_id: token["project"]["id"].as_str().map(str::to_owned),

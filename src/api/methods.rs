@@ -1,8 +1,14 @@
 //! `/v2.0/notification-methods`: monasca-api's resource with its shapes, validation order and
-//! messages (`alarm-managers.md` §9): schema, then period (0 or one of
-//! `[api] valid_notification_periods`), then the type (a row of `notification_method_type`, so
-//! an enabled plugin), then the address of EMAIL and WEBHOOK methods. Validation errors are 400,
-//! a duplicate name 409. Deleting a method detaches it from definitions and group rules.
+//! messages: schema, then period (0 or one of `[api] valid_notification_periods`), then the type
+//! (a row of `notification_method_type`, so an enabled plugin), then the address of EMAIL and
+//! WEBHOOK methods. Validation errors are 400, a duplicate name 409. Deleting a method detaches
+//! it from definitions and group rules.
+//!
+//! Beyond monasca-api, every address also goes through its plugin's own check (a Slack, Jira,
+//! HipChat or PagerDuty address too, and hosts the operator's credentials may not go to) and
+//! through the network guard (no address that resolves to loopback, link-local, this machine or
+//! Tocsin itself), so nothing a send would refuse is stored. A tenant owns at most
+//! `[api] max_methods_per_tenant` methods.
 
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
@@ -80,6 +86,20 @@ async fn validate(state: &ApiState, method: &Method) -> ApiResult<()> {
     if !types.contains(&method.kind) {
         return Err(ApiError::bad_request(format!("Not a valid notification method type {}", method.kind)));
     }
+    monasca_address_checks(method)?;
+    if let Some(plugin) = state.plugins.get(&method.kind.to_ascii_lowercase()) {
+        plugin.validate_address(&method.address).map_err(|why| ApiError::bad_request(format!("Address is not usable: {why}")))?;
+    }
+    if matches!(method.kind.as_str(), "WEBHOOK" | "SLACK" | "HIPCHAT" | "JIRA") {
+        if let Ok(url) = url::Url::parse(&method.address.replace('#', "%23")) {
+            state.guard.check_url(&url).await.map_err(|refused| ApiError::bad_request(format!("Address is not allowed: {refused}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// monasca-api's own checks of EMAIL and WEBHOOK addresses, with its messages.
+fn monasca_address_checks(method: &Method) -> ApiResult<()> {
     match method.kind.as_str() {
         "EMAIL" => {
             let (local, domain) = method.address.split_once('@').unwrap_or(("", ""));
@@ -140,6 +160,8 @@ async fn name_taken(state: &ApiState, tenant: &str, method: &Method) -> ApiResul
 
 async fn create(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = Body::parse(&body)?;
+    let count = sqlx::query(&state.db.sql("SELECT COUNT(*) FROM notification_method WHERE tenant_id = ?")).bind(&tenant).fetch_one(state.db.pool()).await?;
+    super::within_quota("notification methods", count.try_get::<i64, _>(0)? as usize, state.limits.max_methods_per_tenant, "max_methods_per_tenant")?;
     let method = from_body(&state, &super::new_id(), &body, None, false).await?;
     name_taken(&state, &tenant, &method).await?;
     let sql = state.db.sql(&format!(
@@ -153,15 +175,15 @@ async fn create(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: 
 
 async fn list(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, Query(query): Query<Page>) -> ApiResult<Json<Value>> {
     let (offset, limit) = page(&query)?;
-    let sql = state.db.sql(&format!("{COLUMNS} WHERE tenant_id = ? ORDER BY name, id LIMIT {limit} OFFSET {offset}"));
-    let rows = sqlx::query(&sql).bind(&tenant).fetch_all(state.db.pool()).await?;
-    let mut elements = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let method = from_row(row)?;
-        if query.name.as_ref().is_none_or(|name| *name == method.name) {
-            elements.push(method_json(&method, &headers));
-        }
+    // The name filter is part of the query, so LIMIT and OFFSET count matching methods.
+    let named = if query.name.is_some() { " AND name = ?" } else { "" };
+    let sql = state.db.sql(&format!("{COLUMNS} WHERE tenant_id = ?{named} ORDER BY name, id LIMIT {limit} OFFSET {offset}"));
+    let mut select = sqlx::query(&sql).bind(&tenant);
+    if let Some(name) = &query.name {
+        select = select.bind(name);
     }
+    let rows = select.fetch_all(state.db.pool()).await?;
+    let elements = rows.iter().map(|row| Ok(method_json(&from_row(row)?, &headers))).collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(json!({ "links": links(&headers, "/v2.0/notification-methods"), "elements": elements })))
 }
 
@@ -200,7 +222,8 @@ async fn remove(State(state): State<ApiState>, Tenant(tenant): Tenant, Path(id):
     ] {
         sqlx::query(&state.db.sql(statement)).bind(&id).execute(&mut *tx).await?;
     }
-    sqlx::query("UPDATE rule_revision SET revision = revision + 1 WHERE id = 1").execute(&mut *tx).await?;
+    // The tenant's group rules may have lost an action.
+    state.store.bump(&mut tx, &tenant).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,13 +13,17 @@ mod body;
 mod definitions;
 pub mod error;
 pub mod keystone;
+pub mod limits;
 mod methods;
 mod rules;
 
+use crate::config::ApiLimits;
 use crate::db::Database;
+use crate::netguard::Guard;
+use crate::plugins::Registry;
 use crate::rules::store::RuleStore;
 use auth::Authenticator;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
 use axum::Router;
 use error::{ApiError, ApiResult};
@@ -36,18 +40,20 @@ pub struct ApiState {
     pub auth: Arc<dyn Authenticator>,
     /// `[api] valid_notification_periods`.
     pub valid_periods: Vec<i64>,
-}
-
-impl FromRef<ApiState> for Arc<dyn Authenticator> {
-    fn from_ref(state: &ApiState) -> Self {
-        state.auth.clone()
-    }
+    /// The enabled plugins, which validate method addresses (and refuse the ones their
+    /// operator's credentials may not go to).
+    pub plugins: Registry,
+    /// The network guard the plugins send through, applied before an address is stored.
+    pub guard: Guard,
+    pub limits: ApiLimits,
+    pub writes: Arc<limits::WriteLimiter>,
 }
 
 /// Request bodies are small JSON documents.
 const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: ApiState) -> Router {
+    let in_progress = Arc::new(tokio::sync::Semaphore::new(state.limits.max_concurrent_requests));
     Router::new()
         .merge(rules::routes())
         .merge(methods::routes())
@@ -55,7 +61,19 @@ pub fn router(state: ApiState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(unknown_path)
         .method_not_allowed_fallback(unsupported_method)
+        .layer(axum::middleware::from_fn_with_state(in_progress, limits::bounded))
         .with_state(state)
+}
+
+/// A quota check before something new is stored: `count` is what the tenant owns now.
+fn within_quota(what: &str, count: usize, max: usize, option: &str) -> ApiResult<()> {
+    if count >= max {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            format!("This tenant already has {count} {what}, the most allowed ([api] {option} = {max}); delete some first."),
+        ));
+    }
+    Ok(())
 }
 
 /// A wrong path or method gets the same `{"title", "description"}` answer as every other error.

@@ -80,6 +80,8 @@ fn store_error(kind: Kind, id: &str, e: StoreError) -> ApiError {
 
 async fn create(kind: Kind, State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = Body::parse(&body)?;
+    let count = state.store.count(&tenant).await?;
+    super::within_quota("rules", count, state.limits.max_rules_per_tenant, "max_rules_per_tenant")?;
     let rule = rule_from_body(&state, kind, &tenant, &super::new_id(), &body, None, Mode::Post).await?;
     state.store.insert(&rule).await.map_err(|e| store_error(kind, &rule.meta().id, e))?;
     Ok((StatusCode::CREATED, Json(rule_json(&rule, &headers))))
@@ -217,6 +219,18 @@ async fn rule_from_body(state: &ApiState, kind: Kind, tenant: &str, id: &str, bo
             Rule::Silence(SilenceRule { spec, start_time, duration: duration_field(body, duration_name, base.map(|r| r.duration), "10m")?, meta })
         }
     };
+    // Stored as its canonical expression: the JSON form or quoting can make that longer than
+    // what was sent, and longer than the column holds (a database error, or a silent truncation
+    // on a lenient MySQL that would drop the rule at its next load).
+    let stored_expression = expression_of(&rule);
+    let length = stored_expression.chars().count();
+    if length > crate::rules::store::EXPRESSION_COLUMN {
+        return Err(ApiError::unprocessable(format!(
+            "The rule's expression, as stored ({}…), is {length} characters long; at most {} fit: use fewer or shorter keys and values.",
+            stored_expression.chars().take(60).collect::<String>(),
+            crate::rules::store::EXPRESSION_COLUMN
+        )));
+    }
     if let Some(stored) = stored {
         if !same_selectors(stored, &rule) {
             return Err(ApiError::unprocessable(format!(
@@ -346,9 +360,15 @@ pub fn parse_start_time(text: &str) -> ApiResult<DateTime<Utc>> {
     Err(ApiError::unprocessable(format!("start_time {text:?} is not a time: use ISO 8601 in UTC, e.g. 2017-04-10T10:42:10.685Z.")))
 }
 
+/// Methods one action list may name.
+pub const MAX_ACTIONS: usize = 100;
+
 /// Monasca's action-list rules: at most 50 characters each, no duplicates, and each a method
-/// of the same tenant.
+/// of the same tenant; and at most [`MAX_ACTIONS`] of them.
 pub async fn check_actions(state: &ApiState, tenant: &str, alarm_state: AlarmState, field: &str, ids: Vec<String>) -> ApiResult<Vec<String>> {
+    if ids.len() > MAX_ACTIONS {
+        return Err(ApiError::unprocessable(format!("{field} names {} methods; at most {MAX_ACTIONS}.", ids.len())));
+    }
     for (n, id) in ids.iter().enumerate() {
         if id.chars().count() > 50 {
             return Err(ApiError::unprocessable(format!("{field}: {id:?} is longer than 50 characters.")));

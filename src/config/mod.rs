@@ -7,9 +7,11 @@
 //! and reported once each ([`Config::notices`]). This module validates; it opens no connection.
 
 mod reader;
+mod secret;
 mod source;
 
 pub use reader::{parse_duration, Reader};
+pub use secret::Secret;
 pub use source::Source;
 
 use crate::plugins::PluginSettings;
@@ -40,6 +42,8 @@ pub struct Config {
     pub manager: ManagerConfig,
     pub api: ApiSettings,
     pub plugins: PluginSettings,
+    /// `[network]`: where tenant addresses may lead.
+    pub network: crate::netguard::NetworkPolicy,
     pub statsd: StatsdSettings,
     pub service: ServiceSettings,
     /// One line per option that was accepted but has no effect, to be logged at start.
@@ -199,12 +203,31 @@ pub struct ManagerConfig {
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
     pub enabled: bool,
-    /// `X-Auth-Token` value → tenant id (`auth = tokens`, the default).
-    pub tokens: Vec<(String, String)>,
+    /// `X-Auth-Token` value → tenant id (`auth = tokens`, the default); every token distinct
+    /// and at least [`MIN_TOKEN_LENGTH`] characters long.
+    pub tokens: Vec<(Secret, String)>,
     /// Present with `auth = keystone`: tokens are validated with Keystone instead.
     pub keystone: Option<KeystoneAuthSettings>,
     /// Periods (seconds) a notification method may have besides 0 (monasca-api's option).
     pub valid_notification_periods: Vec<i64>,
+    /// What one tenant may own and do.
+    pub limits: ApiLimits,
+}
+
+/// The shortest configured API token accepted: a short one can be guessed.
+pub const MIN_TOKEN_LENGTH: usize = 16;
+
+/// `[api]` bounds on what a tenant controls, so no tenant can exhaust Tocsin or crowd out others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiLimits {
+    pub max_methods_per_tenant: usize,
+    /// Group, inhibit and silence rules together.
+    pub max_rules_per_tenant: usize,
+    pub max_definitions_per_tenant: usize,
+    /// Writes (POST, PUT, PATCH, DELETE) one tenant may make per minute, in bursts of as many.
+    pub writes_per_minute: u32,
+    /// Requests served at once; more are answered 503 at once.
+    pub max_concurrent_requests: usize,
 }
 
 /// `[api] auth = keystone`: monasca-api's role options; the service user that validates tokens
@@ -218,6 +241,10 @@ pub struct KeystoneAuthSettings {
     pub read_only_authorized_roles: Vec<String>,
     /// How long a validated token is trusted before Keystone is asked again.
     pub token_cache_ttl: Duration,
+    /// How long a token Keystone refused is answered 401 without asking again.
+    pub invalid_token_cache_ttl: Duration,
+    /// Validations sent to Keystone at once; more wait (and get 503 after a few seconds).
+    pub max_concurrent_validations: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -351,6 +378,8 @@ impl Config {
                 default_authorized_roles: r.list("api", "default_authorized_roles", &["monasca-user"]),
                 read_only_authorized_roles: r.list("api", "read_only_authorized_roles", &["monasca-read-only-user"]),
                 token_cache_ttl: r.duration("api", "token_cache_ttl", Duration::from_secs(60))?,
+                invalid_token_cache_ttl: r.duration("api", "invalid_token_cache_ttl", Duration::from_secs(10))?,
+                max_concurrent_validations: r.int("api", "max_concurrent_validations", 8, 1)? as usize,
             }),
             other => {
                 let line = r.entry("api", "auth").map(|e| e.line);
@@ -359,7 +388,7 @@ impl Config {
         };
         let api = ApiSettings {
             enabled: r.bool("api", "enabled", false)?,
-            tokens: r.dict("api", "tokens", &[])?,
+            tokens: api_tokens(&r)?,
             keystone: keystone_auth,
             valid_notification_periods: r
                 .list("api", "valid_notification_periods", &["0", "60"])
@@ -371,6 +400,13 @@ impl Config {
                     })
                 })
                 .collect::<Result<_, _>>()?,
+            limits: ApiLimits {
+                max_methods_per_tenant: r.int("api", "max_methods_per_tenant", 1000, 1)? as usize,
+                max_rules_per_tenant: r.int("api", "max_rules_per_tenant", 1000, 1)? as usize,
+                max_definitions_per_tenant: r.int("api", "max_definitions_per_tenant", 5000, 1)? as usize,
+                writes_per_minute: r.int("api", "writes_per_minute", 120, 1)? as u32,
+                max_concurrent_requests: r.int("api", "max_concurrent_requests", 64, 1)? as usize,
+            },
         };
         if api.enabled && api.keystone.is_none() && api.tokens.is_empty() {
             let line = r.entry("api", "enabled").map(|e| e.line);
@@ -398,8 +434,13 @@ impl Config {
             },
         };
         let plugins = PluginSettings::read(&r)?;
+        let network = {
+            let (allow_networks, allow_hosts) = crate::netguard::NetworkPolicy::parse_allow(&r.list("network", "allow", &[]))
+                .map_err(|e| r.invalid("network", "allow", r.entry("network", "allow").map(|e| e.line), e))?;
+            crate::netguard::NetworkPolicy { deny_private: r.bool("network", "deny_private", false)?, allow_networks, allow_hosts }
+        };
         let notices = unused_notices(&r);
-        Ok(Config { file: source.file.clone(), kafka, database, engine, retry, periodic, manager, api, plugins, statsd, service, notices })
+        Ok(Config { file: source.file.clone(), kafka, database, engine, retry, periodic, manager, api, plugins, network, statsd, service, notices })
     }
 
     /// The effective settings as INI text, secrets masked: what `tocsin check-config` prints.
@@ -490,6 +531,9 @@ impl Config {
         for (name, entries) in self.plugins.render_masked() {
             section(&name, entries.iter().map(|(k, v)| (k.as_str(), v.clone())).collect());
         }
+        let n = &self.network;
+        let allowed: Vec<String> = n.allow_networks.iter().map(ToString::to_string).chain(n.allow_hosts.iter().cloned()).collect();
+        section("network", vec![("deny_private", n.deny_private.to_string()), ("allow", allowed.join(", "))]);
         let s = &self.statsd;
         section("statsd", vec![
             ("enable", s.enable.to_string()),
@@ -506,6 +550,35 @@ impl Config {
         ]);
         out
     }
+}
+
+/// `[api] tokens`: `token:tenant` pairs, refused at start when a token is empty, shorter than
+/// [`MIN_TOKEN_LENGTH`], or given twice (the later one would silently win), or a tenant is empty.
+/// Messages say which entry, never the token.
+fn api_tokens(r: &Reader) -> Result<Vec<(Secret, String)>, Error> {
+    let bad = |message: String| r.invalid("api", "tokens", r.entry("api", "tokens").map(|e| e.line), message);
+    let items = r.opt_string("api", "tokens").map(|v| reader::split_list(&v)).unwrap_or_default();
+    let mut tokens: Vec<(Secret, String)> = Vec::with_capacity(items.len());
+    for (n, item) in items.into_iter().enumerate() {
+        let entry = n + 1;
+        let Some((token, tenant)) = item.split_once(':').map(|(t, n)| (t.trim().to_owned(), n.trim().to_owned())) else {
+            return Err(bad(format!("entry {entry} is not token:tenant")));
+        };
+        if token.trim().is_empty() {
+            return Err(bad(format!("entry {entry} (tenant {tenant:?}) has an empty token")));
+        }
+        if tenant.trim().is_empty() {
+            return Err(bad(format!("entry {entry} has no tenant after the ':'")));
+        }
+        if token.chars().count() < MIN_TOKEN_LENGTH {
+            return Err(bad(format!("the token of entry {entry} (tenant {tenant:?}) is shorter than {MIN_TOKEN_LENGTH} characters")));
+        }
+        if let Some(first) = tokens.iter().position(|(t, _)| t.expose() == token) {
+            return Err(bad(format!("entries {} and {entry} have the same token", first + 1)));
+        }
+        tokens.push((Secret::new(token), tenant));
+    }
+    Ok(tokens)
 }
 
 /// Masks librdkafka properties that carry credentials.

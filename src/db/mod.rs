@@ -170,6 +170,13 @@ impl Database {
         row.as_ref().map(method_from_row).transpose()
     }
 
+    /// One notification method of one tenant, or `None` when the tenant has no such method.
+    pub async fn fetch_tenant_method(&self, tenant_id: &str, id: &str) -> Result<Option<NotificationMethod>, Error> {
+        let sql = self.sql("SELECT id, type, name, address, period FROM notification_method WHERE tenant_id = ? AND id = ?");
+        let row = sqlx::query(&sql).bind(tenant_id).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(method_from_row).transpose()
+    }
+
     /// The current state of an alarm, or `None` if the alarm was deleted (Monasca's
     /// `get_alarm_current_state`).
     pub async fn alarm_state(&self, alarm_id: &str) -> Result<Option<String>, Error> {

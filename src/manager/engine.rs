@@ -243,11 +243,15 @@ impl ManagerEngine {
         if notices.is_empty() {
             return Ok(notified);
         }
-        let mut methods: HashMap<String, Option<NotificationMethod>> = HashMap::new();
-        for id in notices.iter().flat_map(|n| n.actions.iter()) {
-            if !methods.contains_key(id) {
-                let method = db::until_answered("notification method", &self.metrics, &self.fatal, cancel, || self.db.fetch_method(id)).await?;
-                methods.insert(id.clone(), method);
+        // A rule's actions are read as its tenant's methods: the API checked that when the rule
+        // was written, and this holds even if a row was changed behind its back since.
+        let mut methods: HashMap<(String, String), Option<NotificationMethod>> = HashMap::new();
+        let wanted: Vec<(String, String)> = notices.iter().flat_map(|n| n.actions.iter().map(|id| (n.tenant_id.clone(), id.clone()))).collect();
+        for key in wanted {
+            if !methods.contains_key(&key) {
+                let (tenant, id) = (&key.0, &key.1);
+                let method = db::until_answered("notification method", &self.metrics, &self.fatal, cancel, || self.db.fetch_tenant_method(tenant, id)).await?;
+                methods.insert(key, method);
             }
         }
         let sent: Vec<Result<(), Cancelled>> =
@@ -274,15 +278,15 @@ impl ManagerEngine {
         Ok(self.delivery.deliver(chosen, cancel).await?.sent > 0)
     }
 
-    async fn group_notice(&self, notice: GroupNotice, methods: &HashMap<String, Option<NotificationMethod>>, cancel: &CancellationToken) -> Result<(), Cancelled> {
+    async fn group_notice(&self, notice: GroupNotice, methods: &HashMap<(String, String), Option<NotificationMethod>>, cancel: &CancellationToken) -> Result<(), Cancelled> {
         self.metrics.manager_group_notice();
         tracing::info!(tenant_id = %notice.tenant_id, rule_id = %notice.rule_id, name = %notice.name, members = notice.members.len(), "grouped notification due");
         let alarm = Arc::new(notice::to_transition(&notice, now_ms() as f64));
         let mut notifications = Vec::with_capacity(notice.actions.len());
         for id in &notice.actions {
-            match methods.get(id).cloned().flatten() {
+            match methods.get(&(notice.tenant_id.clone(), id.clone())).cloned().flatten() {
                 Some(method) => notifications.push(Notification::new(method, alarm.clone())),
-                None => tracing::warn!(rule_id = %notice.rule_id, method_id = %id, "a group rule's notification method no longer exists; skipped"),
+                None => tracing::warn!(rule_id = %notice.rule_id, method_id = %id, "a group rule's notification method is not (or no longer) its tenant's; skipped"),
             }
         }
         if notifications.is_empty() {

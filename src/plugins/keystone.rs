@@ -2,8 +2,9 @@
 //! token for every post; this keeps one until shortly before it expires, or until a receiver
 //! answers 401.
 
+use super::http::Destinations;
 use super::{Reason, SendError};
-use crate::config::{Error as ConfigError, Reader};
+use crate::config::{Error as ConfigError, Reader, Secret};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -13,9 +14,12 @@ use tokio::sync::Mutex;
 pub struct KeystoneConfig {
     /// Whether webhook posts carry an `X-Auth-Token`.
     pub auth_required: bool,
+    /// The webhook hosts that may receive that token (Tocsin's option). Monasca sent it to
+    /// every webhook address, that is to any host a tenant names; empty withholds it.
+    pub webhook_hosts: Destinations,
     pub auth_url: String,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     pub project_name: String,
     pub user_domain_name: String,
     pub project_domain_name: String,
@@ -25,9 +29,10 @@ impl Default for KeystoneConfig {
     fn default() -> Self {
         KeystoneConfig {
             auth_required: false,
+            webhook_hosts: Destinations::default(),
             auth_url: "http://127.0.0.1/identity/v3".into(),
             username: "admin".into(),
-            password: "password".into(),
+            password: Secret::new("password"),
             project_name: "admin".into(),
             user_domain_name: "default".into(),
             project_domain_name: "default".into(),
@@ -40,9 +45,11 @@ impl KeystoneConfig {
         let d = KeystoneConfig::default();
         Ok(KeystoneConfig {
             auth_required: r.bool("keystone", "auth_required", d.auth_required)?,
+            webhook_hosts: Destinations::parse(&r.list("keystone", "webhook_hosts", &[]))
+                .map_err(|e| r.invalid("keystone", "webhook_hosts", r.entry("keystone", "webhook_hosts").map(|e| e.line), e))?,
             auth_url: r.string("keystone", "auth_url", &d.auth_url),
             username: r.string("keystone", "username", &d.username),
-            password: r.string("keystone", "password", &d.password),
+            password: Secret::new(r.string("keystone", "password", d.password.expose())),
             project_name: r.string("keystone", "project_name", &d.project_name),
             user_domain_name: r.string("keystone", "user_domain_name", &d.user_domain_name),
             project_domain_name: r.string("keystone", "project_domain_name", &d.project_domain_name),
@@ -52,6 +59,7 @@ impl KeystoneConfig {
     pub fn render_masked(&self) -> Vec<(String, String)> {
         vec![
             ("auth_required".into(), self.auth_required.to_string()),
+            ("webhook_hosts".into(), self.webhook_hosts.render()),
             ("auth_url".into(), self.auth_url.clone()),
             ("username".into(), self.username.clone()),
             ("password".into(), "****".into()),
@@ -72,6 +80,9 @@ pub struct TokenSource {
 
 /// Tokens are renewed this long before Keystone says they expire.
 const RENEW_MARGIN: Duration = Duration::from_secs(60);
+/// Keystone's token answer carries the service catalog: larger than a receiver's answer, still
+/// bounded.
+pub const KEYSTONE_ANSWER_LIMIT: usize = 1 << 20;
 /// Lifetime assumed when Keystone's answer has no readable `expires_at`.
 const ASSUMED_LIFETIME: Duration = Duration::from_secs(300);
 
@@ -102,7 +113,7 @@ impl TokenSource {
         let url = format!("{}/auth/tokens", c.auth_url.trim_end_matches('/'));
         let body = json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
-                "name": c.username, "domain": {"name": c.user_domain_name}, "password": c.password}}},
+                "name": c.username, "domain": {"name": c.user_domain_name}, "password": c.password.expose()}}},
             "scope": {"project": {"name": c.project_name, "domain": {"name": c.project_domain_name}}}}});
         let response = self
             .client
@@ -123,7 +134,8 @@ impl TokenSource {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .ok_or_else(|| SendError::new(Reason::Auth, "keystone answered without an X-Subject-Token header"))?;
-        let body = response.json::<serde_json::Value>().await.ok();
+        let answer = super::http::read_answer(response, KEYSTONE_ANSWER_LIMIT, &url).await?;
+        let body = serde_json::from_str::<serde_json::Value>(&answer.body).ok();
         let lifetime = body.as_ref().and_then(|v| remaining_lifetime(&v["token"])).unwrap_or(ASSUMED_LIFETIME);
         Ok((token, lifetime))
     }

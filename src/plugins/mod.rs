@@ -18,6 +18,7 @@ pub mod webhook;
 
 use crate::config::{Error as ConfigError, Reader};
 use crate::model::Notification;
+use crate::netguard::Guard;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -203,8 +204,9 @@ pub struct Registry {
 
 impl Registry {
     /// Builds the enabled plugins; HTTP plugins keep up to `connections_per_host` idle
-    /// connections, matching the dispatcher's bound on concurrent sends.
-    pub fn build(settings: &PluginSettings, connections_per_host: usize) -> Result<Registry, BuildError> {
+    /// connections, matching the dispatcher's bound on concurrent sends, and reach tenant
+    /// addresses only where `guard` admits them.
+    pub fn build(settings: &PluginSettings, connections_per_host: usize, guard: &Guard) -> Result<Registry, BuildError> {
         let mut registry = Registry::default();
         fn built<P: Plugin + 'static>(plugin: P) -> Arc<dyn Plugin> {
             Arc::new(plugin)
@@ -212,14 +214,14 @@ impl Registry {
         let n = connections_per_host;
         let candidates: [Option<Arc<dyn Plugin>>; 6] = [
             match (&settings.webhook, &settings.keystone) {
-                (Some(webhook), Some(keystone)) => Some(built(webhook::Webhook::new(webhook, keystone, n)?)),
+                (Some(webhook), Some(keystone)) => Some(built(webhook::Webhook::new(webhook, keystone, n, guard)?)),
                 _ => None,
             },
             settings.email.as_ref().map(|c| email::Email::new(c, n)).transpose()?.map(built),
             settings.pagerduty.as_ref().map(|c| pagerduty::PagerDuty::new(c, n)).transpose()?.map(built),
-            settings.slack.as_ref().map(|c| slack::Slack::new(c, n)).transpose()?.map(built),
-            settings.jira.as_ref().map(|c| jira::Jira::new(c, n)).transpose()?.map(built),
-            settings.hipchat.as_ref().map(|c| hipchat::HipChat::new(c, n)).transpose()?.map(built),
+            settings.slack.as_ref().map(|c| slack::Slack::new(c, n, guard)).transpose()?.map(built),
+            settings.jira.as_ref().map(|c| jira::Jira::new(c, n, guard)).transpose()?.map(built),
+            settings.hipchat.as_ref().map(|c| hipchat::HipChat::new(c, n, guard)).transpose()?.map(built),
         ];
         for plugin in candidates.into_iter().flatten() {
             registry.plugins.insert(plugin.kind(), plugin);

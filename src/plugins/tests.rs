@@ -37,3 +37,9 @@ fn plugin_names_in_any_monasca_spelling() {
         assert_eq!(plugin_kind(name), kind, "{name}");
     }
 }
+
+/// The guard of plugin tests: their fake servers listen on loopback.
+pub fn loopback_guard() -> crate::netguard::Guard {
+    let policy = crate::netguard::NetworkPolicy { allow_networks: vec!["127.0.0.0/8".parse().unwrap()], ..Default::default() };
+    crate::netguard::Guard::new(policy, Vec::new())
+}

@@ -197,6 +197,17 @@ impl RuleIndex {
         Some(rule)
     }
 
+    /// Replaces every rule of one tenant by `rules` (all of that tenant).
+    pub fn replace_tenant(&mut self, tenant_id: &str, rules: Vec<Rule>) {
+        let old: Vec<String> = self.tenants.get(tenant_id).map(|t| t.ids.iter().cloned().collect()).unwrap_or_default();
+        for id in old {
+            self.remove(&id);
+        }
+        for rule in rules {
+            self.upsert(rule);
+        }
+    }
+
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.get(id)
     }

@@ -1,6 +1,8 @@
-//! The rules every engine of this instance uses right now: an index rebuilt from the rule store
-//! whenever its revision changes, polled every few seconds, so a rule written through the API
-//! (on any instance) takes effect everywhere without a restart.
+//! The rules every engine of this instance uses right now: an index loaded from the rule store,
+//! and updated whenever its revision changes (polled every few seconds) with the rules of the
+//! tenants that changed, so a rule written through the API (on any instance) takes effect
+//! everywhere without a restart, and one tenant's writes never make an instance reload every
+//! tenant's rules.
 //!
 //! Readers take a cheap snapshot ([`LiveRules::current`]) and never wait on a reload; before
 //! the first load they wait ([`LiveRules::loaded`]), because "no rules yet" is not "no rules": a
@@ -54,8 +56,9 @@ impl LiveRules {
         let _ = loaded.wait_for(|loaded| *loaded).await;
     }
 
-    /// Reloads the rules whenever the store's revision changes, until `stop`. A failed poll is
-    /// logged and tried again at the next tick; the rules in use stay in place meanwhile.
+    /// Follows the store until `stop`: everything at first, then the tenants changed since the
+    /// revision last seen. A failed poll is logged and tried again at the next tick; the rules
+    /// in use stay in place meanwhile.
     pub async fn follow(self, store: RuleStore, every: Duration, stop: CancellationToken) {
         let mut seen: Option<i64> = None;
         let mut tick = tokio::time::interval(every);
@@ -75,18 +78,29 @@ impl LiveRules {
             if seen == Some(revision) {
                 continue;
             }
-            match store.load_all().await {
-                Ok(rules) => {
-                    let count = rules.len();
-                    self.replace(RuleIndex::from_rules(rules));
-                    if seen.is_some() {
-                        tracing::info!(revision, rules = count, "alarm-manager rules reloaded");
-                    }
+            let updated = match seen {
+                None => store.load_all().await.map(RuleIndex::from_rules),
+                Some(since) => self.tenants_reloaded(&store, since).await,
+            };
+            match updated {
+                Ok(index) => {
+                    self.replace(index);
                     seen = Some(revision);
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot load the rules; keeping the rules in use"),
             }
         }
+    }
+
+    /// The current index with the rules of every tenant changed after `since` read again.
+    async fn tenants_reloaded(&self, store: &RuleStore, since: i64) -> Result<RuleIndex, super::store::Error> {
+        let mut index = (*self.current()).clone();
+        for tenant in store.changed_since(since).await? {
+            let rules = store.load_tenant(&tenant).await?;
+            tracing::info!(tenant_id = %tenant, rules = rules.len(), "alarm-manager rules of a tenant reloaded");
+            index.replace_tenant(&tenant, rules);
+        }
+        Ok(index)
     }
 }
 

@@ -1,8 +1,9 @@
 //! The rules in the config database: one table per kind (`group_rule` with `group_rule_action`,
 //! `inhibit_rule`, `silence_rule`, as the blueprint's API change created them, plus Tocsin's
-//! `inhibit_rule.wait_time`) and `rule_revision`, a counter bumped in the same transaction as
-//! every write, so engines notice a change with one cheap query ([`RuleStore::revision`]) and
-//! reload ([`RuleStore::load_all`]).
+//! `inhibit_rule.wait_time`), `rule_revision`, a counter bumped in the same transaction as
+//! every write, so engines notice a change with one cheap query ([`RuleStore::revision`]), and
+//! `rule_tenant_revision`, the revision at which each tenant's rules last changed, so they
+//! reload only the tenants that changed ([`RuleStore::changed_since`], [`RuleStore::load_tenant`]).
 //!
 //! Rules are stored as their canonical AQL expression and parsed when read, so both the
 //! blueprint's JSON shape and an expression end up as one stored form. Every write is one
@@ -68,6 +69,9 @@ impl Kind {
     }
 }
 
+/// Characters the `expression` column holds.
+pub const EXPRESSION_COLUMN: usize = 1024;
+
 #[derive(Clone)]
 pub struct RuleStore {
     db: Database,
@@ -103,7 +107,7 @@ impl RuleStore {
         };
         let common = format!(
             "id VARCHAR(36) NOT NULL PRIMARY KEY, tenant_id VARCHAR(36) NOT NULL, name VARCHAR(255) NOT NULL, \
-             description VARCHAR(255) NOT NULL DEFAULT '', expression VARCHAR(1024) NOT NULL, \
+             description VARCHAR(255) NOT NULL DEFAULT '', expression VARCHAR({EXPRESSION_COLUMN}) NOT NULL, \
              created_at {ts} NOT NULL, updated_at {ts} NOT NULL"
         );
         let statements = [
@@ -116,6 +120,7 @@ impl RuleStore {
             format!("CREATE TABLE IF NOT EXISTS inhibit_rule ({common}, wait_time VARCHAR(10) NOT NULL DEFAULT '30s', UNIQUE (tenant_id, name)){engine}"),
             format!("CREATE TABLE IF NOT EXISTS silence_rule ({common}, start_time VARCHAR(36) NOT NULL, silence_duration VARCHAR(10) NOT NULL DEFAULT '10m', UNIQUE (tenant_id, name)){engine}"),
             format!("CREATE TABLE IF NOT EXISTS rule_revision (id INT NOT NULL PRIMARY KEY, revision BIGINT NOT NULL){engine}"),
+            format!("CREATE TABLE IF NOT EXISTS rule_tenant_revision (tenant_id VARCHAR(36) NOT NULL PRIMARY KEY, revision BIGINT NOT NULL){engine}"),
             match self.db.dialect() {
                 Dialect::MySql => "INSERT IGNORE INTO rule_revision (id, revision) VALUES (1, 0)".to_owned(),
                 Dialect::Postgres => "INSERT INTO rule_revision (id, revision) VALUES (1, 0) ON CONFLICT DO NOTHING".to_owned(),
@@ -134,14 +139,51 @@ impl RuleStore {
         Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0))
     }
 
+    /// How many rules of every kind the tenant has.
+    pub async fn count(&self, tenant_id: &str) -> Result<usize, Error> {
+        let mut total = 0;
+        for kind in [Kind::Group, Kind::Inhibit, Kind::Silence] {
+            let row = sqlx::query(&self.db.sql(&format!("SELECT COUNT(*) FROM {} WHERE tenant_id = ?", kind.table()))).bind(tenant_id).fetch_one(self.db.pool()).await?;
+            total += row.try_get::<i64, _>(0)? as usize;
+        }
+        Ok(total)
+    }
+
+    /// The tenants whose rules changed after `revision`.
+    pub async fn changed_since(&self, revision: i64) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query(&self.db.sql("SELECT tenant_id FROM rule_tenant_revision WHERE revision > ?")).bind(revision).fetch_all(self.db.pool()).await?;
+        Ok(rows.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<_, _>>()?)
+    }
+
     /// Every rule of every tenant. A row that no longer parses (edited by hand) is logged and
     /// left out rather than stopping every rule from loading.
     pub async fn load_all(&self) -> Result<Vec<Rule>, Error> {
+        self.load(None).await
+    }
+
+    /// Every rule of one tenant, parsed as [`RuleStore::load_all`] does.
+    pub async fn load_tenant(&self, tenant_id: &str) -> Result<Vec<Rule>, Error> {
+        self.load(Some(tenant_id)).await
+    }
+
+    async fn load(&self, tenant_id: Option<&str>) -> Result<Vec<Rule>, Error> {
         let mut rules = Vec::new();
+        let filter = if tenant_id.is_some() { " WHERE tenant_id = ?" } else { "" };
         for kind in [Kind::Group, Kind::Inhibit, Kind::Silence] {
-            let sql = format!("SELECT {} FROM {}", kind.columns(), kind.table());
-            let rows = sqlx::query(&sql).fetch_all(self.db.pool()).await?;
-            let actions = if kind == Kind::Group { self.all_group_actions().await? } else { GroupActions::default() };
+            let sql = self.db.sql(&format!("SELECT {} FROM {}{filter}", kind.columns(), kind.table()));
+            let mut query = sqlx::query(&sql);
+            if let Some(tenant_id) = tenant_id {
+                query = query.bind(tenant_id);
+            }
+            let rows = query.fetch_all(self.db.pool()).await?;
+            let actions = match (kind, tenant_id) {
+                (Kind::Group, None) => self.all_group_actions().await?,
+                (Kind::Group, Some(_)) => {
+                    let ids = rows.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<Vec<_>, _>>()?;
+                    self.group_actions(&ids).await?
+                }
+                _ => GroupActions::default(),
+            };
             for row in &rows {
                 match self.rule_from_row(kind, row, &actions) {
                     Ok(rule) => rules.push(rule),
@@ -202,7 +244,7 @@ impl RuleStore {
         }
         query.execute(&mut *tx).await?;
         self.write_actions(&mut tx, rule).await?;
-        self.bump(&mut tx).await?;
+        self.bump(&mut tx, &meta.tenant_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -230,7 +272,7 @@ impl RuleStore {
             sqlx::query(&self.db.sql("DELETE FROM group_rule_action WHERE group_rule_id = ?")).bind(&meta.id).execute(&mut *tx).await?;
         }
         self.write_actions(&mut tx, rule).await?;
-        self.bump(&mut tx).await?;
+        self.bump(&mut tx, &meta.tenant_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -249,7 +291,7 @@ impl RuleStore {
             sqlx::query(&self.db.sql("DELETE FROM group_rule_action WHERE group_rule_id = ?")).bind(id).execute(&mut *tx).await?;
         }
         sqlx::query(&self.db.sql(&format!("DELETE FROM {} WHERE tenant_id = ? AND id = ?", kind.table()))).bind(tenant_id).bind(id).execute(&mut *tx).await?;
-        self.bump(&mut tx).await?;
+        self.bump(&mut tx, tenant_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -275,8 +317,15 @@ impl RuleStore {
         Ok(())
     }
 
-    async fn bump(&self, tx: &mut Transaction<'static, Any>) -> Result<(), Error> {
+    /// Marks the tenant's rules as changed: a new global revision, recorded as the tenant's.
+    /// Public for the writes of other tables that change what a tenant's rules mean (a deleted
+    /// notification method leaves their action lists).
+    pub async fn bump(&self, tx: &mut Transaction<'static, Any>, tenant_id: &str) -> Result<(), Error> {
         sqlx::query("UPDATE rule_revision SET revision = revision + 1 WHERE id = 1").execute(&mut **tx).await?;
+        let row = sqlx::query("SELECT revision FROM rule_revision WHERE id = 1").fetch_one(&mut **tx).await?;
+        let revision: i64 = row.try_get(0)?;
+        sqlx::query(&self.db.sql("DELETE FROM rule_tenant_revision WHERE tenant_id = ?")).bind(tenant_id).execute(&mut **tx).await?;
+        sqlx::query(&self.db.sql("INSERT INTO rule_tenant_revision (tenant_id, revision) VALUES (?, ?)")).bind(tenant_id).bind(revision).execute(&mut **tx).await?;
         Ok(())
     }
 

@@ -6,7 +6,6 @@
 use crate::support::{DbKind, TestDb};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::sync::Arc;
 use tocsin::api::auth::ConfiguredTokens;
 use tocsin::api::ApiState;
@@ -27,17 +26,36 @@ pub const TENANT_B: &str = "tenant-b";
 
 impl ApiServer {
     pub async fn start(kind: DbKind) -> ApiServer {
-        let tokens: HashMap<String, String> = [(TOKEN_A, TENANT_A), (TOKEN_B, TENANT_B)].iter().map(|(t, n)| (t.to_string(), n.to_string())).collect();
-        ApiServer::start_with(kind, Arc::new(ConfiguredTokens(tokens))).await
+        let tokens = [(TOKEN_A, TENANT_A), (TOKEN_B, TENANT_B)].map(|(t, n)| (tocsin::config::Secret::new(t), n.to_owned()));
+        ApiServer::start_with(kind, Arc::new(ConfiguredTokens::new(&tokens))).await
     }
 
     pub async fn start_with(kind: DbKind, auth: Arc<dyn tocsin::api::auth::Authenticator>) -> ApiServer {
+        // The defaults of a configuration file without an [api] section: its limits, and the
+        // email, PagerDuty and webhook plugins.
+        let defaults = tocsin::config::Config::from_source(&tocsin::config::Source::default()).unwrap();
+        ApiServer::start_configured(kind, auth, &defaults).await
+    }
+
+    /// As [`ApiServer::start_with`], with the limits and plugins of `config`.
+    pub async fn start_configured(kind: DbKind, auth: Arc<dyn tocsin::api::auth::Authenticator>, config: &tocsin::config::Config) -> ApiServer {
         let db = TestDb::new(kind).await;
         db.ensure_type("WEBHOOK").await;
         db.ensure_type("EMAIL").await;
         let store = RuleStore::new(db.db.clone());
         store.init_schema().await.unwrap();
-        let router = tocsin::api::router(ApiState { store: store.clone(), db: db.db.clone(), auth, valid_periods: vec![0, 60] });
+        let guard = crate::support::loopback_guard();
+        let plugins = tocsin::plugins::Registry::build(&config.plugins, 4, &guard).unwrap();
+        let router = tocsin::api::router(ApiState {
+            store: store.clone(),
+            db: db.db.clone(),
+            auth,
+            valid_periods: vec![0, 60],
+            plugins,
+            guard,
+            limits: config.api.limits.clone(),
+            writes: Arc::new(tocsin::api::limits::WriteLimiter::new(config.api.limits.writes_per_minute)),
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -565,9 +583,10 @@ impl FakeKeystone {
     fn authenticator(auth_url: &str) -> Arc<dyn tocsin::api::auth::Authenticator> {
         let service = tocsin::plugins::keystone::KeystoneConfig {
             auth_required: false,
+            webhook_hosts: Default::default(),
             auth_url: auth_url.to_owned(),
             username: "tocsin".into(),
-            password: "service-secret".into(),
+            password: tocsin::config::Secret::new("service-secret"),
             project_name: "service".into(),
             user_domain_name: "default".into(),
             project_domain_name: "default".into(),
@@ -578,6 +597,8 @@ impl FakeKeystone {
                 default_authorized_roles: vec!["monasca-user".into()],
                 read_only_authorized_roles: vec!["monasca-read-only-user".into()],
                 token_cache_ttl: std::time::Duration::from_secs(60),
+                invalid_token_cache_ttl: std::time::Duration::from_secs(10),
+                max_concurrent_validations: 8,
             })
             .unwrap(),
         )

@@ -124,7 +124,8 @@ async fn transitions_of_one_alarm_stay_in_order() {
     app.shutdown().await.unwrap();
 }
 
-/// `[keystone] auth_required`: webhook posts carry a Keystone token, fetched once and reused.
+/// `[keystone] auth_required`: webhook posts to `webhook_hosts` carry a Keystone token, fetched
+/// once and reused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_carry_a_cached_keystone_token() {
     use axum::http::StatusCode;
@@ -153,7 +154,8 @@ async fn webhooks_carry_a_cached_keystone_token() {
     db.definition_with_method("def-ks", "m-ks", "WEBHOOK", &hook.url("/"), &["ALARM"]).await;
     let topics = Topics::create(1).await;
     let extra = format!(
-        "[keystone]\nauth_required = true\nauth_url = http://{keystone_addr}/identity/v3\nusername = notifier\npassword = pw\nproject_name = monitoring\n"
+        "[keystone]\nauth_required = true\nwebhook_hosts = http://{}\nauth_url = http://{keystone_addr}/identity/v3\nusername = notifier\npassword = pw\nproject_name = monitoring\n",
+        hook.addr
     );
     let app = start_in_process(&write_config(dir.path(), &topics, &db.url, &extra)).await;
     let b = broker();

@@ -15,20 +15,23 @@ pub use config::HipChatConfig;
 use super::slack::split_query;
 use super::{http, standard_body, BuildError, Plugin, Receipt, SendError};
 use crate::model::Notification;
+use crate::netguard::Guard;
 use crate::pyjson;
 use std::time::Duration;
 
 pub struct HipChat {
-    /// Built once so connections to the server are reused across sends.
+    /// Built once so connections to the server are reused across sends; guarded.
     client: reqwest::Client,
+    guard: Guard,
     timeout: Duration,
     notify: bool,
 }
 
 impl HipChat {
-    pub fn new(config: &HipChatConfig, connections_per_host: usize) -> Result<HipChat, BuildError> {
+    pub fn new(config: &HipChatConfig, connections_per_host: usize, guard: &Guard) -> Result<HipChat, BuildError> {
         Ok(HipChat {
-            client: config.transport.client("hipchat", connections_per_host)?,
+            client: config.transport.client("hipchat", connections_per_host, guard)?,
+            guard: guard.clone(),
             timeout: config.transport.timeout,
             notify: config.notify,
         })
@@ -94,6 +97,7 @@ impl Plugin for HipChat {
         let url = url::Url::parse(address)
             .map_err(|_| SendError::new(super::Reason::Invalid, format!("{redacted} is not a URL")))?;
         let (url, query) = split_query(url);
+        http::preflight(&self.guard, &url, &redacted).await?;
         let response = self
             .client
             .post(url)
@@ -102,8 +106,8 @@ impl Plugin for HipChat {
             .send()
             .await
             .map_err(|e| http::transport_error(e, &redacted))?;
-        let status = response.status().as_u16();
-        let mut answer = response.text().await.unwrap_or_default();
+        let read = http::read_answer(response, http::ANSWER_LIMIT, &redacted).await?;
+        let (status, mut answer) = (read.status, read.body);
         // An answer quoting the request must not leak the token.
         for (_, token) in query.iter().filter(|(k, v)| k == "auth_token" && !v.is_empty()) {
             answer = answer.replace(token.as_str(), "****");

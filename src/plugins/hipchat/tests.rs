@@ -16,7 +16,7 @@ fn config(ini: &str) -> Result<HipChatConfig, crate::config::Error> {
 }
 
 fn plugin(ini: &str) -> HipChat {
-    HipChat::new(&config(ini).unwrap(), 2).unwrap()
+    HipChat::new(&config(ini).unwrap(), 2, &crate::plugins::tests::loopback_guard()).unwrap()
 }
 
 /// `json.dumps(standard_body, indent=3)` of Monasca's test alarm.

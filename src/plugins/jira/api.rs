@@ -127,9 +127,14 @@ impl Api<'_> {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| transport_error(step, e, url))?;
-        let status = response.status().as_u16();
-        let body = response.text().await.map_err(|e| transport_error(step, e, url))?;
-        Ok(Answer { status, body })
+        let answer = http::read_answer(response, http::ANSWER_LIMIT, url.as_str()).await?;
+        if answer.truncated {
+            return Err(SendError::new(
+                Reason::Server,
+                format!("{step}: Jira at {} answered more than {} bytes; the answer was not read", http::redact_url(url.as_str()), http::ANSWER_LIMIT),
+            ));
+        }
+        Ok(Answer { status: answer.status, body: answer.body })
     }
 }
 
@@ -178,6 +183,11 @@ fn parse<T: serde::de::DeserializeOwned>(step: &str, body: &str) -> Result<T, Se
 }
 
 fn transport_error(step: &str, error: reqwest::Error, url: &url::Url) -> SendError {
+    if let Some(refused) = crate::netguard::refusal_in(&error) {
+        let mut refused = http::refused_error(&refused, &http::redact_url(url.as_str()));
+        refused.detail = format!("{step}: {}", refused.detail);
+        return refused;
+    }
     let reason = if error.is_timeout() {
         Reason::Timeout
     } else if error.is_builder() {

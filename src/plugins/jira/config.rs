@@ -1,10 +1,11 @@
 //! `[jira_notifier]`: Monasca's options (`timeout`, `user`, `password`, `custom_formatter`,
-//! `proxy`) plus `issue_type`. Everything is checked here, at start: the credentials must be set,
+//! `proxy`) plus `issue_type` and `servers`. Everything is checked here, at start: the credentials must be set,
 //! the proxy must be a URL and the custom formatter file must exist and parse, templates
 //! included, so a bad file stops the start instead of failing every send. It opens no connection.
 
 use super::formatter::Formatter;
-use crate::config::{Error as ConfigError, Reader};
+use crate::config::{Error as ConfigError, Reader, Secret};
+use crate::plugins::http::Destinations;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,14 +19,17 @@ pub struct JiraConfig {
     /// The Jira account issues are created with; also the `reporter` the search looks for.
     pub user: String,
     /// Its password or API token, sent as HTTP basic auth; never logged.
-    pub password: String,
+    pub password: Secret,
+    /// The Jira servers these credentials may go to (Tocsin's option): a method's address
+    /// names its server, and Monasca sent the credentials to whatever server that was.
+    pub servers: Destinations,
     /// Path of the YAML file with `jira_format` templates, as configured (for `check-config`).
     pub custom_formatter: Option<PathBuf>,
     /// The templates of that file, read once here (Monasca re-read the file on every send).
     pub formatter: Option<Formatter>,
     /// Proxy for `https://` Jira addresses only, as Monasca's `proxies={'https': proxy}`;
     /// may hold credentials.
-    pub proxy: Option<String>,
+    pub proxy: Option<Secret>,
     /// The type of created issues (Monasca: always `Bug`).
     pub issue_type: String,
 }
@@ -38,7 +42,8 @@ impl JiraConfig {
                 .ok_or_else(|| r.invalid(SECTION, key, None, "required when the jira plugin is enabled"))
         };
         let user = required("user")?;
-        let password = required("password")?;
+        let password = Secret::new(required("password")?);
+        let servers = Destinations::parse(&r.list(SECTION, "servers", &[])).map_err(|e| r.invalid(SECTION, "servers", r.entry(SECTION, "servers").map(|e| e.line), e))?;
         let (custom_formatter, formatter) = match r.opt_string(SECTION, "custom_formatter") {
             None => (None, None),
             Some(path) => {
@@ -58,7 +63,7 @@ impl JiraConfig {
             }
         }
         let issue_type = r.string(SECTION, "issue_type", "Bug");
-        Ok(JiraConfig { timeout, user, password, custom_formatter, formatter, proxy, issue_type })
+        Ok(JiraConfig { timeout, user, password, servers, custom_formatter, formatter, proxy: proxy.map(Secret::new), issue_type })
     }
 
     /// `(key, value)` pairs for `tocsin check-config`, secrets masked.
@@ -67,8 +72,9 @@ impl JiraConfig {
             ("timeout".into(), self.timeout.as_secs().to_string()),
             ("user".into(), self.user.clone()),
             ("password".into(), "****".into()),
+            ("servers".into(), self.servers.render()),
             ("custom_formatter".into(), self.custom_formatter.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
-            ("proxy".into(), self.proxy.as_deref().map(masked_proxy).unwrap_or_default()),
+            ("proxy".into(), self.proxy.as_ref().map(|p| masked_proxy(p.expose())).unwrap_or_default()),
             ("issue_type".into(), self.issue_type.clone()),
         ]
     }

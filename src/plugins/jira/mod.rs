@@ -9,7 +9,8 @@
 //!
 //! Unlike Monasca it honours `timeout` (for the whole send), escapes the JQL, reads the custom
 //! formatter once at start, and says which failures are worth retrying. It must never put the
-//! password in a log line or an error detail.
+//! password in a log line or an error detail, and never send it to a server the operator did
+//! not list in `[jira_notifier] servers`: the address, and so the server, is the tenant's.
 
 mod api;
 mod config;
@@ -22,18 +23,24 @@ pub use formatter::Formatter;
 use fields::{default_fields, issue_fields, search_jql, Fields, Target};
 use formatter::Templates;
 
+use super::http::{self, Destinations};
 use super::{BuildError, Plugin, Reason, Receipt, SendError};
+use crate::config::Secret;
 use crate::model::Notification;
+use crate::netguard::Guard;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub struct Jira {
-    /// Built once so connections to the Jira server are reused across sends.
+    /// Built once so connections to the Jira server are reused across sends; guarded, and
+    /// following no redirect to another host (its requests carry the credentials).
     client: reqwest::Client,
+    guard: Guard,
     /// Bound on one whole send; every request gets what is left of it.
     timeout: Duration,
     user: String,
-    password: String,
+    password: Secret,
+    servers: Destinations,
     issue_type: String,
     /// The custom formatter, compiled; `None` for Monasca's default texts.
     templates: Option<Templates>,
@@ -42,29 +49,51 @@ pub struct Jira {
 }
 
 impl Jira {
-    pub fn new(config: &JiraConfig, connections_per_host: usize) -> Result<Jira, BuildError> {
+    pub fn new(config: &JiraConfig, connections_per_host: usize, guard: &Guard) -> Result<Jira, BuildError> {
         let setup = |message: String| BuildError::Setup { plugin: "jira", message };
         let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .pool_max_idle_per_host(connections_per_host);
+        let mut trusted = Vec::new();
         if let Some(proxy) = &config.proxy {
             // Monasca proxied only https (`proxies={'https': proxy}`). The error text of a bad
             // proxy URL could repeat its password, so it is not passed on.
-            let proxy = reqwest::Proxy::https(proxy.as_str())
-                .map_err(|_| setup(format!("the proxy {} is not a usable URL", config::masked_proxy(proxy))))?;
-            builder = builder.proxy(proxy);
+            let proxy_url = reqwest::Proxy::https(proxy.expose())
+                .map_err(|_| setup(format!("the proxy {} is not a usable URL", config::masked_proxy(proxy.expose()))))?;
+            builder = builder.proxy(proxy_url);
+            trusted.extend(url::Url::parse(proxy.expose()).ok().and_then(|u| u.host_str().map(str::to_owned)));
         }
-        let client = builder.build().map_err(|source| BuildError::HttpClient { plugin: "jira", source })?;
+        let client = http::guarded(builder, guard, &trusted, true).build().map_err(|source| BuildError::HttpClient { plugin: "jira", source })?;
         let templates = config.formatter.as_ref().map(Templates::new).transpose().map_err(setup)?;
+        if config.servers.is_empty() {
+            tracing::warn!(
+                "[jira_notifier] servers is empty: Jira notifications fail until it names the Jira servers the configured \
+                 credentials may go to (a method's address names its server, and anyone who can write methods could \
+                 otherwise receive them)"
+            );
+        }
         Ok(Jira {
             client,
+            guard: guard.clone(),
             timeout: config.timeout,
             user: config.user.clone(),
             password: config.password.clone(),
+            servers: config.servers.clone(),
             issue_type: config.issue_type.clone(),
             templates,
             enhanced_search: AtomicBool::new(false),
+        })
+    }
+
+    /// Why the credentials may not go to the target's server, if they may not.
+    fn refuses_credentials(&self, target: &Target) -> Option<String> {
+        (!self.servers.admits(&target.server)).then(|| {
+            let listed = if self.servers.is_empty() { "none is listed".to_owned() } else { self.servers.render() };
+            format!(
+                "the Jira server {} is not one of [jira_notifier] servers ({listed}); the Jira credentials go only there",
+                http::redact_url(target.server.as_str())
+            )
         })
     }
 
@@ -92,20 +121,24 @@ impl Plugin for Jira {
     }
 
     fn validate_address(&self, address: &str) -> Result<(), String> {
-        Target::parse(address)
-            .map(drop)
-            .map_err(|problem| format!("{problem}; a Jira address looks like https://jira.example/?project=KEY&component=Name"))
+        let target =
+            Target::parse(address).map_err(|problem| format!("{problem}; a Jira address looks like https://jira.example/?project=KEY&component=Name"))?;
+        self.refuses_credentials(&target).map_or(Ok(()), Err)
     }
 
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
         let target = Target::parse(notification.address())
             .map_err(|problem| SendError::new(Reason::Invalid, format!("unusable Jira address: {problem}")))?;
+        if let Some(refused) = self.refuses_credentials(&target) {
+            return Err(SendError::new(Reason::Invalid, refused));
+        }
+        http::preflight(&self.guard, &target.server, &http::redact_url(target.server.as_str())).await?;
         let fields = self.fields(notification)?;
         let api = api::Api {
             client: &self.client,
             target: &target,
             user: &self.user,
-            password: &self.password,
+            password: self.password.expose(),
             deadline: tokio::time::Instant::now() + self.timeout,
             timeout: self.timeout,
             enhanced_search: &self.enhanced_search,

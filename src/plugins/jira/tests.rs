@@ -240,11 +240,11 @@ fn read(section: &str) -> Result<JiraConfig, crate::config::Error> {
 }
 
 fn config(extra: &str) -> JiraConfig {
-    read(&format!("user = username\npassword = password\n{extra}")).unwrap()
+    read(&format!("user = username\npassword = password\nservers = http://test.jira:3333\n{extra}")).unwrap()
 }
 
 fn plugin(config: &JiraConfig) -> Jira {
-    Jira::new(config, 1).unwrap()
+    Jira::new(config, 1, &crate::plugins::tests::loopback_guard()).unwrap()
 }
 
 #[test]

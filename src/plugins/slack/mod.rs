@@ -21,6 +21,7 @@ pub use transport::{mask_password, TransportOptions, Verification};
 
 use super::{http, standard_body, BuildError, Plugin, Reason, Receipt, SendError};
 use crate::model::Notification;
+use crate::netguard::Guard;
 use crate::pyjson;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -30,8 +31,9 @@ use std::time::Duration;
 pub const RAW_DATA_CACHE_SIZE: usize = 100;
 
 pub struct Slack {
-    /// Built once so connections to Slack are reused across sends.
+    /// Built once so connections to Slack are reused across sends; guarded.
     client: reqwest::Client,
+    guard: Guard,
     /// Bound on one request; a send may make two.
     request_timeout: Duration,
     template: Option<MessageTemplate>,
@@ -64,9 +66,10 @@ enum Failure {
 }
 
 impl Slack {
-    pub fn new(config: &SlackConfig, connections_per_host: usize) -> Result<Slack, BuildError> {
+    pub fn new(config: &SlackConfig, connections_per_host: usize, guard: &Guard) -> Result<Slack, BuildError> {
         Ok(Slack {
-            client: config.transport.client("slack", connections_per_host)?,
+            client: config.transport.client("slack", connections_per_host, guard)?,
+            guard: guard.clone(),
             request_timeout: config.transport.timeout,
             template: config.message_template.clone(),
             raw_data_urls: Mutex::new(Vec::new()),
@@ -108,17 +111,18 @@ impl Slack {
             .send()
             .await
             .map_err(|e| Failure::Transport(http::transport_error(e, &target.redacted)))?;
-        let status = response.status().as_u16();
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let body = response
-            .text()
-            .await
-            .map_err(|e| Failure::Transport(http::transport_error(e, &target.redacted)))?;
+        let answer = http::read_answer(response, http::ANSWER_LIMIT, &target.redacted).await.map_err(Failure::Transport)?;
+        let (status, body) = (answer.status, answer.body);
         if !(200..300).contains(&status) {
             return Err(Failure::Answered(http::status_error(status, &target.redacted)));
+        }
+        if answer.truncated {
+            let detail = format!("Slack at {} answered more than {} bytes; the answer was not read", target.redacted, http::ANSWER_LIMIT);
+            return Err(Failure::Answered(SendError::new(Reason::Rejected, detail)));
         }
         match check_answer(content_type.as_deref(), &body) {
             Ok(()) => Ok(http::receipt(status, &body)),
@@ -164,6 +168,7 @@ impl Plugin for Slack {
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
         let text = self.text(notification)?;
         let target = Target::parse(notification.address()).map_err(|e| SendError::new(Reason::Invalid, e))?;
+        http::preflight(&self.guard, &target.url, &target.redacted).await?;
         let encodings: &[Encoding] =
             if self.cached(target.url.as_str()) { &[Encoding::Form] } else { &[Encoding::Json, Encoding::Form] };
         let mut refusals: Vec<(Encoding, SendError)> = Vec::new();

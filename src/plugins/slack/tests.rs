@@ -44,7 +44,7 @@ fn config(ini: &str) -> Result<SlackConfig, crate::config::Error> {
 }
 
 fn slack(ini: &str) -> Slack {
-    Slack::new(&config(ini).unwrap(), 2).unwrap()
+    Slack::new(&config(ini).unwrap(), 2, &crate::plugins::tests::loopback_guard()).unwrap()
 }
 
 fn template_file(dir: &tempfile::TempDir, text: &str) -> String {
@@ -220,7 +220,7 @@ fn bad_options_name_the_key() {
 #[test]
 fn unreadable_ca_certs_fail_the_build() {
     let config = config("ca_certs = /nonexistent/ca.pem").unwrap();
-    let error = Slack::new(&config, 1).err().expect("build fails").to_string();
+    let error = Slack::new(&config, 1, &crate::plugins::tests::loopback_guard()).err().expect("build fails").to_string();
     assert!(error.contains("/nonexistent/ca.pem"), "{error}");
 }
 

@@ -3,10 +3,12 @@
 //!
 //! Monasca disabled certificate verification unless `ca_certs` was set (`insecure` defaulted to
 //! true). Here verification is on unless an operator writes `insecure = true`; `ca_certs` adds a
-//! CA to the built-in roots and, as in Monasca, wins over `insecure`. This module only builds
-//! clients; it never logs and never sees a notification.
+//! CA to the built-in roots and, as in Monasca, wins over `insecure`. The clients are guarded
+//! (`plugins::http::guarded`): their addresses are tenants'. This module only builds clients; it
+//! never logs and never sees a notification.
 
-use crate::config::{Error as ConfigError, Reader};
+use crate::config::{Error as ConfigError, Reader, Secret};
+use crate::netguard::Guard;
 use crate::plugins::BuildError;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,7 +23,7 @@ pub struct TransportOptions {
     /// A PEM file of CA certificates trusted in addition to the built-in roots.
     pub ca_certs: Option<PathBuf>,
     /// Forward proxy URL (`http://user:password@host:port`) for every request of the plugin.
-    pub proxy: Option<String>,
+    pub proxy: Option<Secret>,
 }
 
 /// How the plugin checks the remote end's certificate.
@@ -52,7 +54,7 @@ impl TransportOptions {
             timeout: Duration::from_secs(r.int(section, "timeout", 5, 1)? as u64),
             insecure: r.bool(section, "insecure", false)?,
             ca_certs: r.opt_string(section, "ca_certs").map(PathBuf::from),
-            proxy,
+            proxy: proxy.map(Secret::new),
         })
     }
 
@@ -71,13 +73,14 @@ impl TransportOptions {
             ("timeout".into(), self.timeout.as_secs().to_string()),
             ("insecure".into(), self.insecure.to_string()),
             ("ca_certs".into(), self.ca_certs.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
-            ("proxy".into(), self.proxy.as_deref().map(mask_password).unwrap_or_default()),
+            ("proxy".into(), self.proxy.as_ref().map(|p| mask_password(p.expose())).unwrap_or_default()),
         ]
     }
 
     /// One client per plugin, so connections are reused across sends; up to
-    /// `connections_per_host` idle connections are kept per host.
-    pub fn client(&self, plugin: &'static str, connections_per_host: usize) -> Result<reqwest::Client, BuildError> {
+    /// `connections_per_host` idle connections are kept per host. Its addresses are tenants':
+    /// the network guard applies (the proxy, the operator's, is trusted).
+    pub fn client(&self, plugin: &'static str, connections_per_host: usize, guard: &Guard) -> Result<reqwest::Client, BuildError> {
         let mut builder = reqwest::Client::builder()
             .timeout(self.timeout)
             .pool_max_idle_per_host(connections_per_host)
@@ -99,16 +102,18 @@ impl TransportOptions {
                 }
             }
         }
+        let mut trusted = Vec::new();
         if let Some(proxy) = &self.proxy {
             // Monasca passed the proxy for https URLs only; here it carries every request of
             // the plugin, so an http:// address does not silently bypass it.
-            let proxy = reqwest::Proxy::all(proxy.as_str()).map_err(|e| BuildError::Setup {
+            let proxy_url = reqwest::Proxy::all(proxy.expose()).map_err(|e| BuildError::Setup {
                 plugin,
-                message: format!("invalid proxy {}: {}", mask_password(proxy), e.without_url()),
+                message: format!("invalid proxy {}: {}", mask_password(proxy.expose()), e.without_url()),
             })?;
-            builder = builder.proxy(proxy);
+            builder = builder.proxy(proxy_url);
+            trusted.extend(url::Url::parse(proxy.expose()).ok().and_then(|u| u.host_str().map(str::to_owned)));
         }
-        builder.build().map_err(|source| BuildError::HttpClient { plugin, source })
+        crate::plugins::http::guarded(builder, guard, &trusted, false).build().map_err(|source| BuildError::HttpClient { plugin, source })
     }
 }
 

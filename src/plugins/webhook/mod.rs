@@ -1,35 +1,65 @@
 //! The webhook plugin (Monasca type `WEBHOOK`): posts the standard body as JSON, serialized as
 //! Python's `json.dumps` did, with `Content-Type: application/json` and, when Keystone auth is
 //! required, an `X-Auth-Token`. Any 2xx answer is success.
+//!
+//! The address is the tenant's, so the network guard applies to it (every connection and
+//! redirect hop), and the operator's Keystone token goes only to `[keystone] webhook_hosts`: a
+//! method pointing elsewhere fails permanently while auth is required. Without that list the
+//! token is withheld from every post (said once at start), since Monasca's rule, send it to
+//! whatever host a method names, hands it to anyone who can write a method.
 
 mod config;
 
 pub use config::WebhookConfig;
 
+use super::http::Destinations;
 use super::keystone::{KeystoneConfig, TokenSource};
-use super::{http, standard_body, BuildError, Plugin, Receipt, SendError};
+use super::{http, standard_body, BuildError, Plugin, Reason, Receipt, SendError};
 use crate::model::Notification;
+use crate::netguard::Guard;
 use crate::pyjson;
 use std::time::Duration;
 
 pub struct Webhook {
-    /// Built once so connections to a receiver are reused across sends.
+    /// Built once so connections to a receiver are reused across sends; guarded.
     client: reqwest::Client,
     timeout: Duration,
-    /// Present when `[keystone] auth_required` is set.
-    tokens: Option<TokenSource>,
+    guard: Guard,
+    /// Present when `[keystone] auth_required` is set and `webhook_hosts` names who may get it.
+    tokens: Option<(TokenSource, Destinations)>,
 }
 
 impl Webhook {
-    pub fn new(config: &WebhookConfig, keystone: &KeystoneConfig, connections_per_host: usize) -> Result<Webhook, BuildError> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .pool_max_idle_per_host(connections_per_host)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|source| BuildError::HttpClient { plugin: "webhook", source })?;
-        let tokens = keystone.auth_required.then(|| TokenSource::new(keystone.clone(), client.clone()));
-        Ok(Webhook { client, timeout: config.timeout, tokens })
+    pub fn new(config: &WebhookConfig, keystone: &KeystoneConfig, connections_per_host: usize, guard: &Guard) -> Result<Webhook, BuildError> {
+        let failed = |source| BuildError::HttpClient { plugin: "webhook", source };
+        let builder = reqwest::Client::builder().timeout(config.timeout).pool_max_idle_per_host(connections_per_host).tcp_nodelay(true);
+        let credentials = keystone.auth_required && !keystone.webhook_hosts.is_empty();
+        let client = http::guarded(builder, guard, &[], credentials).build().map_err(failed)?;
+        if keystone.auth_required && keystone.webhook_hosts.is_empty() {
+            tracing::warn!(
+                "[keystone] auth_required is set but [keystone] webhook_hosts is empty: webhook posts carry no X-Auth-Token. \
+                 monasca-notification sent the service token to every webhook address, so anyone who can write a notification \
+                 method could receive it; list the hosts that may (webhook_hosts = hooks.example.com, https://alerts.example:8443)"
+            );
+        }
+        // The token comes from the operator's Keystone, on a client of its own: the network
+        // guard is for tenant addresses.
+        let keystone_client = reqwest::Client::builder().timeout(config.timeout).build().map_err(failed)?;
+        let tokens = credentials.then(|| (TokenSource::new(keystone.clone(), keystone_client), keystone.webhook_hosts.clone()));
+        Ok(Webhook { client, timeout: config.timeout, guard: guard.clone(), tokens })
+    }
+
+    /// Whether a post to `url` would carry the operator's token and may not: the method points
+    /// at a host the operator did not list.
+    fn refuses_credentials(&self, url: &url::Url) -> Option<String> {
+        let (_, hosts) = self.tokens.as_ref()?;
+        (!hosts.admits(url)).then(|| {
+            format!(
+                "{} is not one of [keystone] webhook_hosts ({}); with auth_required the Keystone token goes only there",
+                http::redact_url(url.as_str()),
+                hosts.render()
+            )
+        })
     }
 }
 
@@ -49,29 +79,33 @@ impl Plugin for Webhook {
 
     fn validate_address(&self, address: &str) -> Result<(), String> {
         match url::Url::parse(address) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => self.refuses_credentials(&url).map_or(Ok(()), Err),
             _ => Err(format!("{address:?} is not an http:// or https:// URL")),
         }
     }
 
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
-        let url = notification.address();
+        let address = notification.address();
+        let url = url::Url::parse(address).map_err(|_| SendError::new(Reason::Invalid, format!("{} is not a URL", http::redact_url(address))))?;
+        if let Some(refused) = self.refuses_credentials(&url) {
+            return Err(SendError::new(Reason::Invalid, refused));
+        }
+        http::preflight(&self.guard, &url, &http::redact_url(address)).await?;
         let body = pyjson::to_string(&standard_body(notification));
         let mut request = self.client.post(url).header("content-type", "application/json").body(body);
-        if let Some(tokens) = &self.tokens {
+        if let Some((tokens, _)) = &self.tokens {
             request = request.header("X-Auth-Token", tokens.token().await?);
         }
-        let response = request.send().await.map_err(|e| http::transport_error(e, url))?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            let body = response.text().await.unwrap_or_default();
-            return Ok(http::receipt(status, &body));
+        let response = request.send().await.map_err(|e| http::transport_error(e, address))?;
+        let answer = http::read_answer(response, http::ANSWER_LIMIT, address).await?;
+        if (200..300).contains(&answer.status) {
+            return Ok(http::receipt(answer.status, &answer.body));
         }
-        if status == 401 {
-            if let Some(tokens) = &self.tokens {
+        if answer.status == 401 {
+            if let Some((tokens, _)) = &self.tokens {
                 tokens.invalidate().await;
             }
         }
-        Err(http::status_error(status, url))
+        Err(http::status_error(answer.status, address))
     }
 }

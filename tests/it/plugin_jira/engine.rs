@@ -23,7 +23,7 @@ async fn alarm_becomes_an_issue_and_failures_go_to_the_retry_topic() {
     db.attach("def-jira", "ALARM", "m-jira").await;
     db.attach("def-jira", "ALARM", "m-broken").await;
     let topics = Topics::create(1).await;
-    let extra = "[jira_notifier]\nuser = monasca\npassword = e2e-pw\ntimeout = 5\n";
+    let extra = "[jira_notifier]\nuser = monasca\npassword = e2e-pw\ntimeout = 5\nservers = 127.0.0.1\n";
     let app = start_in_process(&write_config_with_plugins(dir.path(), &topics, &db.url, "jira", extra)).await;
 
     let b = broker();

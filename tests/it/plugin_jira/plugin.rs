@@ -18,7 +18,8 @@ fn config() -> JiraConfig {
     JiraConfig {
         timeout: Duration::from_secs(5),
         user: USER.into(),
-        password: PASSWORD.into(),
+        password: tocsin::config::Secret::new(PASSWORD),
+        servers: tocsin::plugins::http::Destinations::parse(&["127.0.0.1".into(), "jira.example.invalid".into(), "jira.example".into()]).unwrap(),
         custom_formatter: None,
         formatter: None,
         proxy: None,
@@ -27,7 +28,7 @@ fn config() -> JiraConfig {
 }
 
 fn jira(config: &JiraConfig) -> Jira {
-    Jira::new(config, 2).unwrap()
+    Jira::new(config, 2, &crate::support::loopback_guard()).unwrap()
 }
 
 fn notification(alarm_id: &str, address: &str) -> Notification {
@@ -265,7 +266,7 @@ async fn https_goes_through_the_proxy_and_http_does_not() {
     use base64::Engine as _;
     let (port, heads) = refusing_proxy();
     let mut c = config();
-    c.proxy = Some(format!("http://yourid:pr0xy-pw@127.0.0.1:{port}"));
+    c.proxy = Some(tocsin::config::Secret::new(format!("http://yourid:pr0xy-pw@127.0.0.1:{port}")));
     let plugin = jira(&c);
 
     let err = plugin.send(&notification("alarm-10", "https://jira.example.invalid/?project=OPS")).await.unwrap_err();

@@ -14,7 +14,7 @@ pub fn plugin(kind: &str, sections: &str) -> Arc<dyn Plugin> {
     let file = dir.path().join("tocsin.conf");
     std::fs::write(&file, format!("[notification_types]\nenabled = {kind}\n\n{sections}\n")).unwrap();
     let config = Config::load(&file).unwrap_or_else(|e| panic!("{e}"));
-    let registry = Registry::build(&config.plugins, 4).unwrap_or_else(|e| panic!("{e}"));
+    let registry = Registry::build(&config.plugins, 4, &crate::support::loopback_guard()).unwrap_or_else(|e| panic!("{e}"));
     registry.get(kind).expect("the plugin is enabled").clone()
 }
 

@@ -20,6 +20,13 @@ use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// The network guard of tests that build plugins themselves: every fake server and receiver
+/// listens on loopback.
+pub fn loopback_guard() -> ::tocsin::netguard::Guard {
+    let policy = ::tocsin::netguard::NetworkPolicy { allow_networks: vec!["127.0.0.0/8".parse().unwrap()], ..Default::default() };
+    ::tocsin::netguard::Guard::new(policy, Vec::new())
+}
+
 /// A name no other test of this run (or of an earlier run) uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);

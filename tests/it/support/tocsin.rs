@@ -62,7 +62,7 @@ pub fn write_config_with_plugins(dir: &Path, topics: &Topics, db_url: &str, enab
     let text = format!(
         "[kafka]\nurl = {broker}\ngroup = {group}\nalarm_topic = {alarms}\nnotification_topic = {sent}\n\
          notification_retry_topic = {retry}\nperiodic = 1:{periodic}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = {enabled}\n\n\
-         [webhook_notifier]\ntimeout = 2\n\n[statsd]\nenable = false\n\n\
+         [webhook_notifier]\ntimeout = 2\n\n[network]\nallow = 127.0.0.0/8\n\n[statsd]\nenable = false\n\n\
          [notification_engine]\ndead_letter_topic = {dead}\ncommit_interval = 100ms\n\n\
          [retry_engine]\nenabled = false\ndead_letter_topic = {retry_dead}\n\n[periodic_engine]\nenabled = false\n\n\
          [alarm_manager]\nenabled = false\nfiltered_topic = {filtered}\npersist_interval = 100ms\nrules_poll_interval = 200ms\n\n\
