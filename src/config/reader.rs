@@ -142,6 +142,17 @@ impl<'a> Reader<'a> {
         Ok(self.parse(section, key, parse_duration)?.unwrap_or(default))
     }
 
+    /// A whole number of seconds from 1 to [`MAX_DURATION`]'s (the plugins' `timeout` options).
+    pub fn seconds(&self, section: &str, key: &str, default: u64) -> Result<Duration, Error> {
+        let max = MAX_DURATION.as_secs() as i64;
+        let seconds = self.int(section, key, default as i64, 1)?;
+        if seconds > max {
+            let line = self.entry(section, key).map(|e| e.line);
+            return Err(self.invalid(section, key, line, format!("must be at most {max} seconds (100 years), found {seconds}")));
+        }
+        Ok(Duration::from_secs(seconds as u64))
+    }
+
     pub fn socket_addr(&self, section: &str, key: &str, default: &str) -> Result<SocketAddr, Error> {
         let parsed = self.parse(section, key, |v| {
             v.parse::<SocketAddr>()
@@ -174,5 +185,14 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "h" => 3600.0,
         other => return Err(format!("unknown duration unit {other:?} (use ms, s, m or h)")),
     };
-    Duration::try_from_secs_f64(number * scale).map_err(|_| format!("duration {value:?} is out of range"))
+    Duration::try_from_secs_f64(number * scale)
+        .ok()
+        .filter(|duration| *duration <= MAX_DURATION)
+        .ok_or_else(|| format!("duration {value:?} is out of range: at most 100 years"))
 }
+
+/// The longest time span an option takes, 100 years (36525 days): the engines add these to the
+/// clock for deadlines and ticks, and the lookup cache refuses a TTL past 1000 years, so a
+/// longer value (`9223372036854775807`, accepted as seconds) would panic at start or shutdown.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_525 * 86_400);
+

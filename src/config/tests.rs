@@ -233,6 +233,26 @@ fn a_toml_key_without_a_value_is_reported_with_its_column() {
     assert_eq!(error.to_string(), "tocsin.toml:2: not valid TOML at column 7");
 }
 
+/// Found by the properties below: time spans were accepted up to u64 seconds, and then
+/// `lookup_cache_ttl = 8760001h` panicked in the lookup cache at start, `shutdown_timeout =
+/// 9223372036854775807` when the drain deadline was computed, a Jira `timeout` that large on
+/// the first send. Spans are now at most 100 years.
+#[test]
+fn time_spans_are_at_most_100_years() {
+    let source = |text: &str| source::parse_ini(std::path::Path::new("t.conf"), text).unwrap();
+    let config = Config::from_source(&source("[notification_engine]\nlookup_cache_ttl = 876600h\n[webhook_notifier]\ntimeout = 3155760000\n")).unwrap();
+    assert_eq!(config.engine.lookup_cache_ttl, reader::MAX_DURATION);
+    assert_eq!(config.plugins.webhook.unwrap().timeout, reader::MAX_DURATION);
+    for (text, says) in [
+        ("[notification_engine]\nlookup_cache_ttl = 8760001h\n", "t.conf:2: [notification_engine] lookup_cache_ttl: duration \"8760001h\" is out of range: at most 100 years"),
+        ("[tocsin]\nshutdown_timeout = 9223372036854775807\n", "t.conf:2: [tocsin] shutdown_timeout: duration \"9223372036854775807\" is out of range: at most 100 years"),
+        ("[notification_types]\nenabled = jira\n[jira_notifier]\ntimeout = 9223372036854775807\n", "t.conf:4: [jira_notifier] timeout: must be at most 3155760000 seconds (100 years), found 9223372036854775807"),
+        ("[webhook_notifier]\ntimeout = 0\n", "t.conf:2: [webhook_notifier] timeout: must be at least 1, found 0"),
+    ] {
+        assert_eq!(Config::from_source(&source(text)).unwrap_err().to_string(), says);
+    }
+}
+
 /// Property tests: no file text makes the INI or TOML reader, [`Config::from_source`] or
 /// [`Config::render_masked`] panic; an error names a line of the file and says what is wrong.
 /// Besides random text, files are built from the real sections and options of
@@ -370,8 +390,55 @@ mod properties {
         match Config::from_source(&source) {
             Ok(config) => {
                 config.render_masked();
+                check_timers(&config)?;
             }
             Err(error) => check_error(&error, last_line)?,
+        }
+        Ok(())
+    }
+
+    /// Every time span a loaded configuration holds can be added to the clock (the engines'
+    /// deadlines and tickers do), the lookup cache takes its TTL (moka panics past 1000 years),
+    /// and the retry policy's delays are durations at all.
+    fn check_timers(config: &Config) -> Result<(), TestCaseError> {
+        let p = &config.plugins;
+        let mut spans = vec![
+            ("commit_interval", config.engine.commit_interval),
+            ("lookup_cache_ttl", config.engine.lookup_cache_ttl),
+            ("retry interval", config.retry.interval),
+            ("retry max_interval", config.retry.max_interval),
+            ("rules_poll_interval", config.manager.rules_poll_interval),
+            ("persist_interval", config.manager.persist_interval),
+            ("flush_interval", config.statsd.flush_interval),
+            ("shutdown_timeout", config.service.shutdown_timeout),
+            ("start_timeout", config.service.start_timeout),
+        ];
+        spans.extend(config.api.keystone.as_ref().map(|k| ("token_cache_ttl", k.token_cache_ttl)));
+        spans.extend(p.webhook.as_ref().map(|c| ("webhook timeout", c.timeout)));
+        spans.extend(p.email.as_ref().map(|c| ("email timeout", c.timeout)));
+        spans.extend(p.pagerduty.as_ref().map(|c| ("pagerduty timeout", c.timeout)));
+        spans.extend(p.slack.as_ref().map(|c| ("slack timeout", c.transport.timeout)));
+        spans.extend(p.hipchat.as_ref().map(|c| ("hipchat timeout", c.transport.timeout)));
+        spans.extend(p.jira.as_ref().map(|c| ("jira timeout", c.timeout)));
+        let now = std::time::Instant::now();
+        for (name, span) in spans {
+            prop_assert!(now.checked_add(span).is_some(), "{} = {:?}", name, span);
+        }
+        if !config.engine.lookup_cache_ttl.is_zero() {
+            // As `MethodLookup::new` builds its cache.
+            moka::future::Cache::<u8, u8>::builder().time_to_live(config.engine.lookup_cache_ttl).build();
+        }
+        let r = &config.retry;
+        let policy = crate::retry::RetryPolicy {
+            interval: r.interval,
+            max_attempts: r.max_attempts,
+            backoff_multiplier: r.backoff_multiplier,
+            max_interval: r.max_interval,
+            jitter: r.jitter,
+        };
+        for retry_count in [0, 1, r.max_attempts.min(64), r.max_attempts] {
+            policy.delay(retry_count, -1.0);
+            policy.delay(retry_count, 1.0);
         }
         Ok(())
     }
