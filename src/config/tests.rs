@@ -204,6 +204,8 @@ fn repo_drivers_map_to_database_urls() {
         let (_dir, path) = write("db.conf", text);
         assert_eq!(Config::load(&path).unwrap().database.url, expected, "{text}");
     }
+    let (_dir, path) = write("db.conf", "[mysql]\nport = 70000\n");
+    assert!(Config::load(&path).unwrap_err().to_string().ends_with(":2: [mysql] port: must be at most 65535, found 70000"), "not port 4464");
 }
 
 #[test]
