@@ -102,7 +102,7 @@ fn verdict_applies_actions_enabled_and_a_strict_ttl() {
 /// `serde_json::Value` can hold, so most cases get past the JSON parser into the field checks.
 /// The generators are shared with the stored-notification properties (`crate::stored`).
 /// Cases per property come from `PROPTEST_CASES` (proptest's default, 256, when unset);
-/// `scripts/fuzz.sh` runs them by the hundred thousand.
+/// `scripts/fuzz.sh` runs them long.
 pub(crate) mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -139,7 +139,7 @@ pub(crate) mod properties {
     }
 
     /// Text that is empty, huge, control characters, non-BMP unicode, state names or numerals.
-    pub fn extreme_string() -> impl Strategy<Value = String> {
+    fn extreme_string() -> impl Strategy<Value = String> {
         prop_oneof![
             4 => any::<String>(),
             2 => select(vec!["", "ALARM", "OK", "UNDETERMINED", "alarm", "0", "null", "true", "alarm-transitioned"]).prop_map(str::to_owned),
@@ -185,17 +185,18 @@ pub(crate) mod properties {
         Set(String, Value),
     }
 
-    /// Up to four edits of fields named in `fields` (or of any other key).
+    /// Up to four edits of the fields named in `fields` (or of any other key).
     pub fn edits(fields: &'static [&'static str]) -> impl Strategy<Value = Vec<Edit>> {
         let field = prop_oneof![4 => select(fields).prop_map(str::to_owned), 1 => key()];
         let edit = prop_oneof![
             1 => field.clone().prop_map(Edit::Remove),
-            4 => (field.clone(), extreme_value()).prop_map(|(f, v)| Edit::Set(f, v)),
+            4 => (field, extreme_value()).prop_map(|(f, v)| Edit::Set(f, v)),
             1 => metrics().prop_map(|m| Edit::Set("metrics".into(), m)),
         ];
-        prop::collection::vec(edit, 0..4)
+        prop::collection::vec(edit, 0..5)
     }
 
+    /// Makes the edits, in order.
     pub fn apply(object: &mut Map<String, Value>, edits: &[Edit]) {
         for edit in edits {
             match edit {
