@@ -194,4 +194,4 @@ fn metrics(value: Option<&Value>) -> Vec<Metric> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

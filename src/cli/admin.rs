@@ -289,7 +289,9 @@ fn text(value: &Value) -> String {
 fn silence_state(rule: &Value, now: DateTime<Utc>) -> Option<(&'static str, DateTime<Utc>, DateTime<Utc>)> {
     let start = crate::api::parse_start_time(rule["start_time"].as_str()?).ok()?;
     let length = duration::parse(rule["silence_duration"].as_str()?).ok()?;
-    let end = start + chrono::Duration::from_std(length).ok()?;
+    // The API accepts start times up to chrono's last year, where adding even a short duration
+    // overflows (the `+` operator panics): such a silence has no end to show.
+    let end = start.checked_add_signed(chrono::Duration::from_std(length).ok()?)?;
     let state = if now < start {
         "pending"
     } else if now < end {
@@ -429,4 +431,19 @@ async fn change_actions(client: &Client, args: &ActionArgs, attach: bool) -> any
     actions[field] = json!(list);
     print_json(&client.call(reqwest::Method::PUT, &path, Some(&actions)).await?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A silence starting at chrono's last millisecond (which the API accepts as epoch
+    /// milliseconds) made `tocsin silence list` panic computing its end.
+    #[test]
+    fn a_silence_whose_end_is_past_chronos_range_has_no_state() {
+        let last = DateTime::<Utc>::MAX_UTC.timestamp_millis().to_string();
+        assert_eq!(silence_state(&json!({"start_time": last, "silence_duration": "1s"}), Utc::now()), None);
+        let (state, _, _) = silence_state(&json!({"start_time": "2017-04-10T10:42:10Z", "silence_duration": "10m"}), Utc::now()).unwrap();
+        assert_eq!(state, "expired");
+    }
 }

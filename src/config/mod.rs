@@ -601,7 +601,9 @@ fn database_url(r: &Reader) -> Result<String, Error> {
     let build = |scheme: &str, section: &str, host: String, port: i64, user: String, password: String, db: String| {
         let mut url = url::Url::parse(&format!("{scheme}://localhost")).expect("static URL");
         url.set_host(Some(&host)).map_err(|e| r.invalid(section, "host", r.entry(section, "host").map(|e| e.line), e.to_string()))?;
-        let _ = url.set_port(Some(port as u16));
+        // Checked: `port as u16` made port = 70000 connect to 4464.
+        let port = u16::try_from(port).map_err(|_| r.invalid(section, "port", r.entry(section, "port").map(|e| e.line), format!("must be at most 65535, found {port}")))?;
+        let _ = url.set_port(Some(port));
         let _ = url.set_username(&user);
         let _ = url.set_password(Some(&password));
         url.set_path(&db);

@@ -147,6 +147,20 @@ impl<'a> Reader<'a> {
         Ok(self.parse(section, key, parse_duration)?.unwrap_or(default))
     }
 
+    /// A whole number of seconds from 1 to [`MAX_DURATION`]'s (the plugins' `timeout` options).
+    pub fn seconds(&self, section: &str, key: &str, default: u64) -> Result<Duration, Error> {
+        let max = MAX_DURATION.as_secs() as i64;
+        let seconds = self.parse(section, key, |v| {
+            let n: i64 = v.parse().map_err(|_| format!("expected a whole number, found {v:?}"))?;
+            match n {
+                n if n < 1 => Err(format!("must be at least 1, found {n}")),
+                n if n > max => Err(format!("must be at most {max} seconds (100 years), found {n}")),
+                n => Ok(n),
+            }
+        })?;
+        Ok(Duration::from_secs(seconds.map_or(default, |s| s as u64)))
+    }
+
     pub fn socket_addr(&self, section: &str, key: &str, default: &str) -> Result<SocketAddr, Error> {
         let parsed = self.parse(section, key, |v| {
             v.parse::<SocketAddr>()
@@ -179,13 +193,17 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "h" => 3600.0,
         other => return Err(format!("unknown duration unit {other:?} (use ms, s, m or h)")),
     };
-    match Duration::try_from_secs_f64(number * scale) {
-        Ok(duration) if duration <= MAX_DURATION => Ok(duration),
-        _ => Err(format!("duration {value:?} is out of range (at most 10 years)")),
-    }
+    Duration::try_from_secs_f64(number * scale)
+        .ok()
+        .filter(|duration| *duration <= MAX_DURATION)
+        .ok_or_else(|| format!("duration {value:?} is out of range: at most 100 years"))
 }
 
-/// The largest whole number an option takes.
-const MAX_INT: i64 = i32::MAX as i64;
-/// The longest duration an option takes: a deadline this far ahead is still representable.
-const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
+/// The largest whole number an option takes: the seconds of [`MAX_DURATION`].
+const MAX_INT: i64 = MAX_DURATION.as_secs() as i64;
+
+/// The longest time span an option takes, 100 years (36525 days): the engines add these to the
+/// clock for deadlines and ticks, and the lookup cache refuses a TTL past 1000 years, so a
+/// longer value (`9223372036854775807`, accepted as seconds) would panic at start or shutdown.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_525 * 86_400);
+

@@ -118,8 +118,13 @@ pub fn parse_toml(file: &Path, text: &str) -> Result<Source, Error> {
     let syntax = |line: usize, message: String| Error::Syntax { file: file.to_owned(), line, message };
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
     let document: Tables = toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(1, |span| line_of(span.start));
-        syntax(line, e.message().to_owned())
+        let start = e.span().map_or(0, |span| span.start.min(text.len()));
+        // Some errors come without a message (a key with no value, `url = `): say where instead.
+        let message = match e.message() {
+            "" => format!("not valid TOML at column {}", text[..start].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1),
+            message => message.to_owned(),
+        };
+        syntax(line_of(start), message)
     })?;
     let mut source = Source { file: file.to_owned(), entries: Vec::new() };
     let mut ordered: Vec<_> = document.into_iter().collect();

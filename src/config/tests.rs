@@ -165,8 +165,8 @@ fn errors_name_file_line_and_key() {
         ("[notification_engine]\ncommit_interval = 5 fortnights\n", ":2: [notification_engine] commit_interval: unknown duration unit \"fortnights\""),
         ("[tocsin]\nhttp_listen = everywhere\n", ":2: [tocsin] http_listen: expected an address like 127.0.0.1:8080"),
         // Values that would overflow a capacity or a deadline once used.
-        ("[notification_engine]\npartition_queue = 9223372036854775807\n", ":2: [notification_engine] partition_queue: must be at most 2147483647"),
-        ("[tocsin]\nshutdown_timeout = 99999999999999999999h\n", ":2: [tocsin] shutdown_timeout: duration \"99999999999999999999h\" is out of range (at most 10 years)"),
+        ("[notification_engine]\npartition_queue = 9223372036854775807\n", ":2: [notification_engine] partition_queue: must be at most 3155760000"),
+        ("[tocsin]\nshutdown_timeout = 99999999999999999999h\n", ":2: [tocsin] shutdown_timeout: duration \"99999999999999999999h\" is out of range: at most 100 years"),
         ("[kafka]\ncreate_topics = sometimes\n", ":2: [kafka] create_topics: expected true or false"),
     ];
     for (text, expected) in cases {
@@ -208,6 +208,8 @@ fn repo_drivers_map_to_database_urls() {
         let (_dir, path) = write("db.conf", text);
         assert_eq!(Config::load(&path).unwrap().database.url, expected, "{text}");
     }
+    let (_dir, path) = write("db.conf", "[mysql]\nport = 70000\n");
+    assert!(Config::load(&path).unwrap_err().to_string().ends_with(":2: [mysql] port: must be at most 65535, found 70000"), "not port 4464");
 }
 
 #[test]
@@ -227,4 +229,256 @@ fn the_shipped_example_config_loads_with_the_defaults() {
     assert_eq!(example.render_masked(), defaults.render_masked(), "the example documents the defaults");
     // With the default mysql driver, only the [postgresql] options go unread.
     assert!(example.notices.iter().all(|n| n.contains("[postgresql]")), "{:?}", example.notices);
+}
+
+/// Found by the properties below: toml reports a key with no value without a message, so the
+/// error said only the file and line.
+#[test]
+fn a_toml_key_without_a_value_is_reported_with_its_column() {
+    let error = source::parse_toml(std::path::Path::new("tocsin.toml"), "[kafka]\nurl = ").unwrap_err();
+    assert_eq!(error.to_string(), "tocsin.toml:2: not valid TOML at column 7");
+}
+
+/// Found by the properties below: time spans were accepted up to u64 seconds, and then
+/// `lookup_cache_ttl = 8760001h` panicked in the lookup cache at start, `shutdown_timeout =
+/// 9223372036854775807` when the drain deadline was computed, a Jira `timeout` that large on
+/// the first send. Spans are now at most 100 years.
+#[test]
+fn time_spans_are_at_most_100_years() {
+    let source = |text: &str| source::parse_ini(std::path::Path::new("t.conf"), text).unwrap();
+    let config = Config::from_source(&source("[notification_engine]\nlookup_cache_ttl = 876600h\n[webhook_notifier]\ntimeout = 3155760000\n")).unwrap();
+    assert_eq!(config.engine.lookup_cache_ttl, reader::MAX_DURATION);
+    assert_eq!(config.plugins.webhook.unwrap().timeout, reader::MAX_DURATION);
+    for (text, says) in [
+        ("[notification_engine]\nlookup_cache_ttl = 8760001h\n", "t.conf:2: [notification_engine] lookup_cache_ttl: duration \"8760001h\" is out of range: at most 100 years"),
+        ("[tocsin]\nshutdown_timeout = 9223372036854775807\n", "t.conf:2: [tocsin] shutdown_timeout: duration \"9223372036854775807\" is out of range: at most 100 years"),
+        ("[notification_types]\nenabled = jira\n[jira_notifier]\ntimeout = 9223372036854775807\n", "t.conf:4: [jira_notifier] timeout: must be at most 3155760000 seconds (100 years), found 9223372036854775807"),
+        ("[webhook_notifier]\ntimeout = 0\n", "t.conf:2: [webhook_notifier] timeout: must be at least 1, found 0"),
+    ] {
+        assert_eq!(Config::from_source(&source(text)).unwrap_err().to_string(), says);
+    }
+}
+
+/// Property tests: no file text makes the INI or TOML reader, [`Config::from_source`] or
+/// [`Config::render_masked`] panic; an error names a line of the file and says what is wrong.
+/// Besides random text, files are built from the real sections and options of
+/// `etc/tocsin.conf` (its commented-out ones included) with extreme, empty, unicode and
+/// wrongly typed values, repeated sections and keys, continuation lines and garbage lines.
+/// Cases per property come from `PROPTEST_CASES` (256 when unset); `scripts/fuzz.sh` runs
+/// them long.
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use source::{parse_ini, parse_toml};
+    use std::path::Path;
+    use std::sync::LazyLock;
+
+    /// `(section, key, example value)` of every option `etc/tocsin.conf` shows, commented or not.
+    static OPTIONS: LazyLock<Vec<(String, String, String)>> = LazyLock::new(|| {
+        let example = include_str!("../../etc/tocsin.conf");
+        let uncommented: String = example
+            .lines()
+            .map(|line| match line.strip_prefix('#').map(str::trim) {
+                Some(rest) if rest.starts_with('[') && rest.ends_with(']') && !rest.contains(' ') => rest.to_owned(),
+                Some(rest) if rest.split_once('=').is_some_and(|(key, _)| !key.trim().is_empty() && !key.trim().contains(' ')) => rest.to_owned(),
+                _ => line.to_owned(),
+            })
+            .map(|line| line + "\n")
+            .collect();
+        let source = parse_ini(Path::new("tocsin.conf"), &uncommented).expect("etc/tocsin.conf parses");
+        source.entries.into_iter().map(|(section, entry)| (section, entry.key, entry.value)).collect()
+    });
+
+    fn sections() -> Vec<String> {
+        let mut names: Vec<String> = OPTIONS.iter().map(|(section, _, _)| section.clone()).collect();
+        names.extend(["kafka_consumer_manager", "kafka_consumer_retry", "kafka_consumer_periodic", "orm", "DEFAULT", "zookeeper"].map(String::from));
+        names.dedup();
+        names
+    }
+
+    /// Values as an operator might mistype them: extreme numbers and durations, empty, unicode,
+    /// wrong types, and the example values themselves.
+    fn value() -> impl Strategy<Value = String> {
+        let extremes = vec![
+            "", "0", "-0", "-1", "1", "65535", "65536", "70000", "4294967296", "9223372036854775807", "-9223372036854775808",
+            "9223372036854775808", "18446744073709551615", "18446744073709551616", "99999999999999999999", "1e400", "NaN", "inf",
+            "-inf", "1.5", "0.000001", "100.0000001", "99999999999999999999d", "99999999999999999999h", "18446744073709551615s",
+            "18446744073709551615.9", "184467440737095516h", "5124095576030431h", "500ms", "0ms", "1h", "30", "true", "no", "none",
+            "None", "tokens", "keystone", "json", "text", "mysql", "postgresql", "orm", "sqlite::memory:", "mysql://u:p@h:99999/db",
+            "mariadb://h/db", "postgresql+psycopg2://u@h/db", "http://", "https://[::1]:0/", "[::1]:99999", "127.0.0.1:0", "a:b,c:d",
+            "60:topic,0:x,-1:y", "18446744073709551616:t", ":", ",", "k:", "ünï", "\u{0}", "\u{1b}[31m", "=", "[x]",
+        ];
+        prop_oneof![
+            4 => select(extremes).prop_map(str::to_owned),
+            2 => select(OPTIONS.iter().map(|(_, _, value)| value.clone()).collect::<Vec<_>>()),
+            2 => "-?[0-9]{1,25}(\\.[0-9]{1,5})?(ms|s|m|h|d| s|e5)?",
+            1 => "\\PC{0,16}",
+            1 => (1usize..20_000).prop_map(|n| "9".repeat(n)),
+        ]
+    }
+
+    /// One line of an INI file.
+    fn ini_line() -> impl Strategy<Value = String> {
+        let keys: Vec<String> = OPTIONS.iter().map(|(_, key, _)| key.clone()).collect();
+        let key = prop_oneof![8 => select(keys), 1 => "[a-z_.-]{1,12}", 1 => "\\PC{0,8}"];
+        prop_oneof![
+            2 => select(sections()).prop_map(|section| format!("[{section}]")),
+            12 => (key, select(vec![" = ", "=", ": ", " : ", " =  "]), value()).prop_map(|(key, separator, value)| format!("{key}{separator}{value}")),
+            1 => (select(vec![" ", "\t", "    "]), value()).prop_map(|(indent, value)| format!("{indent}{value}")),
+            1 => select(vec!["# comment", "; comment", "", "[", "[kafka", "]", "= value", "key", ": v", "[ kafka ]", "[]", "\u{feff}[kafka]"]).prop_map(str::to_owned),
+            1 => "\\PC{0,24}",
+        ]
+    }
+
+    fn ini_file() -> impl Strategy<Value = String> {
+        // Blocks of a section header and lines that mostly assign known options (of any section,
+        // so some are misplaced), with other kinds of lines among them.
+        let block = (select(sections()), prop::collection::vec(prop_oneof![4 => section_option(), 1 => ini_line()], 0..8))
+            .prop_map(|(section, lines)| format!("[{section}]\n{}\n", lines.join("\n")));
+        prop::collection::vec(block, 0..6).prop_map(|blocks| blocks.concat())
+    }
+
+    /// `key = value` with a key of the options list, to be put under any section header.
+    fn section_option() -> impl Strategy<Value = String> {
+        (select(OPTIONS.iter().map(|(_, key, _)| key.clone()).collect::<Vec<_>>()), value()).prop_map(|(key, value)| format!("{key} = {value}"))
+    }
+
+    /// A TOML value: literals of every type at their edges, arrays, inline tables, and the INI
+    /// values as strings or bare (mostly not TOML).
+    fn toml_value() -> impl Strategy<Value = String> {
+        let literals = vec![
+            "0", "-0", "9223372036854775807", "-9223372036854775808", "9223372036854775808", "0x7fffffffffffffff", "0o777", "0b1",
+            "1e300", "-1e308", "1.7976931348623157e308", "5e-324", "inf", "-inf", "nan", "-0.0", "1_000", "true", "false",
+            "1979-05-27T07:32:00Z", "0000-01-01", "23:59:60", "9999-12-31T23:59:59.999999999+23:59", "\"\\u0000\"", "\"\\U0010FFFF\"",
+            "'literal'", "\"\"\"multi\nline\"\"\"", "'''raw\nlines'''", "[]", "[1, \"a\", [2, [3]], {x = 1}]", "{}", "{a = 1, b = {c = \"d\"}}",
+            "[{a = 1}, {b = 2}]", "{ \"fetch.wait.max.ms\" = 10 }",
+        ];
+        prop_oneof![
+            3 => select(literals).prop_map(str::to_owned),
+            3 => value().prop_map(|v| toml::Value::String(v).to_string()),
+            1 => value(),
+        ]
+    }
+
+    fn toml_file() -> impl Strategy<Value = String> {
+        let keys: Vec<String> = OPTIONS.iter().map(|(_, key, _)| key.clone()).collect();
+        let key = prop_oneof![
+            6 => select(keys.clone()),
+            2 => select(keys).prop_map(|key| format!("\"{key}\"")),
+            1 => "[a-z_.-]{1,12}",
+            1 => "\\PC{0,8}",
+        ];
+        let line = prop_oneof![
+            8 => (key, toml_value()).prop_map(|(key, value)| format!("{key} = {value}")),
+            1 => select(vec!["[x.y]", "[[list]]", "top = 1", "# comment", "", "[", "= 1", "a.b.c = 1", "\"\" = 1"]).prop_map(str::to_owned),
+            1 => "\\PC{0,24}",
+        ];
+        let header = prop_oneof![
+            6 => select(sections()).prop_map(|section| format!("[{section}]")),
+            1 => select(sections()).prop_map(|section| format!("[\"{section}\"]")),
+            1 => Just(String::new()),
+        ];
+        let block = (header, prop::collection::vec(line, 0..8)).prop_map(|(header, lines)| format!("{header}\n{}\n", lines.join("\n")));
+        prop::collection::vec(block, 0..6).prop_map(|blocks| blocks.concat())
+    }
+
+    /// Reads `text` as `parse` does; on success, loads it and renders what `check-config` prints.
+    fn check(text: &str, parse: fn(&Path, &str) -> Result<Source, Error>) -> Result<(), TestCaseError> {
+        let last_line = text.matches('\n').count() + 1;
+        let source = match parse(Path::new("fuzz.conf"), text) {
+            Ok(source) => source,
+            Err(error) => return check_error(&error, last_line),
+        };
+        for (_, entry) in &source.entries {
+            prop_assert!((1..=last_line).contains(&entry.line), "line {} of {}", entry.line, last_line);
+        }
+        match Config::from_source(&source) {
+            Ok(config) => {
+                config.render_masked();
+                check_timers(&config)?;
+            }
+            Err(error) => check_error(&error, last_line)?,
+        }
+        Ok(())
+    }
+
+    /// Every time span a loaded configuration holds can be added to the clock (the engines'
+    /// deadlines and tickers do), the lookup cache takes its TTL (moka panics past 1000 years),
+    /// and the retry policy's delays are durations at all.
+    fn check_timers(config: &Config) -> Result<(), TestCaseError> {
+        let p = &config.plugins;
+        let mut spans = vec![
+            ("commit_interval", config.engine.commit_interval),
+            ("lookup_cache_ttl", config.engine.lookup_cache_ttl),
+            ("retry interval", config.retry.interval),
+            ("retry max_interval", config.retry.max_interval),
+            ("rules_poll_interval", config.manager.rules_poll_interval),
+            ("persist_interval", config.manager.persist_interval),
+            ("flush_interval", config.statsd.flush_interval),
+            ("shutdown_timeout", config.service.shutdown_timeout),
+            ("start_timeout", config.service.start_timeout),
+        ];
+        spans.extend(config.api.keystone.as_ref().map(|k| ("token_cache_ttl", k.token_cache_ttl)));
+        spans.extend(p.webhook.as_ref().map(|c| ("webhook timeout", c.timeout)));
+        spans.extend(p.email.as_ref().map(|c| ("email timeout", c.timeout)));
+        spans.extend(p.pagerduty.as_ref().map(|c| ("pagerduty timeout", c.timeout)));
+        spans.extend(p.slack.as_ref().map(|c| ("slack timeout", c.transport.timeout)));
+        spans.extend(p.hipchat.as_ref().map(|c| ("hipchat timeout", c.transport.timeout)));
+        spans.extend(p.jira.as_ref().map(|c| ("jira timeout", c.timeout)));
+        let now = std::time::Instant::now();
+        for (name, span) in spans {
+            prop_assert!(now.checked_add(span).is_some(), "{} = {:?}", name, span);
+        }
+        if !config.engine.lookup_cache_ttl.is_zero() {
+            // As `MethodLookup::new` builds its cache.
+            moka::future::Cache::<u8, u8>::builder().time_to_live(config.engine.lookup_cache_ttl).build();
+        }
+        let r = &config.retry;
+        let policy = crate::retry::RetryPolicy {
+            interval: r.interval,
+            max_attempts: r.max_attempts,
+            backoff_multiplier: r.backoff_multiplier,
+            max_interval: r.max_interval,
+            jitter: r.jitter,
+        };
+        for retry_count in [0, 1, r.max_attempts.min(64), r.max_attempts] {
+            policy.delay(retry_count, -1.0);
+            policy.delay(retry_count, 1.0);
+        }
+        Ok(())
+    }
+
+    fn check_error(error: &Error, last_line: usize) -> Result<(), TestCaseError> {
+        match error {
+            Error::Read { .. } => prop_assert!(false, "nothing is read from disk: {}", error),
+            Error::Syntax { line, message, .. } => {
+                prop_assert!(!message.is_empty());
+                prop_assert!((1..=last_line).contains(line), "{}", error);
+            }
+            Error::Invalid { line, message, .. } => {
+                prop_assert!(!message.is_empty());
+                prop_assert!(line.is_none_or(|line| (1..=last_line).contains(&line)), "{}", error);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_read_or_rejected(text in prop_oneof![any::<String>(), prop::collection::vec(ini_line(), 0..12).prop_map(|lines| lines.join("\n"))]) {
+            check(&text, parse_ini)?;
+            check(&text, parse_toml)?;
+        }
+
+        #[test]
+        fn ini_files_of_real_options_load_or_say_what_is_wrong(text in ini_file()) {
+            check(&text, parse_ini)?;
+        }
+
+        #[test]
+        fn toml_files_of_real_options_load_or_say_what_is_wrong(text in toml_file()) {
+            check(&text, parse_toml)?;
+        }
+    }
 }

@@ -94,3 +94,228 @@ fn verdict_applies_actions_enabled_and_a_strict_ttl() {
     let disabled = AlarmTransition { actions_enabled: false, ..alarm };
     assert_eq!(verdict(&disabled, ttl, disabled.timestamp_ms), Verdict::ActionsDisabled);
 }
+
+/// Property tests: no input makes [`decode`] panic, a rejection always says why, and what it
+/// accepts stays within the bounds the rest of Tocsin relies on (the timestamp bound above all).
+/// Beyond random bytes, the generators start from a valid message and remove fields, replace
+/// them with extreme or wrongly typed values, or splice in raw number literals that no
+/// `serde_json::Value` can hold, so most cases get past the JSON parser into the field checks.
+/// The generators are shared with the stored-notification properties (`crate::stored`).
+/// Cases per property come from `PROPTEST_CASES` (proptest's default, 256, when unset);
+/// `scripts/fuzz.sh` runs them long.
+pub(crate) mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use serde_json::Number;
+
+    /// Numbers at and past the edges of what f64, i64 and u64 hold, and arbitrary ones.
+    fn extreme_number() -> impl Strategy<Value = Value> {
+        let edges = [
+            json!(i64::MIN),
+            json!(i64::MAX),
+            json!(u64::MAX),
+            json!(0),
+            json!(-1),
+            json!(-0.0),
+            json!(1e23),
+            json!(-1e23),
+            json!(1e300),
+            json!(-1e308),
+            json!(f64::MAX),
+            json!(f64::MIN_POSITIVE),
+            json!(5e-324),
+            json!(TIMESTAMP_LIMIT_MS),
+            json!(TIMESTAMP_LIMIT_MS - 0.5),
+            json!(TIMESTAMP_LIMIT_MS / 1000.0),
+        ];
+        prop_oneof![
+            select(edges.to_vec()),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            // JSON has no NaN or infinity; `from_f64` refuses them.
+            any::<f64>().prop_filter_map("finite", |f| Number::from_f64(f).map(Value::Number)),
+        ]
+    }
+
+    /// Text that is empty, huge, control characters, non-BMP unicode, state names or numerals.
+    fn extreme_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => any::<String>(),
+            2 => select(vec!["", "ALARM", "OK", "UNDETERMINED", "alarm", "0", "null", "true", "alarm-transitioned"]).prop_map(str::to_owned),
+            2 => "[\\x00-\\x1f\\x7f\"\\\\\u{2028}\u{feff}\u{10ffff}é日🦀]{0,12}",
+            1 => "-?[0-9]{1,30}(\\.[0-9]{1,10})?([eE][+-]?[0-9]{1,4})?",
+            1 => (1usize..200_000).prop_map(|n| "x".repeat(n)),
+        ]
+    }
+
+    /// Any JSON value, leaves biased to the extremes, nested at most 6 deep.
+    pub fn extreme_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            extreme_number(),
+            extreme_string().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..6).prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// An object key: a field name the decoders know, or anything.
+    fn key() -> impl Strategy<Value = String> + Clone {
+        let known: Vec<&str> = REQUIRED_FIELDS.iter().copied().chain(["metrics", "name", "dimensions", "raw_alarm", "alarm-transitioned"]).collect();
+        prop_oneof![select(known).prop_map(str::to_owned), "\\PC{0,10}"]
+    }
+
+    /// A `metrics` list whose items are mostly metric-shaped, with any name and dimensions.
+    fn metrics() -> impl Strategy<Value = Value> {
+        let metric = (extreme_value(), prop::collection::vec((key(), extreme_value()), 0..4))
+            .prop_map(|(name, dims)| json!({"name": name, "dimensions": Value::Object(dims.into_iter().collect())}));
+        prop::collection::vec(prop_oneof![3 => metric, 1 => extreme_value()], 0..4).prop_map(Value::Array)
+    }
+
+    /// One change to an object: a field removed, or set to a value.
+    #[derive(Clone, Debug)]
+    pub enum Edit {
+        Remove(String),
+        Set(String, Value),
+    }
+
+    /// Up to four edits of the fields named in `fields` (or of any other key).
+    pub fn edits(fields: &'static [&'static str]) -> impl Strategy<Value = Vec<Edit>> {
+        let field = prop_oneof![4 => select(fields).prop_map(str::to_owned), 1 => key()];
+        let edit = prop_oneof![
+            1 => field.clone().prop_map(Edit::Remove),
+            4 => (field, extreme_value()).prop_map(|(f, v)| Edit::Set(f, v)),
+            1 => metrics().prop_map(|m| Edit::Set("metrics".into(), m)),
+        ];
+        prop::collection::vec(edit, 0..5)
+    }
+
+    /// Makes the edits, in order.
+    pub fn apply(object: &mut Map<String, Value>, edits: &[Edit]) {
+        for edit in edits {
+            match edit {
+                Edit::Remove(field) => object.shift_remove(field),
+                Edit::Set(field, value) => object.insert(field.clone(), value.clone()),
+            };
+        }
+    }
+
+    /// A value spelled directly in the text, where `Value` cannot take it: numbers beyond f64
+    /// (`1e400`), integers beyond u64, `-0`, lone surrogates, nesting past serde_json's limit.
+    pub fn raw_literal() -> impl Strategy<Value = String> {
+        prop_oneof![
+            select(vec!["1e400", "-1e400", "1E+23", "-0", "0e0", "18446744073709551616", "-9223372036854775809", "\"\\ud800\"", "\"\\u0000\"", "NaN", "Infinity", "01", "1.", ".5", "\"\\x\""])
+                .prop_map(str::to_owned),
+            "-?[0-9]{1,40}(\\.[0-9]{1,30})?([eE][+-]?[0-9]{1,5})?",
+            (100usize..300).prop_map(|depth| format!("{}{}", "[".repeat(depth), "]".repeat(depth))),
+            (100usize..300).prop_map(|depth| format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth))),
+        ]
+    }
+
+    /// The text of `document` with the value of `field` in `object_of(document)` replaced by a
+    /// raw literal (added if missing).
+    pub fn splice(document: &mut Value, object_of: impl Fn(&mut Value) -> Option<&mut Map<String, Value>>, field: &str, literal: &str) -> String {
+        const MARK: &str = "\u{1}raw literal\u{1}";
+        if let Some(object) = object_of(document) {
+            object.insert(field.to_owned(), json!(MARK));
+        }
+        document.to_string().replacen(&json!(MARK).to_string(), literal, 1)
+    }
+
+    /// A `max_bytes` limit: the engine's default, tiny, or anything.
+    pub fn max_bytes() -> impl Strategy<Value = usize> {
+        prop_oneof![8 => Just(1usize << 20), 1 => 0usize..256, 1 => any::<usize>()]
+    }
+
+    /// Bytes shaped like JSON: its punctuation, literals and the message's own keys, in any order.
+    pub fn json_soup() -> impl Strategy<Value = Vec<u8>> {
+        let token = prop_oneof![
+            select(vec!["{", "}", "[", "]", ":", ",", "\"", "\\", " ", "null", "true", "1e400", "-0", "\"alarm-transitioned\"", "\"timestamp\"", "\"newState\"", "\"ALARM\""]).prop_map(str::to_owned),
+            key().prop_map(|k| json!(k).to_string()),
+            extreme_number().prop_map(|n| n.to_string()),
+        ];
+        prop::collection::vec(token, 0..64).prop_map(|tokens| tokens.concat().into_bytes())
+    }
+
+    /// What every accepted transition guarantees.
+    pub fn assert_bounded(alarm: &AlarmTransition) -> Result<(), TestCaseError> {
+        prop_assert!(alarm.timestamp_ms.is_finite() && (0.0..TIMESTAMP_LIMIT_MS).contains(&alarm.timestamp_ms), "timestamp_ms {}", alarm.timestamp_ms);
+        prop_assert!((0..(TIMESTAMP_LIMIT_MS / 1000.0) as i64).contains(&alarm.timestamp_secs()));
+        prop_assert!(!alarm.tenant_id.is_empty() && !alarm.alarm_id.is_empty() && !alarm.alarm_definition_id.is_empty());
+        for field in REQUIRED_FIELDS {
+            prop_assert!(alarm.raw.contains_key(field), "raw lacks {}", field);
+        }
+        Ok(())
+    }
+
+    /// The outcome's contract, and the verdict (an age in seconds) computable at any clock.
+    fn check_outcome(outcome: Result<AlarmTransition, Rejected>, ttl_secs: u64, now_ms: f64) -> Result<(), TestCaseError> {
+        match outcome {
+            Ok(alarm) => {
+                assert_bounded(&alarm)?;
+                verdict(&alarm, Some(Duration::from_secs(ttl_secs)), now_ms);
+            }
+            Err(rejected) => prop_assert!(!rejected.reason.is_empty()),
+        }
+        Ok(())
+    }
+
+    fn inner(document: &mut Value) -> Option<&mut Map<String, Value>> {
+        document.get_mut("alarm-transitioned")?.as_object_mut()
+    }
+
+    const FIELDS: &[&str] = &[
+        "actionsEnabled", "alarmId", "alarmDefinitionId", "alarmName", "newState", "oldState", "stateChangeReason", "severity",
+        "link", "lifecycleState", "tenantId", "timestamp", "metrics", "subAlarms",
+    ];
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_are_rejected_or_bounded(bytes in prop::collection::vec(any::<u8>(), 0..2048), max in max_bytes(), ttl in any::<u64>(), now in 0.0..TIMESTAMP_LIMIT_MS) {
+            check_outcome(decode(Some(&bytes), max), ttl, now)?;
+        }
+
+        #[test]
+        fn json_shaped_text_is_rejected_or_bounded(bytes in prop_oneof![json_soup(), any::<String>().prop_map(String::into_bytes)], ttl in any::<u64>(), now in 0.0..TIMESTAMP_LIMIT_MS) {
+            check_outcome(decode(Some(&bytes), 1 << 20), ttl, now)?;
+        }
+
+        #[test]
+        fn edited_messages_are_rejected_or_bounded(
+            edits in edits(FIELDS),
+            root_edits in prop::option::weighted(0.1, edits(&["alarm-transitioned"])),
+            literal in prop::option::weighted(0.2, (select(FIELDS), raw_literal())),
+            max in max_bytes(),
+            ttl in any::<u64>(),
+            now in 0.0..TIMESTAMP_LIMIT_MS,
+        ) {
+            let mut document = thresh_example();
+            if let Some(object) = inner(&mut document) {
+                apply(object, &edits);
+            }
+            apply(document.as_object_mut().expect("an object"), root_edits.as_deref().unwrap_or_default());
+            let text = match &literal {
+                Some((field, literal)) => splice(&mut document, inner, field, literal),
+                None => document.to_string(),
+            };
+            let outcome = decode(Some(text.as_bytes()), max);
+            if text.len() > max {
+                prop_assert!(outcome.as_ref().is_err_and(|e| e.reason.contains("exceeds the limit")));
+            }
+            check_outcome(outcome, ttl, now)?;
+        }
+
+        #[test]
+        fn any_timestamp_is_rejected_or_bounded(timestamp in prop_oneof![extreme_number().prop_map(|n| n.to_string()), raw_literal()]) {
+            let mut document = thresh_example();
+            let text = splice(&mut document, inner, "timestamp", &timestamp);
+            check_outcome(decode(Some(text.as_bytes()), 1 << 20), 0, 0.0)?;
+        }
+    }
+}

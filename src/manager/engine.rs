@@ -26,7 +26,7 @@ use crate::supervise::{panic_text, Cancelled, Fatal};
 use crate::telemetry::{Metrics, NoNotification};
 use futures::{FutureExt, StreamExt};
 use std::panic::AssertUnwindSafe;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -245,14 +245,12 @@ impl ManagerEngine {
         }
         // A rule's actions are read as its tenant's methods: the API checked that when the rule
         // was written, and this holds even if a row was changed behind its back since.
-        let mut methods: HashMap<(String, String), Option<NotificationMethod>> = HashMap::new();
-        let wanted: Vec<(String, String)> = notices.iter().flat_map(|n| n.actions.iter().map(|id| (n.tenant_id.clone(), id.clone()))).collect();
+        let wanted: HashSet<(String, String)> = notices.iter().flat_map(|n| n.actions.iter().map(|id| (n.tenant_id.clone(), id.clone()))).collect();
+        let mut methods: HashMap<(String, String), Option<NotificationMethod>> = HashMap::with_capacity(wanted.len());
         for key in wanted {
-            if !methods.contains_key(&key) {
-                let (tenant, id) = (&key.0, &key.1);
-                let method = db::until_answered("notification method", &self.metrics, &self.fatal, cancel, || self.db.fetch_tenant_method(tenant, id)).await?;
-                methods.insert(key, method);
-            }
+            let (tenant, id) = (&key.0, &key.1);
+            let method = db::until_answered("notification method", &self.metrics, &self.fatal, cancel, || self.db.fetch_tenant_method(tenant, id)).await?;
+            methods.insert(key, method);
         }
         let sent: Vec<Result<(), Cancelled>> =
             futures::stream::iter(notices).map(|notice| self.group_notice(notice, &methods, cancel)).buffer_unordered(NOTICES_IN_FLIGHT).collect().await;

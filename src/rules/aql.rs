@@ -309,9 +309,25 @@ fn needs_quotes(text: &str) -> bool {
 
 fn atom(text: &str) -> String {
     if needs_quotes(text) {
-        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+        quoted(text)
     } else {
         text.to_owned()
+    }
+}
+
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A `group by` key is a single word unless quoted, so inner whitespace needs quotes too (a
+/// key like `"host name"` from the JSON form used to render as `group by host name`, which
+/// does not parse back).
+fn group_by_key(key: &Key) -> String {
+    let text = key.canonical();
+    if text.contains(char::is_whitespace) {
+        quoted(text)
+    } else {
+        atom(text)
     }
 }
 
@@ -349,7 +365,7 @@ fn group_by(keys: &[Key]) -> String {
     if keys.is_empty() {
         String::new()
     } else {
-        format!("group by {}", keys.iter().map(|k| atom(k.canonical())).collect::<Vec<_>>().join(", "))
+        format!("group by {}", keys.iter().map(group_by_key).collect::<Vec<_>>().join(", "))
     }
 }
 

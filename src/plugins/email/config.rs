@@ -119,7 +119,7 @@ impl EmailConfig {
             port,
             user: r.opt_string(SECTION, "user"),
             password: r.opt_string(SECTION, "password"),
-            timeout: Duration::from_secs(r.int(SECTION, "timeout", d.timeout.as_secs() as i64, 1)? as u64),
+            timeout: r.seconds(SECTION, "timeout", d.timeout.as_secs())?,
             from_addr,
             grafana_url: r.opt_string(SECTION, "grafana_url"),
             tls,

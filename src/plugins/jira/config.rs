@@ -36,7 +36,7 @@ pub struct JiraConfig {
 
 impl JiraConfig {
     pub fn read(r: &Reader) -> Result<JiraConfig, ConfigError> {
-        let timeout = Duration::from_secs(r.int(SECTION, "timeout", 5, 1)? as u64);
+        let timeout = r.seconds(SECTION, "timeout", 5)?;
         let required = |key: &str| {
             r.opt_string(SECTION, key)
                 .ok_or_else(|| r.invalid(SECTION, key, None, "required when the jira plugin is enabled"))

@@ -50,7 +50,7 @@ impl PagerDutyConfig {
             let line = r.entry(SECTION, "url").map(|e| e.line);
             return Err(r.invalid(SECTION, "url", line, "expected an http:// or https:// URL"));
         }
-        Ok(PagerDutyConfig { timeout: Duration::from_secs(r.int(SECTION, "timeout", 5, 1)? as u64), api_version, url })
+        Ok(PagerDutyConfig { timeout: r.seconds(SECTION, "timeout", 5)?, api_version, url })
     }
 
     /// `(key, value)` pairs for `tocsin check-config`. Integration keys live in the methods'

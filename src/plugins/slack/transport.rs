@@ -51,7 +51,7 @@ impl TransportOptions {
             }
         }
         Ok(TransportOptions {
-            timeout: Duration::from_secs(r.int(section, "timeout", 5, 1)? as u64),
+            timeout: r.seconds(section, "timeout", 5)?,
             insecure: r.bool(section, "insecure", false)?,
             ca_certs: r.opt_string(section, "ca_certs").map(PathBuf::from),
             proxy: proxy.map(Secret::new),

@@ -16,7 +16,7 @@ impl Default for WebhookConfig {
 
 impl WebhookConfig {
     pub fn read(r: &Reader) -> Result<WebhookConfig, ConfigError> {
-        Ok(WebhookConfig { timeout: Duration::from_secs(r.int("webhook_notifier", "timeout", 5, 1)? as u64) })
+        Ok(WebhookConfig { timeout: r.seconds("webhook_notifier", "timeout", 5)? })
     }
 
     pub fn render(&self) -> Vec<(String, String)> {

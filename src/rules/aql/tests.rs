@@ -160,3 +160,129 @@ fn rendering_is_canonical_and_parses_back() {
         assert_eq!(parse_inhibit(&text).unwrap(), spec, "{text}");
     }
 }
+
+/// Found by the properties below: a `group by` key with inner whitespace (the JSON form accepts
+/// `"matchers": ["host name"]`) rendered bare, so the stored expression did not parse back.
+#[test]
+fn group_by_keys_with_whitespace_are_quoted() {
+    let spec = GroupSpec { group_by: vec![dim("hostname hostname")], exclusions: vec![] };
+    assert_eq!(render_group(&spec), "group by \"hostname hostname\"");
+    assert_eq!(parse_group(&render_group(&spec)).unwrap(), spec);
+}
+
+/// Property tests: no text makes a parser panic; an error points at a character of the text
+/// and says what is wrong; an accepted expression renders to text that parses back to the
+/// same spec, and rendering is a fixed point. Texts are random, or token soup of the grammar's
+/// own words and punctuation; specs are also generated directly, with keys and values that
+/// need quoting. Cases per property come from `PROPTEST_CASES` (256 when unset);
+/// `scripts/fuzz.sh` runs them long.
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    /// Words and punctuation of the grammar, key spellings, awkward characters.
+    const TOKENS: &[&str] = &[
+        "source", "targets", "excluding", "group", "by", "group by", "{", "}", "=", ",", "\"", "\\", "\\\"", "\\\\", " ", "  ", "\t",
+        "\n", "hostname", "service", "__severity__", "severity", "alarm_name", "__alarmName__", "alarmName", "__metricName__",
+        "__notificationName__", "__type__", "__address__", "__state__", "__", "HIGH", "h1", "cpu.user_perc", "9lives", "x=y", "é",
+        "日本", "🦀", "\u{a0}", "\u{2028}", "\u{3000}", "\u{85}", "\u{0}", "\u{7f}", "\u{feff}",
+    ];
+
+    /// Up to `max` tokens, each followed by a space or not.
+    fn token_soup(max: usize) -> impl Strategy<Value = String> {
+        let token = prop_oneof![8 => select(TOKENS).prop_map(str::to_owned), 1 => "\\PC{0,4}", 1 => any::<char>().prop_map(String::from)];
+        let separator = select(vec!["", " "]);
+        prop::collection::vec((token, separator), 0..max).prop_map(|parts| parts.into_iter().map(|(t, s)| t + s).collect())
+    }
+
+    /// Mostly the shape of a selector (a name, then braces holding pairs), made of soup.
+    fn selector_soup() -> impl Strategy<Value = String> {
+        let pair = (token_soup(3), select(vec!["=", "=", ""]), token_soup(3)).prop_map(|(k, eq, v)| format!("{k}{eq}{v}"));
+        let braces = (prop::option::of(word()), prop::collection::vec(pair, 0..4), select(vec![", ", ",", " "]), select(vec!["}", "}", ""]))
+            .prop_map(|(name, pairs, separator, close)| format!("{}{{{}{close}", name.unwrap_or_default(), pairs.join(separator)));
+        prop_oneof![3 => braces, 1 => word(), 1 => token_soup(6)]
+    }
+
+    /// The sections in any order, each followed by a selector or a list of keys made of soup.
+    fn section_soup() -> impl Strategy<Value = String> {
+        let keys = prop::collection::vec(word(), 0..4).prop_map(|keys| keys.join(", "));
+        let section = prop_oneof![
+            (select(vec!["source", "targets", "excluding"]), selector_soup()).prop_map(|(section, selector)| format!("{section} {selector}")),
+            keys.prop_map(|keys| format!("group by {keys}")),
+        ];
+        prop::collection::vec((section, select(vec![" ", "  ", "\n", ""])), 0..5).prop_map(|parts| parts.into_iter().map(|(p, s)| p + s).collect())
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![4 => token_soup(24), 4 => section_soup(), 1 => any::<String>(), 1 => "[ -~]{0,40}"]
+    }
+
+    /// Text for a key or a value: a keyword spelling, a plain word, or anything.
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![select(TOKENS).prop_map(str::to_owned), "[a-z_]{1,8}", any::<String>(), token_soup(4)]
+    }
+
+    /// Keys as the parser and the API make them (aliases resolved), without repeats.
+    fn keys(non_empty: bool) -> impl Strategy<Value = Vec<Key>> {
+        prop::collection::vec(word(), 0..4).prop_map(move |raws| {
+            let mut keys: Vec<Key> = Vec::new();
+            for key in raws.iter().filter(|raw| !(non_empty && raw.is_empty())).map(|raw| Key::parse(raw)) {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            keys
+        })
+    }
+
+    fn selector() -> impl Strategy<Value = Selector> {
+        (keys(false), prop::collection::vec(word(), 4)).prop_map(|(keys, values)| keys.into_iter().zip(values).collect())
+    }
+
+    fn inhibit_spec() -> impl Strategy<Value = InhibitSpec> {
+        (selector(), selector(), keys(true), selector()).prop_map(|(source, target, equal, exclusions)| InhibitSpec { source, target, equal, exclusions })
+    }
+
+    /// An error's position is a character boundary within the text, and it has a message.
+    fn check_error(text: &str, error: &AqlError) -> Result<(), TestCaseError> {
+        prop_assert!(!error.message.is_empty());
+        prop_assert!(error.position <= text.len() && text.is_char_boundary(error.position), "{:?} at {} of {:?}", error.message, error.position, text);
+        Ok(())
+    }
+
+    /// Parses `text`; an accepted spec renders to canonical text that parses back equal.
+    fn check<S: PartialEq + std::fmt::Debug>(text: &str, parse: fn(&str) -> Result<S, AqlError>, render: fn(&S) -> String) -> Result<(), TestCaseError> {
+        match parse(text) {
+            Err(error) => check_error(text, &error)?,
+            Ok(spec) => {
+                let canonical = render(&spec);
+                match parse(&canonical) {
+                    Ok(back) => prop_assert_eq!(&back, &spec, "{:?} renders to {:?}", text, canonical),
+                    Err(error) => prop_assert!(false, "{:?} renders to {:?}, which does not parse: {}", text, canonical, error),
+                }
+                prop_assert_eq!(render(&parse(&canonical).expect("parsed above")), canonical);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_an_error_or_round_trips(text in text()) {
+            check(&text, parse_group, render_group)?;
+            check(&text, parse_inhibit, render_inhibit)?;
+            check(&text, parse_silence, render_silence)?;
+        }
+
+        #[test]
+        fn every_spec_renders_to_text_that_parses_back(spec in inhibit_spec()) {
+            let text = render_inhibit(&spec);
+            prop_assert_eq!(parse_inhibit(&text), Ok(spec.clone()), "{}", text);
+            let group = GroupSpec { group_by: spec.equal.clone(), exclusions: spec.exclusions.clone() };
+            prop_assert_eq!(parse_group(&render_group(&group)), Ok(group));
+            let silence = SilenceSpec { matchers: spec.target };
+            prop_assert_eq!(parse_silence(&render_silence(&silence)), Ok(silence));
+        }
+    }
+}
