@@ -337,7 +337,7 @@ fn silence_spec(body: &Body) -> ApiResult<SilenceSpec> {
 }
 
 fn duration_field(body: &Body, field: &str, current: Option<Duration>, default: &str) -> ApiResult<Duration> {
-    match body.string(field, 10)? {
+    match body.string(field, crate::rules::store::DURATION_COLUMN)? {
         Some(text) => duration::parse(&text).map_err(|e| ApiError::unprocessable(format!("{field}: {e}."))),
         None => Ok(current.unwrap_or_else(|| duration::parse(default).expect("defaults are valid durations"))),
     }

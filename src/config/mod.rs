@@ -50,7 +50,8 @@ pub struct Config {
     pub notices: Vec<String>,
 }
 
-#[derive(Clone, Debug)]
+/// Its `Debug` masks the librdkafka properties that carry credentials (`sasl.password`, …).
+#[derive(Clone)]
 pub struct KafkaSettings {
     /// `host:port` bootstrap servers (`[kafka] url`).
     pub brokers: Vec<String>,
@@ -68,11 +69,45 @@ pub struct KafkaSettings {
     pub producer_properties: Vec<(String, String)>,
 }
 
+/// librdkafka properties as `key=value` lines, the ones that carry credentials masked: what
+/// every `Debug` of a type holding them shows.
+pub fn masked_properties(properties: &[(String, String)]) -> Vec<String> {
+    properties.iter().map(|(k, v)| format!("{k}={}", mask_property(k, v))).collect()
+}
+
+impl std::fmt::Debug for ConsumerProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerProperties")
+            .field("every", &masked_properties(&self.every))
+            .field("notification", &masked_properties(&self.notification))
+            .field("manager", &masked_properties(&self.manager))
+            .field("retry", &masked_properties(&self.retry))
+            .field("periodic", &masked_properties(&self.periodic))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("group", &self.group)
+            .field("alarm_topic", &self.alarm_topic)
+            .field("notification_topic", &self.notification_topic)
+            .field("notification_retry_topic", &self.notification_retry_topic)
+            .field("periodic", &self.periodic)
+            .field("create_topics", &self.create_topics)
+            .field("consumer_properties", &self.consumer_properties)
+            .field("producer_properties", &masked_properties(&self.producer_properties))
+            .finish()
+    }
+}
+
 /// librdkafka consumer properties, passed through: `[kafka_consumer]` for every consumer, then
 /// `[kafka_consumer_<engine>]` for one engine's, so that a setting only the latency-critical
 /// notification engine needs (a short `fetch.wait.max.ms`) does not make the idle ones poll the
 /// broker as often (measured in BENCHMARKS.md).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ConsumerProperties {
     pub every: Vec<(String, String)>,
     pub notification: Vec<(String, String)>,
@@ -103,10 +138,17 @@ impl ConsumerProperties {
     }
 }
 
-#[derive(Clone, Debug)]
+/// Its `Debug` shows the URL with the password masked.
+#[derive(Clone)]
 pub struct DatabaseSettings {
     /// A sqlx URL (`mysql://`, `postgres://` or `sqlite://`); contains the password.
     pub url: String,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings").field("url", &self.masked_url()).finish()
+    }
 }
 
 impl DatabaseSettings {
@@ -583,7 +625,7 @@ fn api_tokens(r: &Reader) -> Result<Vec<(Secret, String)>, Error> {
 
 /// Masks librdkafka properties that carry credentials.
 fn mask_property(key: &str, value: &str) -> String {
-    if key.contains("password") || key.contains("secret") || key.ends_with(".key.pem") {
+    if key.contains("password") || key.contains("secret") || key.ends_with(".key.pem") || key.contains("oauthbearer.config") {
         "****".into()
     } else {
         value.to_owned()

@@ -168,6 +168,16 @@ fn errors_name_file_line_and_key() {
         ("[notification_engine]\npartition_queue = 9223372036854775807\n", ":2: [notification_engine] partition_queue: must be at most 3155760000"),
         ("[tocsin]\nshutdown_timeout = 99999999999999999999h\n", ":2: [tocsin] shutdown_timeout: duration \"99999999999999999999h\" is out of range: at most 100 years"),
         ("[kafka]\ncreate_topics = sometimes\n", ":2: [kafka] create_topics: expected true or false"),
+        // API tokens: an empty one would let an empty X-Auth-Token in; a short one can be
+        // guessed; a repeated one would silently act for the later tenant. No message repeats
+        // a token.
+        ("[api]\ntokens = :tenant-a\n", ":2: [api] tokens: entry 1 (tenant \"tenant-a\") has an empty token"),
+        ("[api]\ntokens = short:tenant-a\n", ":2: [api] tokens: the token of entry 1 (tenant \"tenant-a\") is shorter than 16 characters"),
+        ("[api]\ntokens = 0123456789abcdef:a, 0123456789abcdef:b\n", ":2: [api] tokens: entries 1 and 2 have the same token"),
+        ("[api]\ntokens = 0123456789abcdef:\n", ":2: [api] tokens: entry 1 has no tenant after the ':'"),
+        ("[api]\ntokens = 0123456789abcdef\n", ":2: [api] tokens: entry 1 is not token:tenant"),
+        ("[network]\nallow = not/a/network\n", ":2: [network] allow: \"not/a/network\" is neither a network"),
+        ("[keystone]\nwebhook_hosts = ftp://x.example\n", ":2: [keystone] webhook_hosts: \"ftp://x.example\": only http and https URLs name a destination"),
     ];
     for (text, expected) in cases {
         let (_dir, path) = write("bad.conf", text);
@@ -481,4 +491,60 @@ mod properties {
             check(&text, parse_toml)?;
         }
     }
+}
+
+/// Every settings type that holds a secret prints it masked with `{:?}`: no debug log, panic
+/// message or error that formats a settings value can reveal one.
+#[test]
+fn no_configured_secret_appears_in_any_debug_output() {
+    let secrets = [
+        "db-pa55word",
+        "api-token-0123456789abcdef",
+        "keystone-pa55",
+        "jira-pa55",
+        "smtp-pa55",
+        "slack-proxy-pa55",
+        "hipchat-proxy-pa55",
+        "jira-proxy-pa55",
+        "sasl-consumer-pa55",
+        "sasl-producer-pa55",
+    ];
+    let ini = format!(
+        "[database]\nurl = mysql://notification:{}@db.example:3306/mon\n\
+         [api]\nenabled = true\ntokens = {}:tenant-a\n\
+         [keystone]\npassword = {}\n\
+         [notification_types]\nenabled = webhook, email, slack, hipchat, jira, pagerduty\n\
+         [jira_notifier]\nuser = monasca\npassword = {}\nproxy = http://u:{}@proxy.example:3128\nservers = jira.example\n\
+         [email_notifier]\nuser = monasca\npassword = {}\n\
+         [slack_notifier]\nproxy = http://u:{}@proxy.example:3128\n\
+         [hipchat_notifier]\nproxy = http://u:{}@proxy.example:3128\n\
+         [kafka_consumer]\nsasl.password = {}\n\
+         [kafka_producer]\nsasl.password = {}\n",
+        secrets[0], secrets[1], secrets[2], secrets[3], secrets[7], secrets[4], secrets[5], secrets[6], secrets[8], secrets[9]
+    );
+    let (_dir, path) = write("secrets.conf", &ini);
+    let config = Config::load(&path).unwrap();
+    let p = &config.plugins;
+    let rendered = [
+        format!("{config:?}"),
+        format!("{:?}", config.database),
+        format!("{:?}", config.kafka),
+        format!("{:?}", config.kafka.consumer_properties),
+        format!("{:?}", config.api),
+        format!("{:?}", config.api.tokens),
+        format!("{:?}", p.keystone),
+        format!("{:?}", p.jira),
+        format!("{:?}", p.email),
+        format!("{:?}", p.slack),
+        format!("{:?}", p.hipchat),
+        format!("{:?}", p.pagerduty),
+        format!("{:?}", p.webhook),
+        config.render_masked(),
+    ];
+    for text in &rendered {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} appears in:\n{text}");
+        }
+    }
+    assert!(rendered[0].contains("****"), "the secrets are there, masked");
 }

@@ -149,7 +149,8 @@ pub struct Stop {
     pub abort: CancellationToken,
 }
 
-#[derive(Clone, Debug)]
+/// Its `Debug` masks the properties that carry credentials.
+#[derive(Clone)]
 pub struct ConsumerSettings {
     /// The engine's name, for logs and metric labels.
     pub engine: &'static str,
@@ -166,6 +167,23 @@ pub struct ConsumerSettings {
     pub drain_timeout: Duration,
     /// Where records that are not input, or that broke their handler, are kept.
     pub dead_letter_topic: String,
+}
+
+impl std::fmt::Debug for ConsumerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerSettings")
+            .field("engine", &self.engine)
+            .field("brokers", &self.brokers)
+            .field("group", &self.group)
+            .field("topic", &self.topic)
+            .field("properties", &crate::config::masked_properties(&self.properties))
+            .field("max_in_flight_per_partition", &self.max_in_flight_per_partition)
+            .field("partition_queue", &self.partition_queue)
+            .field("commit_interval", &self.commit_interval)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .finish()
+    }
 }
 
 /// Tocsin's consumer defaults, from monasca-common where they matter (session timeout, reset to

@@ -71,6 +71,8 @@ impl Kind {
 
 /// Characters the `expression` column holds.
 pub const EXPRESSION_COLUMN: usize = 1024;
+/// Characters a duration column holds: the longest canonical duration, `36524d23h59m59s`, has 15.
+pub const DURATION_COLUMN: usize = 16;
 
 #[derive(Clone)]
 pub struct RuleStore {
@@ -111,14 +113,14 @@ impl RuleStore {
              created_at {ts} NOT NULL, updated_at {ts} NOT NULL"
         );
         let statements = [
-            format!("CREATE TABLE IF NOT EXISTS group_rule ({common}, group_wait VARCHAR(10) NOT NULL DEFAULT '30s', repeat_interval VARCHAR(10) NOT NULL DEFAULT '2h', UNIQUE (tenant_id, name)){engine}"),
+            format!("CREATE TABLE IF NOT EXISTS group_rule ({common}, group_wait VARCHAR({DURATION_COLUMN}) NOT NULL DEFAULT '30s', repeat_interval VARCHAR({DURATION_COLUMN}) NOT NULL DEFAULT '2h', UNIQUE (tenant_id, name)){engine}"),
             format!(
                 "CREATE TABLE IF NOT EXISTS group_rule_action (group_rule_id VARCHAR(36) NOT NULL, alarm_state VARCHAR(20) NOT NULL, \
                  action_id VARCHAR(36) NOT NULL, PRIMARY KEY (group_rule_id, alarm_state, action_id), \
                  FOREIGN KEY (group_rule_id) REFERENCES group_rule (id) ON DELETE CASCADE){engine}"
             ),
-            format!("CREATE TABLE IF NOT EXISTS inhibit_rule ({common}, wait_time VARCHAR(10) NOT NULL DEFAULT '30s', UNIQUE (tenant_id, name)){engine}"),
-            format!("CREATE TABLE IF NOT EXISTS silence_rule ({common}, start_time VARCHAR(36) NOT NULL, silence_duration VARCHAR(10) NOT NULL DEFAULT '10m', UNIQUE (tenant_id, name)){engine}"),
+            format!("CREATE TABLE IF NOT EXISTS inhibit_rule ({common}, wait_time VARCHAR({DURATION_COLUMN}) NOT NULL DEFAULT '30s', UNIQUE (tenant_id, name)){engine}"),
+            format!("CREATE TABLE IF NOT EXISTS silence_rule ({common}, start_time VARCHAR(36) NOT NULL, silence_duration VARCHAR({DURATION_COLUMN}) NOT NULL DEFAULT '10m', UNIQUE (tenant_id, name)){engine}"),
             format!("CREATE TABLE IF NOT EXISTS rule_revision (id INT NOT NULL PRIMARY KEY, revision BIGINT NOT NULL){engine}"),
             format!("CREATE TABLE IF NOT EXISTS rule_tenant_revision (tenant_id VARCHAR(36) NOT NULL PRIMARY KEY, revision BIGINT NOT NULL){engine}"),
             match self.db.dialect() {
@@ -129,6 +131,32 @@ impl RuleStore {
         ];
         for statement in statements {
             sqlx::query(&statement).execute(self.db.pool()).await?;
+        }
+        self.widen_duration_columns().await
+    }
+
+    /// Tables made by earlier versions hold durations in 10 characters, fewer than the longest
+    /// canonical duration (`36524d23h59m59s`): widened where the database enforces widths.
+    async fn widen_duration_columns(&self) -> Result<(), Error> {
+        let schema = match self.db.dialect() {
+            Dialect::MySql => "DATABASE()",
+            Dialect::Postgres => "current_schema()",
+            Dialect::Sqlite => return Ok(()),
+        };
+        for (table, column, default) in [("group_rule", "group_wait", "30s"), ("group_rule", "repeat_interval", "2h"), ("inhibit_rule", "wait_time", "30s"), ("silence_rule", "silence_duration", "10m")] {
+            let sql = self.db.sql(&format!(
+                "SELECT CAST(character_maximum_length AS SIGNED) FROM information_schema.columns WHERE table_schema = {schema} AND table_name = ? AND column_name = ?"
+            ));
+            let sql = if self.db.dialect() == Dialect::Postgres { sql.replace("AS SIGNED", "AS BIGINT") } else { sql };
+            let width: Option<i64> = sqlx::query(&sql).bind(table).bind(column).fetch_optional(self.db.pool()).await?.map(|row| row.try_get(0)).transpose()?;
+            if width.is_some_and(|w| w < DURATION_COLUMN as i64) {
+                let alter = match self.db.dialect() {
+                    Dialect::MySql => format!("ALTER TABLE {table} MODIFY {column} VARCHAR({DURATION_COLUMN}) NOT NULL DEFAULT '{default}'"),
+                    _ => format!("ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR({DURATION_COLUMN})"),
+                };
+                sqlx::query(&alter).execute(self.db.pool()).await?;
+                tracing::info!(table, column, width = DURATION_COLUMN, "widened a rule duration column");
+            }
         }
         Ok(())
     }

@@ -327,7 +327,8 @@ async fn every_bad_request_says_what_to_fix_and_writes_nothing() {
     refused(&post("/v2.0/group-rules", json!({"name": "r", "expression": "group by a", "group_wait": "soon"})).await, unprocessable, "group_wait:");
     refused(&post("/v2.0/group-rules", json!({"name": "r", "expression": "group by a", "repeat_interval": ""})).await, unprocessable, "repeat_interval:");
     refused(&post("/v2.0/inhibit-rules", json!({"name": "r", "expression": "source {a=b} targets {c=d}", "wait_time": "-5s"})).await, unprocessable, "wait_time:");
-    refused(&post("/v2.0/silence-rules", json!({"name": "r", "expression": "targets {a=b}", "silence_duration": "12345678901"})).await, unprocessable, "silence_duration must be at most 10");
+    refused(&post("/v2.0/silence-rules", json!({"name": "r", "expression": "targets {a=b}", "silence_duration": "12345678901234567"})).await, unprocessable, "silence_duration must be at most 16");
+    refused(&post("/v2.0/silence-rules", json!({"name": "r", "expression": "targets {a=b}", "silence_duration": "99999999d"})).await, unprocessable, "at most 36525d");
 
     // Action ids: the tenant's own methods, each once, at most 50 characters.
     refused(&post("/v2.0/group-rules", json!({"name": "r", "expression": "group by a", "alarm_actions": [own, own]})).await, unprocessable, &format!("Duplicate ALARM notification method {own}"));
