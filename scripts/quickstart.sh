@@ -30,7 +30,7 @@ done
 
 cat >"$work/tocsin.conf" <<CONF
 # A monasca-notification style configuration; Tocsin's own options are in [database] url,
-# [kafka_producer] and [tocsin].
+# [network], [kafka_producer] and [tocsin].
 [kafka]
 url = 127.0.0.1:$broker_port
 group = monasca-notification
@@ -43,6 +43,10 @@ enabled = webhook
 
 [statsd]
 enable = false
+
+[network]
+# The sample receiver listens on this machine, which tenant addresses may not reach by default.
+allow = 127.0.0.1
 
 [kafka_producer]
 # The test broker mishandles multi-record batches (see broker-notes): one record per batch.

@@ -559,12 +559,19 @@ impl Config {
             ("auth", if a.keystone.is_some() { "keystone" } else { "tokens" }.to_owned()),
             ("tokens", a.tokens.iter().map(|(_, tenant)| format!("****:{tenant}")).collect::<Vec<_>>().join(", ")),
             ("valid_notification_periods", a.valid_notification_periods.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")),
+            ("max_methods_per_tenant", a.limits.max_methods_per_tenant.to_string()),
+            ("max_rules_per_tenant", a.limits.max_rules_per_tenant.to_string()),
+            ("max_definitions_per_tenant", a.limits.max_definitions_per_tenant.to_string()),
+            ("writes_per_minute", a.limits.writes_per_minute.to_string()),
+            ("max_concurrent_requests", a.limits.max_concurrent_requests.to_string()),
         ];
         if let Some(k) = &a.keystone {
             api.extend([
                 ("default_authorized_roles", k.default_authorized_roles.join(", ")),
                 ("read_only_authorized_roles", k.read_only_authorized_roles.join(", ")),
                 ("token_cache_ttl", format!("{:?}", k.token_cache_ttl)),
+                ("invalid_token_cache_ttl", format!("{:?}", k.invalid_token_cache_ttl)),
+                ("max_concurrent_validations", k.max_concurrent_validations.to_string()),
                 ("keystone auth_url", k.service.auth_url.clone()),
                 ("keystone username", k.service.username.clone()),
             ]);

@@ -102,7 +102,7 @@ impl ApiServer {
 
 /// Asserts a 4xx whose description contains `needle`.
 #[track_caller]
-fn refused(answer: &(StatusCode, Value), status: StatusCode, needle: &str) {
+pub fn refused(answer: &(StatusCode, Value), status: StatusCode, needle: &str) {
     assert_eq!(answer.0, status, "{}", answer.1);
     let description = answer.1["description"].as_str().unwrap_or_default();
     assert!(description.contains(needle), "description {description:?} does not say {needle:?}");
@@ -526,6 +526,10 @@ struct FakeKeystone {
     url: String,
     logins: Arc<std::sync::atomic::AtomicUsize>,
     validations: Arc<std::sync::atomic::AtomicUsize>,
+    /// How long each validation takes, and how many were in progress at once (now, at most).
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    most_in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// The service token Keystone accepts now; replacing it revokes Tocsin's, as an expiry or a
     /// Keystone restart would.
     service_token: Arc<std::sync::Mutex<Option<String>>>,
@@ -537,6 +541,9 @@ impl FakeKeystone {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let logins = Arc::new(AtomicUsize::new(0));
         let validations = Arc::new(AtomicUsize::new(0));
+        let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let most_in_flight = Arc::new(AtomicUsize::new(0));
         let service_token: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
         let login = {
@@ -555,12 +562,17 @@ impl FakeKeystone {
         };
         let validate = {
             let (validations, service_token) = (validations.clone(), service_token.clone());
+            let (delay_ms, in_flight, most_in_flight) = (delay_ms.clone(), in_flight.clone(), most_in_flight.clone());
             move |headers: HeaderMap| async move {
                 let presented = headers.get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
                 if presented.is_none() || presented != *service_token.lock().unwrap() {
                     return (Code::UNAUTHORIZED, axum::Json(json!({"error": {"code": 401}})));
                 }
                 validations.fetch_add(1, Ordering::SeqCst);
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most_in_flight.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(delay_ms.load(Ordering::SeqCst))).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
                 let project = json!({"id": "project-p", "name": "p"});
                 let roles = |names: &[&str]| names.iter().map(|n| json!({"id": format!("id-{n}"), "name": n})).collect::<Vec<_>>();
                 let in_an_hour = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
@@ -578,10 +590,14 @@ impl FakeKeystone {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v3", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        FakeKeystone { url, logins, validations, service_token }
+        FakeKeystone { url, logins, validations, delay_ms, in_flight, most_in_flight, service_token }
     }
 
     fn authenticator(auth_url: &str) -> Arc<dyn tocsin::api::auth::Authenticator> {
+        FakeKeystone::authenticator_with(auth_url, 8)
+    }
+
+    fn authenticator_with(auth_url: &str, max_concurrent_validations: usize) -> Arc<dyn tocsin::api::auth::Authenticator> {
         let service = tocsin::plugins::keystone::KeystoneConfig {
             auth_required: false,
             webhook_hosts: Default::default(),
@@ -599,7 +615,7 @@ impl FakeKeystone {
                 read_only_authorized_roles: vec!["monasca-read-only-user".into()],
                 token_cache_ttl: std::time::Duration::from_secs(60),
                 invalid_token_cache_ttl: std::time::Duration::from_secs(10),
-                max_concurrent_validations: 8,
+                max_concurrent_validations,
             })
             .unwrap(),
         )
@@ -645,4 +661,47 @@ async fn keystone_tokens_act_for_their_project_and_roles_decide_reading_and_writ
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let nowhere = ApiServer::start_with(DbKind::Sqlite, FakeKeystone::authenticator(&format!("http://{closed}/v3"))).await;
     refused(&nowhere.call(Some("writer"), Method::GET, "/v2.0/group-rules", None).await, StatusCode::SERVICE_UNAVAILABLE, "cannot be validated now");
+}
+
+/// Anonymous callers cannot make Keystone work for them: a refused token is remembered for a
+/// while, at most `max_concurrent_validations` are asked at once, and the API serves at most
+/// `max_concurrent_requests` at once, answering the rest 503 at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_tokens_are_remembered_and_validations_and_requests_are_bounded() {
+    use std::sync::atomic::Ordering;
+    let keystone = FakeKeystone::start().await;
+    let api = ApiServer::start_with(DbKind::Sqlite, FakeKeystone::authenticator_with(&keystone.url, 1)).await;
+    for _ in 0..5 {
+        refused(&api.call(Some("bogus"), Method::GET, "/v2.0/group-rules", None).await, StatusCode::UNAUTHORIZED, "not valid");
+    }
+    assert_eq!(keystone.validations.load(Ordering::SeqCst), 1, "a refused token is asked about once");
+    refused(&api.call(Some(""), Method::GET, "/v2.0/group-rules", None).await, StatusCode::UNAUTHORIZED, "not valid");
+    assert_eq!(keystone.validations.load(Ordering::SeqCst), 1, "an empty token is never sent to Keystone");
+
+    keystone.delay_ms.store(200, Ordering::SeqCst);
+    let answers = futures::future::join_all((0..4).map(|n| {
+        let api = &api;
+        async move { api.call(Some(&format!("unknown-{n}")), Method::GET, "/v2.0/group-rules", None).await.0 }
+    }))
+    .await;
+    assert!(answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{answers:?}");
+    assert_eq!(keystone.most_in_flight.load(Ordering::SeqCst), 1, "one validation at a time");
+
+    // One request at a time: a second one while a slow validation holds the first is 503.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.conf");
+    std::fs::write(&file, "[api]\nmax_concurrent_requests = 1\n").unwrap();
+    let config = tocsin::config::Config::load(&file).unwrap();
+    let narrow = ApiServer::start_configured(DbKind::Sqlite, FakeKeystone::authenticator(&keystone.url), &config).await;
+    keystone.delay_ms.store(2_000, Ordering::SeqCst);
+    let first = tokio::spawn({
+        let (base, client) = (narrow.base.clone(), reqwest::Client::new());
+        async move { client.get(format!("{base}/v2.0/group-rules")).header("X-Auth-Token", "writer").send().await.unwrap().status() }
+    });
+    crate::support::eventually(std::time::Duration::from_secs(10), "the first request's validation", || async {
+        (keystone.in_flight.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    refused(&narrow.call(Some("writer"), Method::GET, "/v2.0/group-rules", None).await, StatusCode::SERVICE_UNAVAILABLE, "Too many requests are in progress");
+    assert_eq!(first.await.unwrap(), StatusCode::OK);
 }

@@ -16,5 +16,6 @@ mod plugin_pagerduty;
 mod plugin_slack;
 mod retry;
 mod scale_out;
+mod security;
 mod start;
 mod support;

@@ -4,9 +4,10 @@
 //! timings of the examples are unit tests of the state machine (`src/manager/tests.rs`).
 
 use crate::support::receiver::Receiver;
-use crate::support::tocsin::{start_in_process, write_config, Process, Topics};
+use crate::support::tocsin::{metric_value, start_in_process, write_config, Process, Topics};
 use crate::support::{broker, eventually, unique, TestDb, DbKind};
 use serde_json::{json, Value};
+use tocsin::rules::store::RuleStore;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -462,4 +463,42 @@ crate::on_every_database! {
         let text = snapshot.unreadable[0].to_string();
         assert!(text.contains(&format!("scope {scope:?}")) && text.contains("of table alarm_manager_state, column"), "{text}");
     }
+}
+
+/// A group rule whose action was pointed, behind the API's back, at another tenant's method:
+/// the manager reads a rule's methods as its tenant's, so the other tenant's receiver never
+/// gets tenant A's alarms.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rules_actions_are_read_as_its_own_tenants_methods() {
+    let db = TestDb::new(DbKind::Sqlite).await;
+    db.ensure_type("WEBHOOK").await;
+    let mine = Receiver::start().await;
+    let theirs = Receiver::start().await;
+    let topics = Topics::create(2).await;
+    let (a, b) = (tenant("owner"), tenant("other"));
+    let dir = tempfile::tempdir().unwrap();
+    let app = start_in_process(&write_config(dir.path(), &topics, &db.url, &manager_config(&[&a, &b]))).await;
+    let api = Api::new(&app.http_addr().to_string());
+    let a_method = api.webhook(&a, &mine, "mine", "/mine").await;
+    let b_method = api.webhook(&b, &theirs, "theirs", "/theirs").await;
+    api.post(&a, "/group-rules", json!({"name": "hosts", "expression": "group by hostname", "group_wait": "1s", "alarm_actions": [a_method]})).await;
+    db.db.execute("UPDATE group_rule_action SET action_id = ? WHERE action_id = ?", &[&b_method, &a_method]).await.unwrap();
+    db.db.execute("UPDATE rule_revision SET revision = revision + 1 WHERE id = 1", &[]).await.unwrap();
+    db.db.execute("UPDATE rule_tenant_revision SET revision = (SELECT revision FROM rule_revision WHERE id = 1) WHERE tenant_id = ?", &[&a.id]).await.unwrap();
+    eventually(Duration::from_secs(20), "the changed action in the live rules", || async {
+        let rules = RuleStore::new(db.db.clone()).load_tenant(&a.id).await.unwrap();
+        let live_has_it = rules.iter().any(|r| matches!(r, tocsin::rules::Rule::Group(g) if g.alarm_actions == [b_method.clone()]));
+        live_has_it.then_some(())
+    })
+    .await;
+    rules_take_effect().await;
+    produce(&topics, &[transition(&a, "a1", "no-actions", "disk", "ALARM", "LOW", "host1")]).await;
+    eventually(Duration::from_secs(20), "the grouped notice", || async {
+        (metric_value(&app.metrics().render_prometheus(), "tocsin_manager_group_notifications_total") >= 1).then_some(())
+    })
+    .await;
+    manager_committed(&topics, 1).await;
+    assert_eq!(theirs.count(), 0, "tenant B's receiver got tenant A's notice");
+    assert_eq!(mine.count(), 0);
+    app.shutdown().await.unwrap();
 }
