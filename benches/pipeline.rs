@@ -265,7 +265,7 @@ async fn run() {
     std::fs::write(
         &config,
         format!(
-            "[kafka]\nurl = {broker}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = webhook\n\n[statsd]\nenable = false\n\n\
+            "[kafka]\nurl = {broker}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = webhook\n\n[network]\nallow = 127.0.0.1\n\n[statsd]\nenable = false\n\n\
              [notification_engine]\nlookup_cache_ttl = {cache_ttl}\nmax_in_flight_per_partition = {in_flight}\n\n[tocsin]\nhttp_listen = 127.0.0.1:0\n\n{retry_config}\n{extra_config}\n"
         ),
     )

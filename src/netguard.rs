@@ -141,6 +141,18 @@ impl Guard {
         Ok(())
     }
 
+    /// The check before a send: a literal address is judged here (it never reaches the
+    /// resolver); a name is resolved here only when its port is one Tocsin listens on, since
+    /// the resolver judges every other connection, and an extra lookup per send would cost.
+    pub async fn check_destination(&self, url: &url::Url) -> Result<(), Refused> {
+        let port = url.port_or_known_default().unwrap_or(80);
+        match url.host() {
+            Some(url::Host::Domain(_)) if self.inner.own_listeners.iter().any(|l| l.port() == port) => self.check_url(url).await,
+            Some(url::Host::Domain(_)) | None => Ok(()),
+            Some(_) => self.check_literal(url),
+        }
+    }
+
     /// The check for a literal IP host of a URL only (no DNS), for redirect hops: a host name
     /// hop goes through the guarded resolver when it is connected.
     pub fn check_literal(&self, url: &url::Url) -> Result<(), Refused> {
@@ -355,6 +367,19 @@ mod tests {
         let allowed = guard(false, &["127.0.0.0/8"]);
         assert!(allowed.check_url(&url::Url::parse("http://127.0.0.1:1234/").unwrap()).await.is_ok());
         assert!(matches!(allowed.check_url(&url::Url::parse("http://127.0.0.1:8085/v2.0/").unwrap()).await, Err(Refused::OwnListener(_))));
+    }
+
+    #[tokio::test]
+    async fn before_a_send_names_are_resolved_only_on_tocsins_own_ports() {
+        let g = guard(false, &["127.0.0.0/8"]);
+        let check = |url: &str| {
+            let (g, url) = (g.clone(), url::Url::parse(url).unwrap());
+            async move { g.check_destination(&url).await }
+        };
+        assert!(check("http://unresolvable.invalid:1234/").await.is_ok(), "the resolver judges it when it connects");
+        assert!(matches!(check("http://localhost:8085/").await, Err(Refused::OwnListener(_))));
+        assert!(matches!(check("http://169.254.169.254/").await, Err(Refused::Denied(_))));
+        assert!(check("http://127.0.0.1:1234/").await.is_ok());
     }
 
     #[tokio::test]

@@ -39,7 +39,7 @@ pub fn guarded(builder: reqwest::ClientBuilder, guard: &Guard, trusted: &[String
 /// Checks a tenant-chosen URL before a request: a literal address never reaches the guarded
 /// resolver, and Tocsin's own listeners are only known with their port.
 pub async fn preflight(guard: &Guard, url: &url::Url, redacted: &str) -> Result<(), SendError> {
-    guard.check_url(url).await.map_err(|refused| refused_error(&refused, redacted))
+    guard.check_destination(url).await.map_err(|refused| refused_error(&refused, redacted))
 }
 
 /// A refused destination: permanent, since the address itself is the problem.
