@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tocsin::db::Database;
-use tocsin::manager::persist::StateStore;
-use tocsin::manager::{Effect, ManagerState, Settings};
+use tocsin::engines::manager::persist::StateStore;
+use tocsin::engines::manager::{Effect, ManagerState};
 use tocsin::model::AlarmTransition;
 use tocsin::rules::index::RuleIndex;
 use tocsin::rules::{aql, GroupRule, InhibitRule, Rule, RuleMeta, SilenceRule};
@@ -81,7 +81,7 @@ fn main() {
     let per_host = env("BENCH_ALARMS_PER_HOST", 10);
     let total = hosts * per_host;
     let index = RuleIndex::from_rules(rules());
-    let mut state = ManagerState::new(Settings::default());
+    let mut state = ManagerState::new(true);
     let now = chrono::Utc::now().timestamp_millis() as f64;
     let rss_start = peak_rss_mib();
 

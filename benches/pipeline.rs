@@ -83,7 +83,7 @@ fn main() {
 }
 
 async fn run() {
-    tocsin::telemetry::init_logging(tocsin::config::LogFormat::Text);
+    tocsin::telemetry::init_logging(tocsin::telemetry::LogFormat::Text);
     let alarms: usize = env("BENCH_ALARMS", 100_000);
     let partitions: i32 = env("BENCH_PARTITIONS", 8);
     let rate: usize = env("BENCH_RATE", 1_000);
@@ -272,7 +272,7 @@ async fn run() {
     .unwrap();
     let started = Instant::now();
     let cpu_before = (cpu_seconds(std::process::id()), cpu_seconds(tansu.id()));
-    let app = tocsin::app::App::start(tocsin::config::Config::load(&config).unwrap()).await.unwrap();
+    let app = tocsin::app::App::start(tocsin::app::Config::load(&config).unwrap()).await.unwrap();
     if group_hosts > 0 {
         grouped(app, &client, alarms, group_hosts, partitions, &received, started).await;
         let _ = tansu.kill();

@@ -30,6 +30,17 @@ pub struct NetworkPolicy {
 }
 
 impl NetworkPolicy {
+    /// `[network]`: `deny_private` and `allow`.
+    pub fn read(r: &crate::config::Reader) -> Result<NetworkPolicy, crate::config::Error> {
+        let (allow_networks, allow_hosts) = NetworkPolicy::parse_allow(&r.list("network", "allow", &[])).map_err(|e| r.invalid("network", "allow", e))?;
+        Ok(NetworkPolicy { deny_private: r.bool("network", "deny_private", false)?, allow_networks, allow_hosts })
+    }
+
+    pub fn render(&self) -> Vec<(String, String)> {
+        let allowed: Vec<String> = self.allow_networks.iter().map(ToString::to_string).chain(self.allow_hosts.iter().cloned()).collect();
+        vec![("deny_private".into(), self.deny_private.to_string()), ("allow".into(), allowed.join(", "))]
+    }
+
     /// Reads `[network] allow` entries: a network, an address, or a host name.
     pub fn parse_allow(entries: &[String]) -> Result<(Vec<IpNet>, BTreeSet<String>), String> {
         let mut networks = Vec::new();

@@ -13,8 +13,8 @@
 
 use super::auth::{invalid_token, Access, Authenticator};
 use super::error::ApiError;
-use crate::config::KeystoneAuthSettings;
-use crate::plugins::keystone::{remaining_lifetime, TokenSource};
+use super::config::KeystoneAuthConfig;
+use crate::keystone::{remaining_lifetime, TokenSource, KEYSTONE_ANSWER_LIMIT};
 use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -30,7 +30,7 @@ struct Identity {
 }
 
 pub struct KeystoneTokens {
-    settings: KeystoneAuthSettings,
+    settings: KeystoneAuthConfig,
     client: reqwest::Client,
     service_token: TokenSource,
     /// Token digest → what Keystone said, and until when that is trusted.
@@ -47,7 +47,7 @@ const VALIDATION_QUEUE: Duration = Duration::from_secs(5);
 const CACHE_CAPACITY: usize = 10_000;
 
 impl KeystoneTokens {
-    pub fn new(settings: KeystoneAuthSettings) -> Result<KeystoneTokens, reqwest::Error> {
+    pub fn new(settings: KeystoneAuthConfig) -> Result<KeystoneTokens, reqwest::Error> {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
         let service_token = TokenSource::new(settings.service.clone(), client.clone());
         let validations = Semaphore::new(settings.max_concurrent_validations);
@@ -113,7 +113,7 @@ impl KeystoneTokens {
     }
 
     async fn validate(&self, token: &str) -> Result<Validation, ApiError> {
-        let service_token = self.service_token.token().await.map_err(|e| unavailable(&format!("cannot get Tocsin's service token from Keystone: {}", e.detail)))?;
+        let service_token = self.service_token.token().await.map_err(|e| unavailable(&format!("cannot get Tocsin's service token from Keystone: {}", e)))?;
         let url = format!("{}/auth/tokens", self.settings.service.auth_url.trim_end_matches('/'));
         let response = self
             .client
@@ -130,9 +130,9 @@ impl KeystoneTokens {
             404 => return Err(invalid_token()),
             status => return Err(unavailable(&format!("Keystone answered HTTP {status} to a token validation"))),
         }
-        let answer = crate::plugins::http::read_answer(response, crate::plugins::keystone::KEYSTONE_ANSWER_LIMIT, &url)
+        let answer = crate::outbound::read_answer(response, KEYSTONE_ANSWER_LIMIT)
             .await
-            .map_err(|e| unavailable(&format!("Keystone's answer could not be read: {}", e.detail)))?;
+            .map_err(|e| unavailable(&format!("Keystone's answer could not be read: {}", e.without_url())))?;
         let body: serde_json::Value = serde_json::from_str(&answer.body).map_err(|e| unavailable(&format!("Keystone's answer is not JSON: {e}")))?;
         let token = &body["token"];
         let identity = Identity {

@@ -10,6 +10,7 @@
 
 pub mod auth;
 mod body;
+mod config;
 mod definitions;
 pub mod error;
 pub mod keystone;
@@ -17,7 +18,6 @@ pub mod limits;
 mod methods;
 mod rules;
 
-use crate::config::ApiLimits;
 use crate::db::Database;
 use crate::netguard::Guard;
 use crate::plugins::Registry;
@@ -31,6 +31,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+pub use config::{ApiConfig, ApiLimits, KeystoneAuthConfig, MIN_TOKEN_LENGTH};
 pub use rules::parse_start_time;
 
 #[derive(Clone)]

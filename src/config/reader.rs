@@ -3,11 +3,22 @@
 //! so what was never read can be reported once at start-up.
 
 use super::source::{Entry, Source};
-use super::Error;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// A configuration that cannot be used, and where it is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: cannot read the configuration file: {source}", file.display())]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{}:{line}: {message}", file.display())]
+    Syntax { file: PathBuf, line: usize, message: String },
+    #[error("{}{}: [{section}] {key}: {message}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid { file: PathBuf, line: Option<usize>, section: String, key: String, message: String },
+}
 
 pub struct Reader<'a> {
     source: &'a Source,
@@ -49,10 +60,11 @@ impl<'a> Reader<'a> {
             .collect()
     }
 
-    pub fn invalid(&self, section: &str, key: &str, line: Option<usize>, message: impl Into<String>) -> Error {
+    /// An error naming the option's file, line (when it is set) and key.
+    pub fn invalid(&self, section: &str, key: &str, message: impl Into<String>) -> Error {
         Error::Invalid {
             file: self.source.file.clone(),
-            line,
+            line: self.source.get(section, key).map(|e| e.line),
             section: section.to_owned(),
             key: key.to_owned(),
             message: message.into(),
@@ -64,7 +76,7 @@ impl<'a> Reader<'a> {
             None => Ok(None),
             Some(entry) => parse(&entry.value)
                 .map(Some)
-                .map_err(|message| self.invalid(section, key, Some(entry.line), message)),
+                .map_err(|message| self.invalid(section, key, message)),
         }
     }
 

@@ -6,7 +6,7 @@
 //! assignment wins) and TOML, whose lists and tables are flattened into oslo's `a,b` and
 //! `k:v,k:v` text. This module knows no option names.
 
-use super::Error;
+use super::reader::Error;
 use std::path::{Path, PathBuf};
 
 /// One assignment of a file.

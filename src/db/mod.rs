@@ -6,9 +6,11 @@
 //! returns errors; it never retries on its own except inside [`MethodLookup`], whose callers
 //! must not fail on a database outage.
 
+mod config;
 mod lookup;
 mod schema;
 
+pub use config::DatabaseConfig;
 pub use lookup::MethodLookup;
 
 use crate::model::{AlarmState, NotificationMethod};

@@ -151,7 +151,7 @@ pub struct Stop {
 
 /// Its `Debug` masks the properties that carry credentials.
 #[derive(Clone)]
-pub struct ConsumerSettings {
+pub struct ConsumerConfig {
     /// The engine's name, for logs and metric labels.
     pub engine: &'static str,
     pub brokers: Vec<String>,
@@ -169,9 +169,9 @@ pub struct ConsumerSettings {
     pub dead_letter_topic: String,
 }
 
-impl std::fmt::Debug for ConsumerSettings {
+impl std::fmt::Debug for ConsumerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsumerSettings")
+        f.debug_struct("ConsumerConfig")
             .field("engine", &self.engine)
             .field("brokers", &self.brokers)
             .field("group", &self.group)
@@ -208,7 +208,7 @@ pub struct ConsumerGroup {
 impl ConsumerGroup {
     /// Creates the member and joins the group: [`ConsumerGroup::prepare`], then [`Prepared::join`].
     pub fn start<H: Handler>(
-        settings: ConsumerSettings,
+        settings: ConsumerConfig,
         handler: Arc<H>,
         dead_letters: Arc<dyn DeadLetters>,
         metrics: Metrics,
@@ -219,7 +219,7 @@ impl ConsumerGroup {
 
     /// Creates the member's client (checking its properties) without joining the group, so a
     /// start can fail before any of its consumers has been assigned a partition.
-    pub fn prepare<H: Handler>(settings: ConsumerSettings, handler: Arc<H>, dead_letters: Arc<dyn DeadLetters>, metrics: Metrics) -> Result<Prepared, Error> {
+    pub fn prepare<H: Handler>(settings: ConsumerConfig, handler: Arc<H>, dead_letters: Arc<dyn DeadLetters>, metrics: Metrics) -> Result<Prepared, Error> {
         let runtime = Handle::current();
         let topic: Arc<str> = settings.topic.clone().into();
         let spawner: Arc<dyn WorkerSpawner> = Arc::new(TypedSpawner {
@@ -265,7 +265,7 @@ impl ConsumerGroup {
 /// A member whose client exists but who has not joined its group yet.
 pub struct Prepared {
     consumer: Arc<BaseConsumer<GroupContext>>,
-    settings: ConsumerSettings,
+    settings: ConsumerConfig,
 }
 
 impl Prepared {

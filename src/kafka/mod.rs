@@ -4,12 +4,14 @@
 //! return once the broker confirmed the record ([`producer`]), and the check that every topic
 //! an instance uses exists before it starts ([`topics`]).
 
+mod config;
 pub mod consumer;
 pub mod ledger;
 pub mod producer;
 pub mod topics;
 
-pub use consumer::{ConsumerGroup, ConsumerSettings, DeadLetters, Discard, Handler, Record, Rejected, Stop};
+pub use config::{ConsumerProperties, ConsumingEngine, KafkaConfig};
+pub use consumer::{ConsumerConfig, ConsumerGroup, DeadLetters, Discard, Handler, Record, Rejected, Stop};
 pub use producer::Producer;
 
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,6 @@ pub mod email;
 pub mod hipchat;
 pub mod http;
 pub mod jira;
-pub mod keystone;
 pub mod pagerduty;
 pub mod slack;
 pub mod webhook;
@@ -114,14 +113,14 @@ const KNOWN_KINDS: [&str; 6] = ["email", "pagerduty", "webhook", "hipchat", "sla
 /// `[notification_types]` and each enabled plugin's own section. As in Monasca, a plugin's
 /// options are only read when the plugin is enabled.
 #[derive(Clone, Debug, Default)]
-pub struct PluginSettings {
+pub struct PluginsConfig {
     /// Enabled plugin keys that this build provides, in configuration order.
     pub enabled: Vec<String>,
     /// Enabled names this build has no plugin for; notifications of these types count as invalid.
     pub unavailable: Vec<String>,
     pub webhook: Option<webhook::WebhookConfig>,
     /// Read with the webhook plugin, the only one that authenticates with Keystone.
-    pub keystone: Option<keystone::KeystoneConfig>,
+    pub keystone: Option<crate::keystone::KeystoneConfig>,
     pub email: Option<email::EmailConfig>,
     pub pagerduty: Option<pagerduty::PagerDutyConfig>,
     pub slack: Option<slack::SlackConfig>,
@@ -129,9 +128,9 @@ pub struct PluginSettings {
     pub hipchat: Option<hipchat::HipChatConfig>,
 }
 
-impl PluginSettings {
-    pub fn read(r: &Reader) -> Result<PluginSettings, ConfigError> {
-        let mut settings = PluginSettings::default();
+impl PluginsConfig {
+    pub fn read(r: &Reader) -> Result<PluginsConfig, ConfigError> {
+        let mut settings = PluginsConfig::default();
         for name in r.list("notification_types", "enabled", &["email", "pagerduty", "webhook"]) {
             let kind = plugin_kind(&name);
             if !KNOWN_KINDS.contains(&kind.as_str()) {
@@ -144,7 +143,7 @@ impl PluginSettings {
             match kind.as_str() {
                 "webhook" => {
                     settings.webhook = Some(webhook::WebhookConfig::read(r)?);
-                    settings.keystone = Some(keystone::KeystoneConfig::read(r)?);
+                    settings.keystone = Some(crate::keystone::KeystoneConfig::read(r)?);
                 }
                 "email" => settings.email = Some(email::EmailConfig::read(r)?),
                 "pagerduty" => settings.pagerduty = Some(pagerduty::PagerDutyConfig::read(r)?),
@@ -206,7 +205,7 @@ impl Registry {
     /// Builds the enabled plugins; HTTP plugins keep up to `connections_per_host` idle
     /// connections, matching the dispatcher's bound on concurrent sends, and reach tenant
     /// addresses only where `guard` admits them.
-    pub fn build(settings: &PluginSettings, connections_per_host: usize, guard: &Guard) -> Result<Registry, BuildError> {
+    pub fn build(settings: &PluginsConfig, connections_per_host: usize, guard: &Guard) -> Result<Registry, BuildError> {
         let mut registry = Registry::default();
         fn built<P: Plugin + 'static>(plugin: P) -> Arc<dyn Plugin> {
             Arc::new(plugin)

@@ -11,6 +11,7 @@
 
 use super::index::RuleIndex;
 use super::store::RuleStore;
+use crate::telemetry::Metrics;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -56,10 +57,39 @@ impl LiveRules {
         let _ = loaded.wait_for(|loaded| *loaded).await;
     }
 
+    /// Creates the rule tables where they are missing (awaited, so that an API served next finds
+    /// them) and keeps the rules current until `stop`. Where the tables are missing and cannot be
+    /// created (a read-only database user, as monasca-notification's often is), the instance runs
+    /// without rules rather than holding every notification back until they load.
+    pub async fn start(&self, store: RuleStore, every: Duration, metrics: Metrics, stop: CancellationToken) {
+        let created = store.init_schema().await;
+        tokio::spawn(self.clone().bootstrap(created, store, every, metrics, stop));
+    }
+
+    async fn bootstrap(self, mut created: Result<(), super::store::Error>, store: RuleStore, every: Duration, metrics: Metrics, stop: CancellationToken) {
+        while let Err(e) = created {
+            if store.revision().await.is_ok() {
+                break;
+            }
+            if store.reachable().await {
+                tracing::error!(error = %e, "the alarm-manager rule tables are missing and cannot be created; running without rules until they can");
+                self.replace(RuleIndex::new());
+            } else {
+                tracing::warn!(error = %e, "cannot create the rule tables yet; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = stop.cancelled() => return,
+            }
+            created = store.init_schema().await;
+        }
+        self.follow(store, every, metrics, stop).await;
+    }
+
     /// Follows the store until `stop`: everything at first, then the tenants changed since the
-    /// revision last seen. A failed poll is logged and tried again at the next tick; the rules
-    /// in use stay in place meanwhile.
-    pub async fn follow(self, store: RuleStore, every: Duration, stop: CancellationToken) {
+    /// revision last seen, recording the revision in force (`tocsin_rules_revision`). A failed
+    /// poll is logged and tried again at the next tick; the rules in use stay in place meanwhile.
+    pub async fn follow(self, store: RuleStore, every: Duration, metrics: Metrics, stop: CancellationToken) {
         let mut seen: Option<i64> = None;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -86,6 +116,7 @@ impl LiveRules {
                 Ok(index) => {
                     self.replace(index);
                     seen = Some(revision);
+                    metrics.rules_revision(revision);
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot load the rules; keeping the rules in use"),
             }

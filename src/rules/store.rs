@@ -161,6 +161,11 @@ impl RuleStore {
         Ok(())
     }
 
+    /// Whether the database answers at all.
+    pub async fn reachable(&self) -> bool {
+        self.db.ping().await.is_ok()
+    }
+
     /// Bumped by every write; engines reload when it changes.
     pub async fn revision(&self) -> Result<i64, Error> {
         let row = sqlx::query("SELECT revision FROM rule_revision WHERE id = 1").fetch_optional(self.db.pool()).await?;

@@ -2,10 +2,10 @@
 //! updates both the StatsD aggregate (Monasca's names, §8 of the reference) and the Prometheus
 //! registry served at `/metrics`, so the two never drift apart. Also sets up logging.
 
-pub mod http;
+mod config;
 mod statsd;
 
-use crate::config::{LogFormat, StatsdSettings};
+pub use config::{LogFormat, StatsdConfig};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +67,7 @@ struct Inner {
     manager_open_groups: IntGauge,
     manager_persist_errors: IntCounter,
     manager_unreadable_rows: IntCounter,
+    rules_revision: IntGauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -144,6 +145,11 @@ impl Metrics {
             },
             manager_persist_errors: counter(&r, "tocsin_manager_persist_errors_total", "Failed writes of alarm-manager state (retried)"),
             manager_unreadable_rows: counter(&r, "tocsin_manager_unreadable_state_rows_total", "Persisted alarm-manager state rows that could not be read and were left out"),
+            rules_revision: {
+                let g = IntGauge::new("tocsin_rules_revision", "The rule-store revision the rules in force reflect").expect("valid metric name");
+                r.register(Box::new(g.clone())).expect("metric registered once");
+                g
+            },
             registry: r,
             statsd: Aggregator::default(),
         };
@@ -270,6 +276,10 @@ impl Metrics {
         self.inner.manager_persist_errors.inc();
     }
 
+    pub fn rules_revision(&self, revision: i64) {
+        self.inner.rules_revision.set(revision);
+    }
+
     pub fn manager_unreadable_row(&self) {
         self.inner.manager_unreadable_rows.inc();
     }
@@ -295,7 +305,7 @@ impl Metrics {
     }
 
     /// Sends aggregated StatsD values every flush interval until `stop`, then once more.
-    pub async fn run_statsd(self, settings: StatsdSettings, stop: CancellationToken) {
+    pub async fn run_statsd(self, settings: StatsdConfig, stop: CancellationToken) {
         if !settings.enable {
             tracing::warn!("StatsD monitoring disabled");
             return;

@@ -33,12 +33,12 @@ impl ApiServer {
     pub async fn start_with(kind: DbKind, auth: Arc<dyn tocsin::api::auth::Authenticator>) -> ApiServer {
         // The defaults of a configuration file without an [api] section: its limits, and the
         // email, PagerDuty and webhook plugins.
-        let defaults = tocsin::config::Config::from_source(&tocsin::config::Source::default()).unwrap();
+        let defaults = tocsin::app::Config::from_source(&tocsin::config::Source::default()).unwrap();
         ApiServer::start_configured(kind, auth, &defaults).await
     }
 
     /// As [`ApiServer::start_with`], with the limits and plugins of `config`.
-    pub async fn start_configured(kind: DbKind, auth: Arc<dyn tocsin::api::auth::Authenticator>, config: &tocsin::config::Config) -> ApiServer {
+    pub async fn start_configured(kind: DbKind, auth: Arc<dyn tocsin::api::auth::Authenticator>, config: &tocsin::app::Config) -> ApiServer {
         let db = TestDb::new(kind).await;
         db.ensure_type("WEBHOOK").await;
         db.ensure_type("EMAIL").await;
@@ -598,7 +598,7 @@ impl FakeKeystone {
     }
 
     fn authenticator_with(auth_url: &str, max_concurrent_validations: usize) -> Arc<dyn tocsin::api::auth::Authenticator> {
-        let service = tocsin::plugins::keystone::KeystoneConfig {
+        let service = tocsin::keystone::KeystoneConfig {
             auth_required: false,
             webhook_hosts: Default::default(),
             auth_url: auth_url.to_owned(),
@@ -609,7 +609,7 @@ impl FakeKeystone {
             project_domain_name: "default".into(),
         };
         Arc::new(
-            tocsin::api::keystone::KeystoneTokens::new(tocsin::config::KeystoneAuthSettings {
+            tocsin::api::keystone::KeystoneTokens::new(tocsin::api::KeystoneAuthConfig {
                 service,
                 default_authorized_roles: vec!["monasca-user".into()],
                 read_only_authorized_roles: vec!["monasca-read-only-user".into()],
@@ -691,7 +691,7 @@ async fn refused_tokens_are_remembered_and_validations_and_requests_are_bounded(
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("one.conf");
     std::fs::write(&file, "[api]\nmax_concurrent_requests = 1\n").unwrap();
-    let config = tocsin::config::Config::load(&file).unwrap();
+    let config = tocsin::app::Config::load(&file).unwrap();
     let narrow = ApiServer::start_configured(DbKind::Sqlite, FakeKeystone::authenticator(&keystone.url), &config).await;
     keystone.delay_ms.store(2_000, Ordering::SeqCst);
     let first = tokio::spawn({

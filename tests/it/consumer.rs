@@ -6,7 +6,7 @@ use crate::support::{broker, eventually, unique};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tocsin::kafka::{ConsumerGroup, ConsumerSettings, DeadLetters, Discard, Handler, Producer, Record, Rejected, Stop};
+use tocsin::kafka::{ConsumerGroup, ConsumerConfig, DeadLetters, Discard, Handler, Producer, Record, Rejected, Stop};
 use tocsin::publish::Publisher;
 use tocsin::supervise::Cancelled;
 use tocsin::telemetry::Metrics;
@@ -70,7 +70,7 @@ async fn a_panicking_handler_dead_letters_the_record_and_the_partition_goes_on()
     let publisher = Publisher::new(Producer::new(std::slice::from_ref(&b.address), &properties).unwrap(), metrics.clone());
     let handler = Arc::new(Buggy::default());
     let stop = CancellationToken::new();
-    let settings = ConsumerSettings {
+    let settings = ConsumerConfig {
         engine: "buggy",
         brokers: vec![b.address.clone()],
         group: group.clone(),

@@ -437,8 +437,8 @@ crate::on_every_database! {
     /// BLOBs), and a row that cannot be decoded is reported with its table, key and column and
     /// left out, instead of failing the whole partition's load for ever.
     async fn state_rows_read_back_and_unreadable_rows_are_named(kind: DbKind) {
-        use tocsin::manager::persist::StateStore;
-        use tocsin::manager::state::{Change, Entity};
+        use tocsin::engines::manager::persist::StateStore;
+        use tocsin::engines::manager::state::{Change, Entity};
         let db = TestDb::new(kind).await;
         let store = StateStore::new(db.db.clone());
         store.init_schema().await.unwrap();

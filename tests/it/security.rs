@@ -129,7 +129,7 @@ async fn as_a(api: &ApiServer, paths: &[String]) -> Vec<Value> {
 
 /// A configuration with every plugin whose address a tenant writes, Keystone auth for webhooks
 /// limited to one host, and Jira credentials limited to one server.
-fn every_plugin_config() -> tocsin::config::Config {
+fn every_plugin_config() -> tocsin::app::Config {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tocsin.conf");
     std::fs::write(
@@ -139,7 +139,7 @@ fn every_plugin_config() -> tocsin::config::Config {
          [jira_notifier]\nuser = monasca\npassword = jira-secret\nservers = https://jira.example.com\n",
     )
     .unwrap();
-    tocsin::config::Config::load(&file).unwrap()
+    tocsin::app::Config::load(&file).unwrap()
 }
 
 /// Every method type's address is checked before it is stored: by its plugin (the operator's
@@ -324,7 +324,7 @@ async fn no_send_reaches_metadata_services_tocsin_itself_or_denied_addresses() {
 
     // A name is judged by the addresses it resolves to: with only 127.0.0.2 allowed, localhost
     // (127.0.0.1) is refused.
-    let defaults = tocsin::config::Config::from_source(&tocsin::config::Source::default()).unwrap();
+    let defaults = tocsin::app::Config::from_source(&tocsin::config::Source::default()).unwrap();
     let narrow = tocsin::netguard::Guard::new(tocsin::netguard::NetworkPolicy { allow_networks: vec!["127.0.0.2/32".parse().unwrap()], ..Default::default() }, vec![]);
     let plugins = tocsin::plugins::Registry::build(&defaults.plugins, 1, &narrow).unwrap();
     let method = tocsin::model::NotificationMethod { id: "m".into(), kind: "webhook".into(), name: None, address: Some(format!("http://localhost:{}/", hook.addr.port())), period: 0 };
@@ -375,7 +375,7 @@ async fn endless_answers_are_cut_and_their_connection_dropped() {
     };
 
     // every_plugin_config's webhook posts only to its webhook_hosts: a plain one answers here.
-    let plain = tocsin::config::Config::from_source(&tocsin::config::Source::default()).unwrap();
+    let plain = tocsin::app::Config::from_source(&tocsin::config::Source::default()).unwrap();
     let plain = tocsin::plugins::Registry::build(&plain.plugins, 1, &crate::support::loopback_guard()).unwrap();
     let receipt = plain.get("webhook").unwrap().send(&notification("webhook")).await.expect("a 2xx answer is a sent notification");
     assert!(receipt.answer.starts_with("HTTP 200: xxx"), "{}", receipt.answer);
@@ -393,7 +393,7 @@ async fn quotas_and_the_write_budget_bound_each_tenant_alone() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("limits.conf");
     std::fs::write(&file, "[api]\nmax_methods_per_tenant = 2\nmax_rules_per_tenant = 2\nmax_definitions_per_tenant = 1\nwrites_per_minute = 9\n").unwrap();
-    let config = tocsin::config::Config::load(&file).unwrap();
+    let config = tocsin::app::Config::load(&file).unwrap();
     let tokens = [(TOKEN_A, TENANT_A), (TOKEN_B, "tenant-b")].map(|(t, n)| (tocsin::config::Secret::new(t), n.to_owned()));
     let api = ApiServer::start_configured(DbKind::Sqlite, std::sync::Arc::new(tocsin::api::auth::ConfiguredTokens::new(&tokens)), &config).await;
     let forbidden = StatusCode::FORBIDDEN;
@@ -477,7 +477,7 @@ crate::on_every_database! {
         // Following the store, B's write reaches the index without touching A's rules.
         let live = tocsin::rules::live::LiveRules::default();
         let stop = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(live.clone().follow(api.store.clone(), Duration::from_millis(50), stop.clone()));
+        tokio::spawn(live.clone().follow(api.store.clone(), Duration::from_millis(50), tocsin::telemetry::Metrics::new(), stop.clone()));
         live.loaded().await;
         let a_rule = live.current().tenant_rules(TENANT_A)[0].meta().id.clone();
         assert_eq!(api.b(Method::POST, "/v2.0/group-rules", Some(json!({"name": "b2", "expression": "group by b"}))).await.0, StatusCode::CREATED);

@@ -95,23 +95,22 @@ impl std::fmt::Debug for EmailConfig {
 impl EmailConfig {
     pub fn read(r: &Reader) -> Result<EmailConfig, ConfigError> {
         let d = EmailConfig::default();
-        let line = |key: &str| r.entry(SECTION, key).map(|e| e.line);
         let port = r.int(SECTION, "port", i64::from(d.port), 1)?;
-        let port = u16::try_from(port).map_err(|_| r.invalid(SECTION, "port", line("port"), format!("must be at most 65535, found {port}")))?;
+        let port = u16::try_from(port).map_err(|_| r.invalid(SECTION, "port", format!("must be at most 65535, found {port}")))?;
         let tls = match r.opt_string(SECTION, "tls") {
             None => d.tls,
             Some(value) => TlsMode::parse(&value).ok_or_else(|| {
-                r.invalid(SECTION, "tls", line("tls"), format!("expected none, starttls or tls, found {value:?}"))
+                r.invalid(SECTION, "tls", format!("expected none, starttls or tls, found {value:?}"))
             })?,
         };
         let from_addr = r.opt_string(SECTION, "from_addr");
         if let Some(from) = &from_addr {
-            super::sender_address(from).map_err(|message| r.invalid(SECTION, "from_addr", line("from_addr"), message))?;
+            super::sender_address(from).map_err(|message| r.invalid(SECTION, "from_addr", message))?;
         }
         let server = r.opt_string(SECTION, "server").map(|s| s.trim().to_owned());
         if let Some(server) = &server {
             if server.contains(|c: char| c.is_whitespace() || c == '/') {
-                return Err(r.invalid(SECTION, "server", line("server"), format!("expected a host name or address, found {server:?}")));
+                return Err(r.invalid(SECTION, "server", format!("expected a host name or address, found {server:?}")));
             }
         }
         Ok(EmailConfig {

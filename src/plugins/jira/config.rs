@@ -5,7 +5,7 @@
 
 use super::formatter::Formatter;
 use crate::config::{Error as ConfigError, Reader, Secret};
-use crate::plugins::http::Destinations;
+use crate::outbound::Destinations;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,17 +39,16 @@ impl JiraConfig {
         let timeout = r.seconds(SECTION, "timeout", 5)?;
         let required = |key: &str| {
             r.opt_string(SECTION, key)
-                .ok_or_else(|| r.invalid(SECTION, key, None, "required when the jira plugin is enabled"))
+                .ok_or_else(|| r.invalid(SECTION, key, "required when the jira plugin is enabled"))
         };
         let user = required("user")?;
         let password = Secret::new(required("password")?);
-        let servers = Destinations::parse(&r.list(SECTION, "servers", &[])).map_err(|e| r.invalid(SECTION, "servers", r.entry(SECTION, "servers").map(|e| e.line), e))?;
+        let servers = Destinations::parse(&r.list(SECTION, "servers", &[])).map_err(|e| r.invalid(SECTION, "servers", e))?;
         let (custom_formatter, formatter) = match r.opt_string(SECTION, "custom_formatter") {
             None => (None, None),
             Some(path) => {
                 let path = PathBuf::from(path);
-                let line = r.entry(SECTION, "custom_formatter").map(|e| e.line);
-                let formatter = Formatter::load(&path).map_err(|message| r.invalid(SECTION, "custom_formatter", line, message))?;
+                let formatter = Formatter::load(&path).map_err(|message| r.invalid(SECTION, "custom_formatter", message))?;
                 (Some(path), Some(formatter))
             }
         };
@@ -57,9 +56,8 @@ impl JiraConfig {
         if let Some(proxy) = &proxy {
             let valid = url::Url::parse(proxy).is_ok_and(|u| u.has_host()) && reqwest::Proxy::https(proxy.as_str()).is_ok();
             if !valid {
-                let line = r.entry(SECTION, "proxy").map(|e| e.line);
                 // The value may hold a password: the message does not repeat it.
-                return Err(r.invalid(SECTION, "proxy", line, "expected a proxy URL like http://proxy.example:8080"));
+                return Err(r.invalid(SECTION, "proxy", "expected a proxy URL like http://proxy.example:8080"));
             }
         }
         let issue_type = r.string(SECTION, "issue_type", "Bug");

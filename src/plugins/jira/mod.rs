@@ -23,7 +23,8 @@ pub use formatter::Formatter;
 use fields::{default_fields, issue_fields, search_jql, Fields, Target};
 use formatter::Templates;
 
-use super::http::{self, Destinations};
+use super::http;
+use crate::outbound::Destinations;
 use super::{BuildError, Plugin, Reason, Receipt, SendError};
 use crate::config::Secret;
 use crate::model::Notification;

@@ -37,8 +37,7 @@ impl PagerDutyConfig {
             None | Some("1" | "v1") => ApiVersion::V1,
             Some("2" | "v2") => ApiVersion::V2,
             Some(other) => {
-                let line = r.entry(SECTION, "api_version").map(|e| e.line);
-                return Err(r.invalid(SECTION, "api_version", line, format!("expected 1 or 2, found {other:?}")));
+                return Err(r.invalid(SECTION, "api_version", format!("expected 1 or 2, found {other:?}")));
             }
         };
         let default_url = match api_version {
@@ -47,8 +46,7 @@ impl PagerDutyConfig {
         };
         let url = r.string(SECTION, "url", default_url);
         if !url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
-            let line = r.entry(SECTION, "url").map(|e| e.line);
-            return Err(r.invalid(SECTION, "url", line, "expected an http:// or https:// URL"));
+            return Err(r.invalid(SECTION, "url", "expected an http:// or https:// URL"));
         }
         Ok(PagerDutyConfig { timeout: r.seconds(SECTION, "timeout", 5)?, api_version, url })
     }

@@ -26,7 +26,7 @@ impl SlackConfig {
             None => None,
             Some(path) => {
                 let template = MessageTemplate::load(Path::new(&path)).map_err(|message| {
-                    r.invalid(SECTION, "message_template", r.entry(SECTION, "message_template").map(|e| e.line), message)
+                    r.invalid(SECTION, "message_template", message)
                 })?;
                 Some(template)
             }

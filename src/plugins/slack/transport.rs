@@ -46,8 +46,7 @@ impl TransportOptions {
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
                 .is_some();
             if !valid {
-                let line = r.entry(section, "proxy").map(|e| e.line);
-                return Err(r.invalid(section, "proxy", line, "expected an http:// or https:// proxy URL"));
+                return Err(r.invalid(section, "proxy", "expected an http:// or https:// proxy URL"));
             }
         }
         Ok(TransportOptions {

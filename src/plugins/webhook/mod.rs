@@ -12,9 +12,9 @@ mod config;
 
 pub use config::WebhookConfig;
 
-use super::http::Destinations;
-use super::keystone::{KeystoneConfig, TokenSource};
 use super::{http, standard_body, BuildError, Plugin, Reason, Receipt, SendError};
+use crate::keystone::{self, KeystoneConfig, TokenSource};
+use crate::outbound::Destinations;
 use crate::model::Notification;
 use crate::netguard::Guard;
 use crate::pyjson;
@@ -94,7 +94,7 @@ impl Plugin for Webhook {
         let body = pyjson::to_string(&standard_body(notification));
         let mut request = self.client.post(url).header("content-type", "application/json").body(body);
         if let Some((tokens, _)) = &self.tokens {
-            request = request.header("X-Auth-Token", tokens.token().await?);
+            request = request.header("X-Auth-Token", tokens.token().await.map_err(token_failure)?);
         }
         let response = request.send().await.map_err(|e| http::transport_error(e, address))?;
         let answer = http::read_answer(response, http::ANSWER_LIMIT, address).await?;
@@ -108,4 +108,16 @@ impl Plugin for Webhook {
         }
         Err(http::status_error(answer.status, address))
     }
+}
+
+/// No Keystone token, no post: an unreachable or failing Keystone is worth retrying, refused
+/// service credentials are not.
+fn token_failure(error: keystone::Error) -> SendError {
+    let reason = match &error {
+        keystone::Error::Unreachable { source, .. } if source.is_timeout() => Reason::Timeout,
+        keystone::Error::Unreachable { .. } => Reason::Connect,
+        keystone::Error::Refused { status, .. } if *status >= 500 => Reason::Server,
+        keystone::Error::Refused { .. } | keystone::Error::NoToken { .. } => Reason::Auth,
+    };
+    SendError::new(reason, format!("no Keystone token for the post: {error}"))
 }

@@ -61,7 +61,7 @@ async fn a_broken_custom_formatter_stops_the_start() {
     let topics = Topics::create(1).await;
     let extra = format!("[jira_notifier]\nuser = monasca\npassword = pw\ncustom_formatter = {}\n", formatter.display());
     let config = write_config_with_plugins(dir.path(), &topics, "sqlite://unused.db", "jira", &extra);
-    let err = tocsin::config::Config::load(&config).unwrap_err().to_string();
+    let err = tocsin::app::Config::load(&config).unwrap_err().to_string();
     let expected = format!("[jira_notifier] custom_formatter: {}:3: jira_format.description: syntax error", formatter.display());
     assert!(err.contains(&expected), "{err}");
     assert!(!err.contains("pw\n"), "{err}");

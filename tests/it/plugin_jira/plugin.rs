@@ -19,7 +19,7 @@ fn config() -> JiraConfig {
         timeout: Duration::from_secs(5),
         user: USER.into(),
         password: tocsin::config::Secret::new(PASSWORD),
-        servers: tocsin::plugins::http::Destinations::parse(&["127.0.0.1".into(), "jira.example.invalid".into(), "jira.example".into()]).unwrap(),
+        servers: tocsin::outbound::Destinations::parse(&["127.0.0.1".into(), "jira.example.invalid".into(), "jira.example".into()]).unwrap(),
         custom_formatter: None,
         formatter: None,
         proxy: None,

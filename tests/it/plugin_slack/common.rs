@@ -4,7 +4,7 @@
 
 use crate::support::alarm_message;
 use std::sync::Arc;
-use tocsin::config::Config;
+use tocsin::app::Config;
 use tocsin::model::{Notification, NotificationMethod};
 use tocsin::plugins::{Plugin, Registry, SendError};
 

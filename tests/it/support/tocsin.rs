@@ -5,7 +5,7 @@ use super::broker;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use tocsin::app::App;
-use tocsin::config::Config;
+use tocsin::app::Config;
 
 /// The topics and group one test uses, all unique.
 #[derive(Clone, Debug)]

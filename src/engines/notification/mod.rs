@@ -1,48 +1,44 @@
 //! The notification engine: for each record of the alarm topic, decode the transition
-//! (`ingest`), find its methods (`db::MethodLookup`), send them (`dispatch`), and publish what
-//! was sent to the sent topic and what failed to the retry topic (`publish`). A record is
-//! finished, and so committable, only when all of that is confirmed by the broker.
+//! (`ingest`), find its methods (`db::MethodLookup`), send them and publish each outcome, sent
+//! or failed (`outcomes`). A record is finished, and so committable, only when all of that is
+//! confirmed by the broker.
 //!
 //! Transitions of tenants with alarm-manager rules are not sent here: they are handed, whole,
-//! to the alarm manager through the filtered-transitions topic (`crate::manager`).
+//! to the alarm manager through the filtered-transitions topic (`engines::manager`).
 //!
 //! It never drops a record silently: malformed ones are counted, logged with partition and
 //! offset and dead-lettered (by the consumer's shared path, `kafka::Discard`); skipped ones
 //! (actions disabled, too old, no methods) are counted.
 
-use crate::db::MethodLookup;
-use crate::deliver::Delivery;
-use crate::dispatch::unix_now_secs;
+mod config;
+
+pub use config::NotificationConfig;
+
+use super::manager::ManagerConfig;
+use super::Parts;
 use crate::ingest::{self, Verdict};
 use crate::kafka::{Discard, Handler, Record, Rejected, Stop};
-use crate::supervise::Cancelled;
 use crate::model::{AlarmTransition, Notification};
 use crate::rules::live::LiveRules;
-use crate::telemetry::{Metrics, NoNotification};
+use crate::supervise::Cancelled;
+use crate::telemetry::NoNotification;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The engine's own limits (where notifications go is the [`Delivery`]'s business).
-#[derive(Clone, Debug)]
-pub struct EngineSettings {
-    pub ttl: Option<Duration>,
-    pub max_message_bytes: usize,
-}
-
 /// Transitions of tenants that have alarm-manager rules go to the manager instead.
-pub struct Routing {
-    pub rules: LiveRules,
-    pub filtered_topic: String,
+struct Routing {
+    rules: LiveRules,
+    filtered_topic: String,
 }
 
 pub struct NotificationEngine {
-    settings: EngineSettings,
-    lookup: MethodLookup,
-    delivery: Arc<Delivery>,
+    /// Transitions older than this are skipped; `None` keeps all.
+    ttl: Option<Duration>,
+    parts: Parts,
+    /// Present when the alarm manager runs.
     routing: Option<Routing>,
-    metrics: Metrics,
 }
 
 /// One record of the alarm topic, decoded.
@@ -53,23 +49,24 @@ pub struct Job {
 }
 
 impl NotificationEngine {
-    pub fn new(settings: EngineSettings, lookup: MethodLookup, delivery: Arc<Delivery>, routing: Option<Routing>, metrics: Metrics) -> NotificationEngine {
-        NotificationEngine { settings, lookup, delivery, routing, metrics }
+    pub fn new(config: &NotificationConfig, manager: &ManagerConfig, parts: &Parts) -> NotificationEngine {
+        let routing = manager.enabled.then(|| Routing { rules: parts.rules.clone(), filtered_topic: manager.filtered_topic.clone() });
+        NotificationEngine { ttl: config.ttl, parts: parts.clone(), routing }
     }
 
     async fn transition(&self, Job { partition, offset, alarm }: Job, cancel: CancellationToken) -> Result<(), Cancelled> {
-        match ingest::verdict(&alarm, self.settings.ttl, unix_now_secs() * 1000.0) {
+        match ingest::verdict(&alarm, self.ttl, crate::clock::unix_secs() * 1000.0) {
             Verdict::Act => {}
             Verdict::ActionsDisabled => {
                 tracing::debug!(alarm_id = %alarm.alarm_id, partition, offset, "Actions are disabled for this alarm.");
-                self.metrics.alarm_no_notification(NoNotification::ActionsDisabled);
-                self.metrics.alarm_finished();
+                self.parts.metrics.alarm_no_notification(NoNotification::ActionsDisabled);
+                self.parts.metrics.alarm_finished();
                 return Ok(());
             }
             Verdict::Expired(age) => {
                 tracing::warn!(alarm_id = %alarm.alarm_id, partition, offset, age_secs = age.as_secs(), "Received alarm older than the ttl, skipping.");
-                self.metrics.alarm_no_notification(NoNotification::Expired);
-                self.metrics.alarm_finished();
+                self.parts.metrics.alarm_no_notification(NoNotification::Expired);
+                self.parts.metrics.alarm_finished();
                 return Ok(());
             }
         }
@@ -82,16 +79,16 @@ impl NotificationEngine {
                 return self.route(routing, &alarm, &cancel).await;
             }
         }
-        let methods = self.lookup.methods(&alarm.alarm_definition_id, alarm.new_state, &cancel).await?;
+        let methods = self.parts.lookup.methods(&alarm.alarm_definition_id, alarm.new_state, &cancel).await?;
         if methods.is_empty() {
             tracing::debug!(alarm_id = %alarm.alarm_id, definition_id = %alarm.alarm_definition_id, state = %alarm.new_state, "no notification methods for this alarm state");
-            self.metrics.alarm_no_notification(NoNotification::NoMethods);
-            self.metrics.alarm_finished();
+            self.parts.metrics.alarm_no_notification(NoNotification::NoMethods);
+            self.parts.metrics.alarm_finished();
             return Ok(());
         }
         let notifications = methods.iter().map(|m| Notification::new(m.clone(), alarm.clone())).collect();
-        self.delivery.deliver(notifications, &cancel).await?;
-        self.metrics.alarm_finished();
+        self.parts.outcomes.send_and_publish(notifications, &cancel).await?;
+        self.parts.metrics.alarm_finished();
         Ok(())
     }
 
@@ -105,9 +102,9 @@ impl NotificationEngine {
             alarm: &'a serde_json::Map<String, serde_json::Value>,
         }
         let payload = serde_json::to_string(&Routed { alarm: &alarm.raw }).expect("a JSON object serialises");
-        self.delivery.publisher().raw(&routing.filtered_topic, alarm.tenant_id.as_bytes(), payload.as_bytes(), cancel).await?;
-        self.metrics.alarm_routed_to_manager();
-        self.metrics.alarm_finished();
+        self.parts.publisher.raw(&routing.filtered_topic, alarm.tenant_id.as_bytes(), payload.as_bytes(), cancel).await?;
+        self.parts.metrics.alarm_routed_to_manager();
+        self.parts.metrics.alarm_finished();
         Ok(())
     }
 }
@@ -117,7 +114,7 @@ impl Handler for NotificationEngine {
     const INPUT: &'static str = "Alarm";
 
     fn decode(&self, record: &Record) -> Result<Job, Rejected> {
-        let alarm = ingest::decode(record.payload.as_deref(), self.settings.max_message_bytes)?;
+        let alarm = ingest::decode(record.payload.as_deref(), self.parts.max_message_bytes)?;
         Ok(Job { partition: record.partition, offset: record.offset, alarm: Arc::new(alarm) })
     }
 
@@ -136,9 +133,9 @@ impl Handler for NotificationEngine {
     /// Monasca's counters for a message it could not parse.
     fn dead_lettered(&self, _record: &Record, discard: &Discard) {
         if let Discard::Rejected(_) = discard {
-            self.metrics.alarm_failed_parse();
+            self.parts.metrics.alarm_failed_parse();
         }
-        self.metrics.alarm_dead_lettered();
-        self.metrics.alarm_finished();
+        self.parts.metrics.alarm_dead_lettered();
+        self.parts.metrics.alarm_finished();
     }
 }

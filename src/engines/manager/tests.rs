@@ -1,7 +1,7 @@
 //! The state machine against the seed example, examples 1–7 of `alarm-managers.md` §8 with
 //! decisions.md's answers, and the edges the engine relies on. Time is an argument: no sleeps.
 
-use super::state::{Effect, GroupNotice, ManagerState, Settings, Suppression};
+use super::state::{Effect, GroupNotice, ManagerState, Suppression};
 use crate::model::AlarmTransition;
 use crate::rules::index::RuleIndex;
 use crate::rules::{aql, GroupRule, InhibitRule, Rule, RuleMeta, SilenceRule};
@@ -77,11 +77,11 @@ struct Run {
 
 impl Run {
     fn new(rules: Vec<Rule>) -> Run {
-        Run::with_settings(rules, Settings::default())
+        Run::resolving(rules, true)
     }
 
-    fn with_settings(rules: Vec<Rule>, settings: Settings) -> Run {
-        Run { rules: RuleIndex::from_rules(rules), state: ManagerState::new(settings), offset: 0 }
+    fn resolving(rules: Vec<Rule>, notify_resolved_if_notified: bool) -> Run {
+        Run { rules: RuleIndex::from_rules(rules), state: ManagerState::new(notify_resolved_if_notified), offset: 0 }
     }
 
     fn send(&mut self, alarm: Arc<AlarmTransition>, now_ms: i64) -> Vec<Effect> {
@@ -303,7 +303,7 @@ fn a_group_repeats_while_members_stay_and_ends_when_they_leave() {
 #[test]
 fn a_resolved_notice_of_a_notified_alarm_is_sent_even_when_a_silence_started_since() {
     for (notify_resolved, expect_sent) in [(true, true), (false, false)] {
-        let mut run = Run::with_settings(vec![], Settings { notify_resolved_if_notified: notify_resolved });
+        let mut run = Run::resolving(vec![], notify_resolved);
         let firing = at("a", "cpu", "ALARM", "HIGH", "host1");
         run.send(firing.clone(), 0);
         run.state.mark_notified(&firing);

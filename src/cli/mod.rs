@@ -3,7 +3,8 @@
 
 mod admin;
 
-use crate::config::{Config, Source};
+use crate::app::Config;
+use crate::config::Source;
 use crate::db::Database;
 use crate::kafka::Producer;
 use crate::model::{AlarmState, Notification};
@@ -249,7 +250,7 @@ async fn check_connections(config: &Config) -> anyhow::Result<()> {
 
 /// An `alarm-transitioned` message as monasca-thresh writes it.
 fn sample_alarm(definition: &str, state: &str, alarm_id: &str, name: &str, tenant: &str) -> serde_json::Value {
-    let timestamp = crate::dispatch::unix_now_secs() * 1000.0;
+    let timestamp = crate::clock::unix_secs() * 1000.0;
     let old_state = if state == "OK" { "ALARM" } else { "OK" };
     json!({"alarm-transitioned": {
         "tenantId": tenant, "alarmId": alarm_id, "alarmDefinitionId": definition,

@@ -5,9 +5,11 @@
 //! - [`notice`]: a grouped notification as the transition plugins send.
 //! - [`persist`]: the state's rows in the config database, per partition.
 //! - [`engine`]: the consumer of the filtered-transitions topic that drives the three.
+//! - `config`: the `[alarm_manager]` section.
 //!
 //! Rules themselves (parsing, matching, storage, the live index) are in `crate::rules`.
 
+mod config;
 pub mod engine;
 pub mod notice;
 pub mod persist;
@@ -16,5 +18,6 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{ManagerEngine, ManagerHandler, ManagerSettings};
-pub use state::{Effect, ManagerState, Settings};
+pub use config::ManagerConfig;
+pub use engine::{ManagerEngine, ManagerHandler};
+pub use state::{Effect, ManagerState};

@@ -1,12 +1,11 @@
-//! Delivery: sends a transition's notifications through their plugins (`dispatch`) and
-//! publishes each outcome (`publish`): sent → the sent topic, failed → the retry topic, and a
-//! periodic method's first attempt → its periodic topic. Shared by the notification engine and
-//! the alarm manager, which deliver the same way.
+//! A transition's notifications sent (`send`) and each outcome published (`publish`): sent → the
+//! sent topic, failed → the retry topic, and a periodic method's first attempt → its periodic
+//! topic. Shared by the notification engine and the alarm manager, which do this the same way.
 //!
 //! It returns only when the broker confirmed every record, or reports that it could not (the
 //! caller then leaves its record uncommitted); it never decides which notifications to make.
 
-use crate::dispatch::{Dispatcher, Outcome as SendOutcome};
+use crate::send::{Outcome as SendOutcome, Sender};
 use crate::model::Notification;
 use crate::publish::Publisher;
 use crate::supervise::Cancelled;
@@ -22,23 +21,23 @@ pub struct Topics {
     pub periodic_topics: Vec<(i64, String)>,
 }
 
-pub struct Delivery {
+pub struct Outcomes {
     topics: Topics,
-    dispatcher: Dispatcher,
+    sender: Sender,
     publisher: Publisher,
     metrics: Metrics,
 }
 
 /// What became of a batch whose records the broker all confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Delivered {
+pub struct Published {
     /// Notifications the remote ends accepted.
     pub sent: usize,
 }
 
-impl Delivery {
-    pub fn new(topics: Topics, dispatcher: Dispatcher, publisher: Publisher, metrics: Metrics) -> Delivery {
-        Delivery { topics, dispatcher, publisher, metrics }
+impl Outcomes {
+    pub fn new(topics: Topics, sender: Sender, publisher: Publisher, metrics: Metrics) -> Outcomes {
+        Outcomes { topics, sender, publisher, metrics }
     }
 
     pub fn publisher(&self) -> &Publisher {
@@ -47,9 +46,9 @@ impl Delivery {
 
     /// Sends the notifications and publishes every outcome; `Err` when cancelled before the
     /// broker confirmed them all.
-    pub async fn deliver(&self, notifications: Vec<Notification>, cancel: &CancellationToken) -> Result<Delivered, Cancelled> {
+    pub async fn send_and_publish(&self, notifications: Vec<Notification>, cancel: &CancellationToken) -> Result<Published, Cancelled> {
         self.metrics.notifications_created(notifications.len());
-        let outcomes = self.dispatcher.send_all(notifications).await;
+        let outcomes = self.sender.send_all(notifications).await;
         let mut publishes = Vec::with_capacity(outcomes.len());
         let mut sent = 0;
         for outcome in &outcomes {
@@ -75,6 +74,6 @@ impl Delivery {
             }
         }))
         .await?;
-        Ok(Delivered { sent })
+        Ok(Published { sent })
     }
 }

@@ -1,10 +1,11 @@
-//! Keystone tokens for webhooks (`[keystone] auth_required`). monasca-notification fetched a new
-//! token for every post; this keeps one until shortly before it expires, or until a receiver
-//! answers 401.
+//! The Keystone client: `[keystone]` (Tocsin's service user, and whether webhook posts carry its
+//! token) and [`TokenSource`], a project-scoped token kept until shortly before it expires, or
+//! until someone refuses it. monasca-notification fetched a new token for every post. Used by the
+//! webhook plugin (the token it posts with) and by the API (the token it validates callers'
+//! tokens with); each turns this module's [`Error`] into its own kind of failure.
 
-use super::http::Destinations;
-use super::{Reason, SendError};
 use crate::config::{Error as ConfigError, Reader, Secret};
+use crate::outbound::{self, Destinations};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -46,7 +47,7 @@ impl KeystoneConfig {
         Ok(KeystoneConfig {
             auth_required: r.bool("keystone", "auth_required", d.auth_required)?,
             webhook_hosts: Destinations::parse(&r.list("keystone", "webhook_hosts", &[]))
-                .map_err(|e| r.invalid("keystone", "webhook_hosts", r.entry("keystone", "webhook_hosts").map(|e| e.line), e))?,
+                .map_err(|e| r.invalid("keystone", "webhook_hosts", e))?,
             auth_url: r.string("keystone", "auth_url", &d.auth_url),
             username: r.string("keystone", "username", &d.username),
             password: Secret::new(r.string("keystone", "password", d.password.expose())),
@@ -70,6 +71,17 @@ impl KeystoneConfig {
     }
 }
 
+/// Why Keystone gave no token. The texts never contain the password.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("keystone at {url} cannot be reached: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("keystone at {url} refused the service user's login: HTTP {status}")]
+    Refused { url: String, status: u16 },
+    #[error("keystone at {url} answered without an X-Subject-Token header")]
+    NoToken { url: String },
+}
+
 /// A cached project-scoped token.
 pub struct TokenSource {
     config: KeystoneConfig,
@@ -91,7 +103,7 @@ impl TokenSource {
         TokenSource { config, client, cached: Mutex::new(None) }
     }
 
-    pub async fn token(&self) -> Result<String, SendError> {
+    pub async fn token(&self) -> Result<String, Error> {
         let mut cached = self.cached.lock().await;
         if let Some((token, valid_until)) = cached.as_ref() {
             if Instant::now() < *valid_until {
@@ -108,9 +120,10 @@ impl TokenSource {
         *self.cached.lock().await = None;
     }
 
-    async fn fetch(&self) -> Result<(String, Duration), SendError> {
+    async fn fetch(&self) -> Result<(String, Duration), Error> {
         let c = &self.config;
         let url = format!("{}/auth/tokens", c.auth_url.trim_end_matches('/'));
+        let unreachable = |e: reqwest::Error| Error::Unreachable { url: outbound::redact_url(&url), source: e.without_url() };
         let body = json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": c.username, "domain": {"name": c.user_domain_name}, "password": c.password.expose()}}},
@@ -121,20 +134,18 @@ impl TokenSource {
             .json(&body)
             .send()
             .await
-            .map_err(|e| super::http::transport_error(e, &url))?;
+            .map_err(unreachable)?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            let mut err = super::http::status_error(status, &url);
-            err.detail = format!("keystone refused a token: {}", err.detail);
-            return Err(err);
+            return Err(Error::Refused { url: outbound::redact_url(&url), status });
         }
         let token = response
             .headers()
             .get("x-subject-token")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
-            .ok_or_else(|| SendError::new(Reason::Auth, "keystone answered without an X-Subject-Token header"))?;
-        let answer = super::http::read_answer(response, KEYSTONE_ANSWER_LIMIT, &url).await?;
+            .ok_or_else(|| Error::NoToken { url: outbound::redact_url(&url) })?;
+        let answer = outbound::read_answer(response, KEYSTONE_ANSWER_LIMIT).await.map_err(unreachable)?;
         let body = serde_json::from_str::<serde_json::Value>(&answer.body).ok();
         let lifetime = body.as_ref().and_then(|v| remaining_lifetime(&v["token"])).unwrap_or(ASSUMED_LIFETIME);
         Ok((token, lifetime))

@@ -145,7 +145,7 @@ fn group_alarm_id(notice: &GroupNotice) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manager::state::MemberMetric;
+    use crate::engines::manager::state::MemberMetric;
     use crate::model::AlarmState;
 
     fn member(id: &str, severity: &str) -> Member {

@@ -9,56 +9,29 @@
 //! notification without a trace: every record ends sent, requeued, dead-lettered, or (method
 //! deleted) counted and logged as Monasca does.
 
-use crate::db::{self, Database};
-use crate::dispatch::{unix_now_secs, Dispatcher, Outcome as SendOutcome};
-use crate::kafka::{Discard, Handler, Record, Rejected, Stop};
+mod config;
+
+pub use config::RetryConfig;
+
+use super::stored::{self, loggable_address};
+use super::Parts;
+use crate::db;
+use crate::kafka::{Discard, Handler, KafkaConfig, Record, Rejected, Stop};
 use crate::model::Notification;
-use crate::publish::{notification_json, Publisher, ERROR_HEADER, RETRYABLE_HEADER};
-use crate::stored::{self, loggable_address};
-use crate::supervise::{Cancelled, Fatal};
-use crate::telemetry::Metrics;
+use crate::publish::{notification_json, ERROR_HEADER, RETRYABLE_HEADER};
+use crate::send::Outcome as SendOutcome;
+use crate::supervise::Cancelled;
 use std::hash::{Hash, Hasher};
-use std::time::Duration;
 
 const ENGINE: &str = "retry";
 
-/// When retries come due, and where records go.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    pub interval: Duration,
-    pub max_attempts: u32,
-    pub backoff_multiplier: f64,
-    pub max_interval: Duration,
-    pub jitter: f64,
-}
-
-impl RetryPolicy {
-    /// The delay before the retry that follows `retry_count` earlier retries:
-    /// `interval × multiplier^retry_count`, capped, then spread by `± jitter`. `spread` is a
-    /// uniform sample from [-1, 1].
-    pub fn delay(&self, retry_count: u32, spread: f64) -> Duration {
-        let base = self.interval.as_secs_f64() * self.backoff_multiplier.powi(retry_count.min(64) as i32);
-        let capped = base.min(self.max_interval.as_secs_f64().max(self.interval.as_secs_f64()));
-        Duration::from_secs_f64((capped * (1.0 + self.jitter * spread.clamp(-1.0, 1.0))).max(0.0))
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct RetryTopics {
-    pub notification_topic: String,
-    pub retry_topic: String,
-    pub dead_letter_topic: String,
-}
-
 pub struct RetryEngine {
-    policy: RetryPolicy,
-    topics: RetryTopics,
-    max_message_bytes: usize,
-    db: Database,
-    dispatcher: Dispatcher,
-    publisher: Publisher,
-    metrics: Metrics,
-    fatal: Fatal,
+    config: RetryConfig,
+    /// Where a retry that worked is reported (`[kafka] notification_topic`).
+    sent_topic: String,
+    /// Where a retry that failed goes back to (`[kafka] notification_retry_topic`).
+    retry_topic: String,
+    parts: Parts,
 }
 
 /// A failed notification read back from the retry topic.
@@ -70,18 +43,13 @@ pub struct Job {
 }
 
 impl RetryEngine {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        policy: RetryPolicy,
-        topics: RetryTopics,
-        max_message_bytes: usize,
-        db: Database,
-        dispatcher: Dispatcher,
-        publisher: Publisher,
-        metrics: Metrics,
-        fatal: Fatal,
-    ) -> RetryEngine {
-        RetryEngine { policy, topics, max_message_bytes, db, dispatcher, publisher, metrics, fatal }
+    pub fn new(config: &RetryConfig, kafka: &KafkaConfig, parts: &Parts) -> RetryEngine {
+        RetryEngine {
+            config: config.clone(),
+            sent_topic: kafka.notification_topic.clone(),
+            retry_topic: kafka.notification_retry_topic.clone(),
+            parts: parts.clone(),
+        }
     }
 
     async fn retry(&self, Job { notification, source: record }: Job, stop: Stop) -> Result<(), Cancelled> {
@@ -91,22 +59,22 @@ impl RetryEngine {
             tracing::error!(r#type = %kind, name = %name, address = %address, error = %error, "notification for {kind} with name {name} at {address} failed with a permanent error.  Not retrying.");
             return self.give_up(&record, notification, "permanent", &format!("permanent error: {error}"), &stop).await;
         }
-        let spread = if self.policy.jitter > 0.0 { rand::random::<f64>() * 2.0 - 1.0 } else { 0.0 };
-        let last_attempt = notification.notification_timestamp.unwrap_or_else(unix_now_secs);
-        let due = last_attempt + self.policy.delay(notification.retry_count, spread).as_secs_f64();
+        let spread = if self.config.jitter > 0.0 { rand::random::<f64>() * 2.0 - 1.0 } else { 0.0 };
+        let last_attempt = notification.notification_timestamp.unwrap_or_else(crate::clock::unix_secs);
+        let due = last_attempt + self.config.delay(notification.retry_count, spread).as_secs_f64();
         {
-            let _waiting = self.metrics.waiting(ENGINE);
+            let _waiting = self.parts.metrics.waiting(ENGINE);
             stored::wait_until(due, &stop.draining).await?;
         }
         let (id, kind) = (notification.method.id.clone(), notification.method.kind.clone());
-        let current = db::until_answered("notification method", &self.metrics, &self.fatal, &stop.abort, || self.db.fetch_method(&id)).await?;
+        let current = db::until_answered("notification method", &self.parts.metrics, &self.parts.fatal, &stop.abort, || self.parts.db.fetch_method(&id)).await?;
         let Some(notification) = stored::refreshed(notification, current) else {
             tracing::info!(method_id = %id, "Notification method {id} was deleted from database. Will stop sending.");
-            self.metrics.retry_given_up(&kind, "method_deleted");
+            self.parts.metrics.retry_given_up(&kind, "method_deleted");
             return Ok(());
         };
-        match self.dispatcher.send(notification).await {
-            SendOutcome::Sent(n) => self.publisher.notification(&self.topics.notification_topic, &n, &stop.abort).await,
+        match self.parts.sender.send(notification).await {
+            SendOutcome::Sent(n) => self.parts.publisher.notification(&self.sent_topic, &n, &stop.abort).await,
             SendOutcome::InvalidType(n) => {
                 let reason = format!("type {} has no enabled plugin", n.method.kind);
                 self.give_up(&record, n, "invalid_type", &reason, &stop).await
@@ -118,12 +86,12 @@ impl RetryEngine {
                     tracing::error!(r#type = %kind, name = %name, address = %address, error = %error, "retry failed for {kind} with name {name} at {address} with a permanent error.  Giving up on retry.");
                     let reason = format!("permanent error: {error}");
                     self.give_up(&record, n, "permanent", &reason, &stop).await
-                } else if n.retry_count < self.policy.max_attempts {
+                } else if n.retry_count < self.config.max_attempts {
                     tracing::error!(r#type = %kind, name = %name, address = %address, retry_count = n.retry_count, "retry failed for {kind} with name {name} at {address}.  Saving for later retry.");
-                    self.metrics.retry_requeued(&kind);
-                    self.publisher.failed_notification(&self.topics.retry_topic, &n, &error, &stop.abort).await
+                    self.parts.metrics.retry_requeued(&kind);
+                    self.parts.publisher.failed_notification(&self.retry_topic, &n, &error, &stop.abort).await
                 } else {
-                    let attempts = self.policy.max_attempts;
+                    let attempts = self.config.max_attempts;
                     tracing::error!(r#type = %kind, name = %name, address = %address, error = %error, "retry failed for {kind} with name {name} at {address} after {attempts} retries.  Giving up on retry.");
                     let reason = format!("gave up after {attempts} retries: {error}");
                     self.give_up(&record, n, "max_attempts", &reason, &stop).await
@@ -135,8 +103,8 @@ impl RetryEngine {
     /// Keeps the notification, as it stands after its last attempt, on the dead-letter topic.
     async fn give_up(&self, source: &Record, notification: Notification, why: &'static str, reason: &str, stop: &Stop) -> Result<(), Cancelled> {
         let kept = Record { payload: Some(notification_json(&notification).into_bytes()), ..source.clone() };
-        self.publisher.dead_letter(&self.topics.dead_letter_topic, &kept, reason, &stop.abort).await?;
-        self.metrics.retry_given_up(&notification.method.kind, why);
+        self.parts.publisher.dead_letter(&self.config.dead_letter_topic, &kept, reason, &stop.abort).await?;
+        self.parts.metrics.retry_given_up(&notification.method.kind, why);
         Ok(())
     }
 }
@@ -146,7 +114,7 @@ impl Handler for RetryEngine {
     const INPUT: &'static str = "Notification";
 
     fn decode(&self, record: &Record) -> Result<Job, Rejected> {
-        let notification = stored::decode(record.payload.as_deref(), self.max_message_bytes)?;
+        let notification = stored::decode(record.payload.as_deref(), self.parts.max_message_bytes)?;
         Ok(Job { notification, source: Record { payload: None, ..record.clone() } })
     }
 
@@ -162,21 +130,26 @@ impl Handler for RetryEngine {
     }
 
     fn dead_lettered(&self, _record: &Record, _discard: &Discard) {
-        self.metrics.stored_rejected(ENGINE);
+        self.parts.metrics.stored_rejected(ENGINE);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
-    fn policy(multiplier: f64, jitter: f64) -> RetryPolicy {
-        RetryPolicy {
+    fn policy(multiplier: f64, jitter: f64) -> RetryConfig {
+        RetryConfig {
+            enabled: true,
+            group: "g".into(),
             interval: Duration::from_secs(30),
             max_attempts: 5,
             backoff_multiplier: multiplier,
             max_interval: Duration::from_secs(300),
             jitter,
+            dead_letter_topic: "d".into(),
+            max_waiting_per_partition: 1,
         }
     }
 

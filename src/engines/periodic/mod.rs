@@ -14,37 +14,32 @@
 //! the retry topic. Waiting is a tokio timer per link, bounded per partition by the consumer's
 //! in-flight window; records of one topic share one period, so they come due in offset order.
 
-use crate::db::{self, Database};
-use crate::dispatch::{Dispatcher, Outcome as SendOutcome};
-use crate::kafka::{Discard, Handler, Record, Rejected, Stop};
+mod config;
+
+pub use config::PeriodicConfig;
+
+use super::stored;
+use super::Parts;
+use crate::db;
+use crate::kafka::{Discard, Handler, KafkaConfig, Record, Rejected, Stop};
 use crate::model::Notification;
-use crate::publish::Publisher;
-use crate::stored;
-use crate::supervise::{Cancelled, Fatal};
-use crate::telemetry::Metrics;
+use crate::send::Outcome as SendOutcome;
+use crate::supervise::Cancelled;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 const ENGINE: &str = "periodic";
 
-#[derive(Clone, Debug)]
-pub struct PeriodicTopics {
-    /// This engine's own topic, where the next link is appended.
-    pub periodic_topic: String,
-    pub notification_topic: String,
-    pub retry_topic: String,
-}
-
 pub struct PeriodicEngine {
     /// Seconds; only methods with exactly this period belong to this engine.
     period: i64,
-    topics: PeriodicTopics,
-    max_message_bytes: usize,
-    db: Database,
-    dispatcher: Dispatcher,
-    publisher: Publisher,
-    metrics: Metrics,
-    fatal: Fatal,
+    /// This engine's own topic, where the next link is appended.
+    periodic_topic: String,
+    /// Where re-sends are reported (`[kafka] notification_topic`).
+    sent_topic: String,
+    /// Where re-sends that failed go (`[kafka] notification_retry_topic`).
+    retry_topic: String,
+    parts: Parts,
     /// Newest link timestamp read per chain (alarm id, method id); records arrive in offset
     /// order and a chain's links stay in one partition, keyed by alarm id.
     newest: Mutex<HashMap<(String, String), f64>>,
@@ -79,32 +74,30 @@ impl Stopped {
 }
 
 impl PeriodicEngine {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        period: i64,
-        topics: PeriodicTopics,
-        max_message_bytes: usize,
-        db: Database,
-        dispatcher: Dispatcher,
-        publisher: Publisher,
-        metrics: Metrics,
-        fatal: Fatal,
-    ) -> PeriodicEngine {
-        PeriodicEngine { period, topics, max_message_bytes, db, dispatcher, publisher, metrics, fatal, newest: Mutex::default() }
+    /// The engine of one `[kafka] periodic` entry: `period` seconds, its `topic`.
+    pub fn new(period: i64, topic: &str, kafka: &KafkaConfig, parts: &Parts) -> PeriodicEngine {
+        PeriodicEngine {
+            period,
+            periodic_topic: topic.to_owned(),
+            sent_topic: kafka.notification_topic.clone(),
+            retry_topic: kafka.notification_retry_topic.clone(),
+            parts: parts.clone(),
+            newest: Mutex::default(),
+        }
     }
 
     async fn link(&self, Job(notification): Job, stop: Stop) -> Result<(), Cancelled> {
         // A link without a timestamp (never written so by Tocsin or Monasca) is due at once.
         let due = notification.notification_timestamp.unwrap_or(0.0) + self.period as f64;
         {
-            let _waiting = self.metrics.waiting(ENGINE);
+            let _waiting = self.parts.metrics.waiting(ENGINE);
             stored::wait_until(due, &stop.draining).await?;
         }
         let chain = (notification.alarm.alarm_id.clone(), notification.method.id.clone());
         let timestamp = notification.notification_timestamp.unwrap_or(0.0);
         if self.newest.lock().expect("lock poisoned").get(&chain).is_some_and(|newest| *newest > timestamp) {
             tracing::debug!(alarm_id = %chain.0, method_id = %chain.1, "a newer link of this chain exists; dropping this one");
-            self.metrics.chain_stopped(Stopped::Superseded.as_str());
+            self.parts.metrics.chain_stopped(Stopped::Superseded.as_str());
             return Ok(());
         }
         // Checked when the link is due, not when it was read, so a chain whose alarm went OK
@@ -113,17 +106,17 @@ impl PeriodicEngine {
             Ok(notification) => notification,
             Err((why, alarm_id, method_id)) => {
                 tracing::info!(%alarm_id, %method_id, period = self.period, why = why.as_str(), "periodic notifications stop");
-                self.metrics.chain_stopped(why.as_str());
+                self.parts.metrics.chain_stopped(why.as_str());
                 self.forget(&chain, timestamp);
                 return Ok(());
             }
         };
-        let (error, next) = match self.dispatcher.send(notification).await {
+        let (error, next) = match self.parts.sender.send(notification).await {
             SendOutcome::Sent(n) => (None, n),
             SendOutcome::Failed(n, error) => (Some(error), n),
             SendOutcome::InvalidType(n) => {
                 tracing::info!(alarm_id = %n.alarm.alarm_id, method_id = %n.method.id, why = Stopped::InvalidType.as_str(), "periodic notifications stop");
-                self.metrics.chain_stopped(Stopped::InvalidType.as_str());
+                self.parts.metrics.chain_stopped(Stopped::InvalidType.as_str());
                 self.forget(&chain, timestamp);
                 return Ok(());
             }
@@ -132,13 +125,13 @@ impl PeriodicEngine {
         let next = Notification { retry_count: 0, ..next };
         let report = async {
             match &error {
-                None => self.publisher.notification(&self.topics.notification_topic, &next, &stop.abort).await,
-                Some(error) => self.publisher.failed_notification(&self.topics.retry_topic, &next, error, &stop.abort).await,
+                None => self.parts.publisher.notification(&self.sent_topic, &next, &stop.abort).await,
+                Some(error) => self.parts.publisher.failed_notification(&self.retry_topic, &next, error, &stop.abort).await,
             }
         };
         let (reported, chained) = tokio::join!(
             report,
-            self.publisher.notification(&self.topics.periodic_topic, &next, &stop.abort)
+            self.parts.publisher.notification(&self.periodic_topic, &next, &stop.abort)
         );
         reported.and(chained)
     }
@@ -157,12 +150,12 @@ impl PeriodicEngine {
         let alarm_id = notification.alarm.alarm_id.clone();
         let method_id = notification.method.id.clone();
         let ended = |why| Ok(Err((why, alarm_id.clone(), method_id.clone())));
-        let current = db::until_answered("notification method", &self.metrics, &self.fatal, &stop.abort, || self.db.fetch_method(&method_id)).await?;
+        let current = db::until_answered("notification method", &self.parts.metrics, &self.parts.fatal, &stop.abort, || self.parts.db.fetch_method(&method_id)).await?;
         let Some(notification) = stored::refreshed(notification, current) else { return ended(Stopped::MethodDeleted) };
         if notification.method.period != self.period {
             return ended(Stopped::PeriodChanged);
         }
-        let state = db::until_answered("alarm state", &self.metrics, &self.fatal, &stop.abort, || self.db.alarm_state(&alarm_id)).await?;
+        let state = db::until_answered("alarm state", &self.parts.metrics, &self.parts.fatal, &stop.abort, || self.parts.db.alarm_state(&alarm_id)).await?;
         match state {
             None => ended(Stopped::AlarmDeleted),
             Some(state) if state != notification.alarm.new_state.as_str() => ended(Stopped::StateChanged),
@@ -176,7 +169,7 @@ impl Handler for PeriodicEngine {
     const INPUT: &'static str = "Notification";
 
     fn decode(&self, record: &Record) -> Result<Job, Rejected> {
-        let notification = stored::decode(record.payload.as_deref(), self.max_message_bytes)?;
+        let notification = stored::decode(record.payload.as_deref(), self.parts.max_message_bytes)?;
         let chain = (notification.alarm.alarm_id.clone(), notification.method.id.clone());
         let timestamp = notification.notification_timestamp.unwrap_or(0.0);
         let mut newest = self.newest.lock().expect("lock poisoned");
@@ -195,6 +188,6 @@ impl Handler for PeriodicEngine {
     }
 
     fn dead_lettered(&self, _record: &Record, _discard: &Discard) {
-        self.metrics.stored_rejected(ENGINE);
+        self.parts.metrics.stored_rejected(ENGINE);
     }
 }

@@ -1,12 +1,13 @@
-//! Sends notifications through their plugins: each send bounded by the plugin's timeout,
-//! stamped with its attempt time, counted and logged. Decides nothing about what happens to a
-//! failure; that is the caller's (the notification engine publishes it to the retry topic).
+//! The send step: one notification through its plugin, bounded by the plugin's timeout and by
+//! one limit on sends in progress for the whole process, stamped with its attempt time, counted
+//! and logged. It decides nothing about what happens to a failure; that is the caller's
+//! (`outcomes` publishes it to the retry topic, the retry engine requeues or gives up).
 
 use crate::model::Notification;
 use crate::plugins::{Reason, Registry, SendError};
 use crate::telemetry::Metrics;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// The result of one send.
@@ -19,7 +20,7 @@ pub enum Outcome {
 }
 
 #[derive(Clone)]
-pub struct Dispatcher {
+pub struct Sender {
     plugins: Registry,
     metrics: Metrics,
     /// Bounds sends in progress. Without it a backlog opens one connection per in-flight
@@ -27,9 +28,9 @@ pub struct Dispatcher {
     permits: Arc<Semaphore>,
 }
 
-impl Dispatcher {
-    pub fn new(plugins: Registry, metrics: Metrics, max_concurrent_sends: usize) -> Dispatcher {
-        Dispatcher { plugins, metrics, permits: Arc::new(Semaphore::new(max_concurrent_sends)) }
+impl Sender {
+    pub fn new(plugins: Registry, metrics: Metrics, max_concurrent_sends: usize) -> Sender {
+        Sender { plugins, metrics, permits: Arc::new(Semaphore::new(max_concurrent_sends)) }
     }
 
     /// Sends every notification concurrently; outcomes come back in input order.
@@ -49,7 +50,7 @@ impl Dispatcher {
             return Outcome::InvalidType(notification);
         };
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
-        notification.notification_timestamp = Some(unix_now_secs());
+        notification.notification_timestamp = Some(crate::clock::unix_secs());
         let started = Instant::now();
         let timeout = plugin.timeout();
         let result = match tokio::time::timeout(timeout, plugin.send(&notification)).await {
@@ -78,9 +79,4 @@ impl Dispatcher {
             }
         }
     }
-}
-
-/// Seconds since the epoch, as Python's `time.time()`.
-pub fn unix_now_secs() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
 }

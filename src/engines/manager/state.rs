@@ -18,20 +18,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-/// Operator choices that change outcomes.
-#[derive(Clone, Copy, Debug)]
-pub struct Settings {
-    /// An OK transition of an alarm whose firing was notified is notified even when a silence or
-    /// an inhibition would now suppress it (where Alertmanager loses resolved notices).
-    pub notify_resolved_if_notified: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings { notify_resolved_if_notified: true }
-    }
-}
-
 /// Why a transition's own actions were not sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Suppression {
@@ -222,7 +208,9 @@ pub struct ManagerState {
     /// Due times; an entry whose entity has since changed its due time is skipped when popped.
     timers: BTreeSet<(i64, Timer)>,
     dirty: HashSet<Entity>,
-    settings: Settings,
+    /// An OK transition of an alarm whose firing was notified is notified even when a silence or
+    /// an inhibition would now suppress it (where Alertmanager loses resolved notices).
+    notify_resolved_if_notified: bool,
     interner: Interner,
 }
 
@@ -234,8 +222,9 @@ pub struct Change {
 }
 
 impl ManagerState {
-    pub fn new(settings: Settings) -> ManagerState {
-        ManagerState { settings, ..Default::default() }
+    /// `notify_resolved_if_notified`: `[alarm_manager]`'s option of that name.
+    pub fn new(notify_resolved_if_notified: bool) -> ManagerState {
+        ManagerState { notify_resolved_if_notified, ..Default::default() }
     }
 
     /// Applies one transition that arrived at `now_ms` from record `offset`.
@@ -358,7 +347,7 @@ impl ManagerState {
         let tenant = self.tenants.entry(tenant_id.clone()).or_default();
 
         let resolves_notified = alarm.new_state == AlarmState::Ok && (notified_in_group || tenant.notified_firing.contains(&alarm_id));
-        let exempt = resolves_notified && self.settings.notify_resolved_if_notified;
+        let exempt = resolves_notified && self.notify_resolved_if_notified;
         if resolves_notified {
             tenant.notified_firing.remove(&alarm_id);
             self.dirty.insert(Entity::Notified { tenant: tenant_id.clone(), alarm_id: alarm_id.clone() });

@@ -8,7 +8,6 @@
 use crate::ingest::{self, Rejected};
 use crate::model::{Notification, NotificationMethod};
 use serde_json::{Map, Value};
-use crate::dispatch::unix_now_secs;
 use crate::supervise::Cancelled;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,7 +98,7 @@ pub fn refreshed(mut notification: Notification, current: Option<NotificationMet
 /// first: the record is left for whoever owns the partition next. A due time too far ahead to
 /// be a [`Duration`] waits until `draining` (decoding bounds due times well before that).
 pub async fn wait_until(due: f64, draining: &CancellationToken) -> Result<(), Cancelled> {
-    let remaining = due - unix_now_secs();
+    let remaining = due - crate::clock::unix_secs();
     if remaining <= 0.0 || remaining.is_nan() {
         return if draining.is_cancelled() { Err(Cancelled) } else { Ok(()) };
     }
@@ -116,7 +115,7 @@ pub async fn wait_until(due: f64, draining: &CancellationToken) -> Result<(), Ca
 /// An address fit for a log line: URLs lose credentials and query values (tokens, keys).
 pub fn loggable_address(address: &str) -> String {
     if address.contains("://") {
-        crate::plugins::http::redact_url(address)
+        crate::outbound::redact_url(address)
     } else {
         address.to_owned()
     }

@@ -1,4 +1,6 @@
 use super::*;
+use crate::config::{parse_ini, parse_toml, MAX_DURATION};
+use crate::kafka::ConsumingEngine;
 use std::io::Write;
 
 /// A monasca-notification.conf as deployments write it (devstack's, trimmed), with options
@@ -245,7 +247,7 @@ fn the_shipped_example_config_loads_with_the_defaults() {
 /// error said only the file and line.
 #[test]
 fn a_toml_key_without_a_value_is_reported_with_its_column() {
-    let error = source::parse_toml(std::path::Path::new("tocsin.toml"), "[kafka]\nurl = ").unwrap_err();
+    let error = parse_toml(std::path::Path::new("tocsin.toml"), "[kafka]\nurl = ").unwrap_err();
     assert_eq!(error.to_string(), "tocsin.toml:2: not valid TOML at column 7");
 }
 
@@ -255,10 +257,10 @@ fn a_toml_key_without_a_value_is_reported_with_its_column() {
 /// the first send. Spans are now at most 100 years.
 #[test]
 fn time_spans_are_at_most_100_years() {
-    let source = |text: &str| source::parse_ini(std::path::Path::new("t.conf"), text).unwrap();
+    let source = |text: &str| parse_ini(std::path::Path::new("t.conf"), text).unwrap();
     let config = Config::from_source(&source("[notification_engine]\nlookup_cache_ttl = 876600h\n[webhook_notifier]\ntimeout = 3155760000\n")).unwrap();
-    assert_eq!(config.engine.lookup_cache_ttl, reader::MAX_DURATION);
-    assert_eq!(config.plugins.webhook.unwrap().timeout, reader::MAX_DURATION);
+    assert_eq!(config.engine.lookup_cache_ttl, MAX_DURATION);
+    assert_eq!(config.plugins.webhook.unwrap().timeout, MAX_DURATION);
     for (text, says) in [
         ("[notification_engine]\nlookup_cache_ttl = 8760001h\n", "t.conf:2: [notification_engine] lookup_cache_ttl: duration \"8760001h\" is out of range: at most 100 years"),
         ("[tocsin]\nshutdown_timeout = 9223372036854775807\n", "t.conf:2: [tocsin] shutdown_timeout: duration \"9223372036854775807\" is out of range: at most 100 years"),
@@ -280,13 +282,12 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
     use proptest::sample::select;
-    use source::{parse_ini, parse_toml};
     use std::path::Path;
     use std::sync::LazyLock;
 
     /// `(section, key, example value)` of every option `etc/tocsin.conf` shows, commented or not.
     static OPTIONS: LazyLock<Vec<(String, String, String)>> = LazyLock::new(|| {
-        let example = include_str!("../../etc/tocsin.conf");
+        let example = include_str!("../../../etc/tocsin.conf");
         let uncommented: String = example
             .lines()
             .map(|line| match line.strip_prefix('#').map(str::trim) {
@@ -445,16 +446,9 @@ mod properties {
             moka::future::Cache::<u8, u8>::builder().time_to_live(config.engine.lookup_cache_ttl).build();
         }
         let r = &config.retry;
-        let policy = crate::retry::RetryPolicy {
-            interval: r.interval,
-            max_attempts: r.max_attempts,
-            backoff_multiplier: r.backoff_multiplier,
-            max_interval: r.max_interval,
-            jitter: r.jitter,
-        };
         for retry_count in [0, 1, r.max_attempts.min(64), r.max_attempts] {
-            policy.delay(retry_count, -1.0);
-            policy.delay(retry_count, 1.0);
+            r.delay(retry_count, -1.0);
+            r.delay(retry_count, 1.0);
         }
         Ok(())
     }

@@ -11,37 +11,27 @@
 //! the partition is assigned (so its timers run even if no record follows) and written back
 //! (then dropped) when it is released.
 
+use super::config::ManagerConfig;
 use super::notice;
 use super::persist::{self, StateStore};
-use super::state::{Effect, GroupNotice, ManagerState, Settings, Suppression};
-use crate::db::{self, Database, MethodLookup};
-use crate::deliver::Delivery;
+use super::state::{Effect, GroupNotice, ManagerState, Suppression};
+use crate::db;
+use crate::engines::Parts;
 use crate::ingest;
 use crate::kafka::{Discard, Handler, Record, Rejected, Stop};
 use crate::model::{AlarmState, AlarmTransition, Notification, NotificationMethod};
-use crate::rules::live::LiveRules;
 use crate::rules::matching::selector_matches_action;
 use crate::rules::Selector;
-use crate::supervise::{panic_text, Cancelled, Fatal};
-use crate::telemetry::{Metrics, NoNotification};
+use crate::supervise::{panic_text, Cancelled};
+use crate::telemetry::NoNotification;
 use futures::{FutureExt, StreamExt};
-use std::panic::AssertUnwindSafe;
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Clone, Debug)]
-pub struct ManagerSettings {
-    /// Prefix of the persisted state's scope (consumer group and topic), so two deployments
-    /// sharing a database do not share state.
-    pub scope_prefix: String,
-    pub persist_interval: Duration,
-    pub max_message_bytes: usize,
-    pub state: Settings,
-}
 
 /// How long a released partition's ticker may take to finish the notices it is sending.
 const TICKER_DRAIN: Duration = Duration::from_secs(10);
@@ -51,14 +41,12 @@ const NOTICES_IN_FLIGHT: usize = 64;
 const MAX_TICK: Duration = Duration::from_secs(1);
 
 pub struct ManagerEngine {
-    settings: ManagerSettings,
-    rules: LiveRules,
+    config: ManagerConfig,
+    /// Prefix of the persisted state's scope (consumer group and topic), so two deployments
+    /// sharing a database do not share state.
+    scope_prefix: String,
     store: StateStore,
-    db: Database,
-    lookup: MethodLookup,
-    delivery: Arc<Delivery>,
-    metrics: Metrics,
-    fatal: Fatal,
+    parts: Parts,
     partitions: Mutex<HashMap<i32, Arc<Partition>>>,
     /// Offset below which each partition's state is persisted; kept after a release so a
     /// partition whose final write failed is never committed past it.
@@ -96,34 +84,21 @@ pub struct Job {
     alarm: Arc<AlarmTransition>,
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 impl ManagerEngine {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        settings: ManagerSettings,
-        rules: LiveRules,
-        store: StateStore,
-        db: Database,
-        lookup: MethodLookup,
-        delivery: Arc<Delivery>,
-        metrics: Metrics,
-        fatal: Fatal,
-    ) -> Arc<ManagerEngine> {
+    pub fn new(config: &ManagerConfig, parts: &Parts) -> Arc<ManagerEngine> {
         Arc::new(ManagerEngine {
-            settings,
-            rules,
-            store,
-            db,
-            lookup,
-            delivery,
-            metrics,
-            fatal,
+            config: config.clone(),
+            scope_prefix: format!("{}/{}", config.group, config.filtered_topic),
+            store: StateStore::new(parts.db.clone()),
+            parts: parts.clone(),
             partitions: Mutex::default(),
             durable: Mutex::default(),
         })
+    }
+
+    /// The state tables, created where they are missing.
+    pub fn store(&self) -> &StateStore {
+        &self.store
     }
 
     /// The partition's state, loaded from the store on assignment (with its ticker and flusher).
@@ -133,21 +108,21 @@ impl ManagerEngine {
         }
         // Timers must not fire on an empty index: a group whose rule is unknown ends.
         tokio::select! {
-            _ = self.rules.loaded() => {}
+            _ = self.parts.rules.loaded() => {}
             _ = cancel.cancelled() => return Err(Cancelled),
         }
-        let scope = format!("{}/{number}", self.settings.scope_prefix);
-        let snapshot = db::until_answered("alarm-manager state", &self.metrics, &self.fatal, cancel, || self.store.load(&scope)).await?;
-        let mut state = ManagerState::new(self.settings.state);
+        let scope = format!("{}/{number}", self.scope_prefix);
+        let snapshot = db::until_answered("alarm-manager state", &self.parts.metrics, &self.parts.fatal, cancel, || self.store.load(&scope)).await?;
+        let mut state = ManagerState::new(self.config.notify_resolved_if_notified);
         for bad in &snapshot.unreadable {
-            self.metrics.manager_unreadable_row();
+            self.parts.metrics.manager_unreadable_row();
             tracing::error!(scope, table = bad.table, entity_hash = %bad.entity_hash, column = bad.column, error = %bad.why, "unreadable alarm-manager state row left out: {bad}");
         }
         let rows = snapshot.rows.len();
         for (entity, value) in snapshot.rows {
             let (entity_hash, described) = (persist::entity_hash(&entity), format!("{entity:?}"));
             if let Err(why) = state.restore(entity, value) {
-                self.metrics.manager_unreadable_row();
+                self.parts.metrics.manager_unreadable_row();
                 tracing::error!(
                     scope, table = "alarm_manager_state", %entity_hash, column = "body", entity = described, error = %why,
                     "unreadable alarm-manager state row left out: row (scope {scope:?}, entity_hash {entity_hash:?}) of table alarm_manager_state, column body: {why}"
@@ -155,7 +130,7 @@ impl ManagerEngine {
             }
         }
         let open_groups = state.group_count();
-        self.metrics.manager_open_groups(open_groups as i64);
+        self.parts.metrics.manager_open_groups(open_groups as i64);
         tracing::info!(scope, rows, open_groups, next_offset = snapshot.next_offset, "alarm-manager state loaded");
         self.durable.lock().expect("lock poisoned").insert(number, snapshot.next_offset);
         let partition = Arc::new(Partition {
@@ -183,11 +158,11 @@ impl ManagerEngine {
             if offset < loaded.skip_below {
                 return Ok(());
             }
-            let effects = loaded.state.transition(&self.rules.current(), alarm, offset, now_ms());
+            let effects = loaded.state.transition(&self.parts.rules.current(), alarm, offset, crate::clock::unix_ms());
             self.update_open_groups(&mut loaded);
             effects
         };
-        self.metrics.manager_transition();
+        self.parts.metrics.manager_transition();
         part.wake.notify_one();
         let notified = self.carry_out(effects, cancel).await?;
         if !notified.is_empty() {
@@ -197,7 +172,7 @@ impl ManagerEngine {
             }
         }
         self.finished(partition, offset);
-        self.metrics.alarm_finished();
+        self.parts.metrics.alarm_finished();
         Ok(())
     }
 
@@ -211,7 +186,7 @@ impl ManagerEngine {
 
     fn update_open_groups(&self, loaded: &mut Loaded) {
         let now = loaded.state.group_count();
-        self.metrics.manager_open_groups(now as i64 - loaded.open_groups as i64);
+        self.parts.metrics.manager_open_groups(now as i64 - loaded.open_groups as i64);
         loaded.open_groups = now;
     }
 
@@ -234,7 +209,7 @@ impl ManagerEngine {
                         Suppression::Silence { rule_id } => ("silenced", rule_id),
                         Suppression::Inhibit { rule_id, .. } => ("inhibited", rule_id),
                     };
-                    self.metrics.manager_suppressed(label);
+                    self.parts.metrics.manager_suppressed(label);
                     tracing::info!(alarm_id = %alarm.alarm_id, state = %alarm.new_state, rule_id, reason = label, "transition {label}; its actions are not sent");
                 }
                 Effect::Group(notice) => notices.push(notice),
@@ -249,7 +224,7 @@ impl ManagerEngine {
         let mut methods: HashMap<(String, String), Option<NotificationMethod>> = HashMap::with_capacity(wanted.len());
         for key in wanted {
             let (tenant, id) = (&key.0, &key.1);
-            let method = db::until_answered("notification method", &self.metrics, &self.fatal, cancel, || self.db.fetch_tenant_method(tenant, id)).await?;
+            let method = db::until_answered("notification method", &self.parts.metrics, &self.parts.fatal, cancel, || self.parts.db.fetch_tenant_method(tenant, id)).await?;
             methods.insert(key, method);
         }
         let sent: Vec<Result<(), Cancelled>> =
@@ -260,26 +235,26 @@ impl ManagerEngine {
 
     /// Sends a transition's own actions except the muted ones; `Ok(true)` if any was sent.
     async fn own_actions(&self, alarm: &Arc<AlarmTransition>, muted: &[Selector], cancel: &CancellationToken) -> Result<bool, Cancelled> {
-        let methods = self.lookup.methods(&alarm.alarm_definition_id, alarm.new_state, cancel).await?;
+        let methods = self.parts.lookup.methods(&alarm.alarm_definition_id, alarm.new_state, cancel).await?;
         let chosen: Vec<Notification> = methods
             .iter()
             .filter(|method| !muted.iter().any(|selector| selector_matches_action(selector, method)))
             .map(|method| Notification::new(method.clone(), alarm.clone()))
             .collect();
         if chosen.len() < methods.len() {
-            self.metrics.manager_suppressed("silenced_action");
+            self.parts.metrics.manager_suppressed("silenced_action");
         }
         if chosen.is_empty() {
-            self.metrics.alarm_no_notification(NoNotification::NoMethods);
+            self.parts.metrics.alarm_no_notification(NoNotification::NoMethods);
             return Ok(false);
         }
-        Ok(self.delivery.deliver(chosen, cancel).await?.sent > 0)
+        Ok(self.parts.outcomes.send_and_publish(chosen, cancel).await?.sent > 0)
     }
 
     async fn group_notice(&self, notice: GroupNotice, methods: &HashMap<(String, String), Option<NotificationMethod>>, cancel: &CancellationToken) -> Result<(), Cancelled> {
-        self.metrics.manager_group_notice();
+        self.parts.metrics.manager_group_notice();
         tracing::info!(tenant_id = %notice.tenant_id, rule_id = %notice.rule_id, name = %notice.name, members = notice.members.len(), "grouped notification due");
-        let alarm = Arc::new(notice::to_transition(&notice, now_ms() as f64));
+        let alarm = Arc::new(notice::to_transition(&notice, crate::clock::unix_ms() as f64));
         let mut notifications = Vec::with_capacity(notice.actions.len());
         for id in &notice.actions {
             match methods.get(&(notice.tenant_id.clone(), id.clone())).cloned().flatten() {
@@ -290,7 +265,7 @@ impl ManagerEngine {
         if notifications.is_empty() {
             return Ok(());
         }
-        self.delivery.deliver(notifications, cancel).await.map(|_| ())
+        self.parts.outcomes.send_and_publish(notifications, cancel).await.map(|_| ())
     }
 
     /// Runs one of a partition's background tasks, starting it again if it panics: a panic is a
@@ -302,7 +277,7 @@ impl ManagerEngine {
         run: impl Fn(Arc<Self>, Arc<Partition>) -> futures::future::BoxFuture<'static, ()>,
     ) {
         while let Err(panic) = AssertUnwindSafe(run(self.clone(), part.clone())).catch_unwind().await {
-            self.metrics.engine_restart(&format!("alarm-manager {task}"));
+            self.parts.metrics.engine_restart(&format!("alarm-manager {task}"));
             tracing::error!(scope = %part.scope, task, error = %panic_text(&panic), "an alarm-manager partition task panicked (a bug); restarting it");
         }
     }
@@ -312,14 +287,14 @@ impl ManagerEngine {
     async fn tick(self: Arc<Self>, part: Arc<Partition>) {
         loop {
             let next_due = part.state.lock().await.state.next_due_ms();
-            let wait = next_due.map_or(MAX_TICK, |due| Duration::from_millis(due.saturating_sub(now_ms()).clamp(0, MAX_TICK.as_millis() as i64) as u64));
+            let wait = next_due.map_or(MAX_TICK, |due| Duration::from_millis(due.saturating_sub(crate::clock::unix_ms()).clamp(0, MAX_TICK.as_millis() as i64) as u64));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = part.wake.notified() => continue,
                 _ = part.stop.cancelled() => return,
             }
             let mut loaded = part.state.lock().await;
-            let effects = loaded.state.advance(&self.rules.current(), now_ms());
+            let effects = loaded.state.advance(&self.parts.rules.current(), crate::clock::unix_ms());
             self.update_open_groups(&mut loaded);
             if effects.is_empty() {
                 continue;
@@ -340,7 +315,7 @@ impl ManagerEngine {
     }
 
     async fn flush_periodically(self: Arc<Self>, part: Arc<Partition>) {
-        let mut tick = tokio::time::interval(self.settings.persist_interval);
+        let mut tick = tokio::time::interval(self.config.persist_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -371,7 +346,7 @@ impl ManagerEngine {
                 true
             }
             Err(e) => {
-                self.metrics.manager_persist_error();
+                self.parts.metrics.manager_persist_error();
                 tracing::warn!(scope = %part.scope, error = %e, "cannot persist alarm-manager state; offsets wait until it is written");
                 part.state.lock().await.state.requeue(changes.into_iter().map(|c| c.entity));
                 false
@@ -389,7 +364,7 @@ impl Handler for ManagerHandler {
     const INPUT: &'static str = "Alarm";
 
     fn decode(&self, record: &Record) -> Result<Job, Rejected> {
-        let alarm = ingest::decode(record.payload.as_deref(), self.0.settings.max_message_bytes)?;
+        let alarm = ingest::decode(record.payload.as_deref(), self.0.parts.max_message_bytes)?;
         Ok(Job { partition: record.partition, offset: record.offset, alarm: Arc::new(alarm) })
     }
 
@@ -405,9 +380,9 @@ impl Handler for ManagerHandler {
     /// A dead-lettered record changed no state: the partition is complete past it.
     fn dead_lettered(&self, record: &Record, discard: &Discard) {
         if let Discard::Rejected(_) = discard {
-            self.0.metrics.alarm_failed_parse();
+            self.0.parts.metrics.alarm_failed_parse();
         }
-        self.0.metrics.alarm_dead_lettered();
+        self.0.parts.metrics.alarm_dead_lettered();
         self.0.finished(record.partition, record.offset);
     }
 
@@ -432,7 +407,7 @@ impl Handler for ManagerHandler {
         }
         let written = self.0.flush(&part).await;
         let loaded = part.state.lock().await;
-        self.0.metrics.manager_open_groups(-(loaded.open_groups as i64));
+        self.0.parts.metrics.manager_open_groups(-(loaded.open_groups as i64));
         tracing::info!(scope = %part.scope, written, open_groups = loaded.open_groups, "alarm-manager partition released");
     }
 }

@@ -1,0 +1,46 @@
+//! `[alarm_manager]`: the engine that applies grouping, silencing and inhibition rules.
+
+use crate::config::{Error, Reader};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct ManagerConfig {
+    pub enabled: bool,
+    /// Consumer group of the filtered-transitions topic.
+    pub group: String,
+    /// Where transitions of tenants with rules go, keyed by tenant.
+    pub filtered_topic: String,
+    /// How often the rules revision is checked (rule changes take effect within this).
+    pub rules_poll_interval: Duration,
+    /// How often changed state is written to the config database (and offsets may advance).
+    pub persist_interval: Duration,
+    /// Notify the OK of an alarm whose firing was notified, even if a silence or inhibition
+    /// would now suppress it.
+    pub notify_resolved_if_notified: bool,
+}
+
+impl ManagerConfig {
+    /// `kafka_group` names the default consumer group, `<group>-manager`.
+    pub fn read(r: &Reader, kafka_group: &str) -> Result<ManagerConfig, Error> {
+        const SECTION: &str = "alarm_manager";
+        Ok(ManagerConfig {
+            enabled: r.bool(SECTION, "enabled", true)?,
+            group: r.string(SECTION, "group", &format!("{kafka_group}-manager")),
+            filtered_topic: r.string(SECTION, "filtered_topic", "filtered-alarm-transitions"),
+            rules_poll_interval: r.duration(SECTION, "rules_poll_interval", Duration::from_secs(2))?,
+            persist_interval: r.duration(SECTION, "persist_interval", Duration::from_millis(500))?,
+            notify_resolved_if_notified: r.bool(SECTION, "notify_resolved_if_notified", true)?,
+        })
+    }
+
+    pub fn render(&self) -> Vec<(String, String)> {
+        vec![
+            ("enabled".into(), self.enabled.to_string()),
+            ("group".into(), self.group.clone()),
+            ("filtered_topic".into(), self.filtered_topic.clone()),
+            ("rules_poll_interval".into(), format!("{:?}", self.rules_poll_interval)),
+            ("persist_interval".into(), format!("{:?}", self.persist_interval)),
+            ("notify_resolved_if_notified".into(), self.notify_resolved_if_notified.to_string()),
+        ]
+    }
+}
