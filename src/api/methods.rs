@@ -14,13 +14,13 @@ use super::body::Body;
 use super::error::{ApiError, ApiResult};
 use super::{links, page, ApiState, Page};
 use crate::api::auth::Tenant;
+use crate::db::StoredMethod;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sqlx::Row;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -28,14 +28,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/v2.0/notification-methods/{id}", get(read).put(put).patch(patch).delete(remove))
 }
 
-#[derive(Clone, Debug)]
-struct Method {
-    id: String,
-    name: String,
-    kind: String,
-    address: String,
-    period: i64,
-}
+type Method = StoredMethod;
 
 fn method_json(m: &Method, headers: &HeaderMap) -> Value {
     json!({
@@ -44,22 +37,8 @@ fn method_json(m: &Method, headers: &HeaderMap) -> Value {
     })
 }
 
-const COLUMNS: &str = "SELECT id, name, type, address, period FROM notification_method";
-
 async fn fetch(state: &ApiState, tenant: &str, id: &str) -> ApiResult<Method> {
-    let sql = state.db.sql(&format!("{COLUMNS} WHERE tenant_id = ? AND id = ?"));
-    let row = sqlx::query(&sql).bind(tenant).bind(id).fetch_optional(state.db.pool()).await?.ok_or_else(|| ApiError::not_found("notification method", id))?;
-    from_row(&row)
-}
-
-fn from_row(row: &sqlx::any::AnyRow) -> ApiResult<Method> {
-    Ok(Method {
-        id: row.try_get(0)?,
-        name: row.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
-        kind: row.try_get(2)?,
-        address: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
-        period: row.try_get::<i32, _>(4).map(i64::from).or_else(|_| row.try_get::<i64, _>(4))?,
-    })
+    state.methods.get(tenant, id).await?.ok_or_else(|| ApiError::not_found("notification method", id))
 }
 
 /// The period as monasca-api accepts it: an integer or a string of one.
@@ -151,8 +130,7 @@ async fn from_body(state: &ApiState, id: &str, body: &Body, stored: Option<&Meth
 }
 
 async fn name_taken(state: &ApiState, tenant: &str, method: &Method) -> ApiResult<()> {
-    let sql = state.db.sql("SELECT id FROM notification_method WHERE tenant_id = ? AND name = ? AND id <> ?");
-    if sqlx::query(&sql).bind(tenant).bind(&method.name).bind(&method.id).fetch_optional(state.db.pool()).await?.is_some() {
+    if state.methods.name_taken(tenant, &method.name, &method.id).await? {
         return Err(ApiError::conflict(format!("A notification method with the name {} already exists", method.name)));
     }
     Ok(())
@@ -160,30 +138,17 @@ async fn name_taken(state: &ApiState, tenant: &str, method: &Method) -> ApiResul
 
 async fn create(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = Body::parse(&body)?;
-    let count = sqlx::query(&state.db.sql("SELECT COUNT(*) FROM notification_method WHERE tenant_id = ?")).bind(&tenant).fetch_one(state.db.pool()).await?;
-    super::within_quota("notification methods", count.try_get::<i64, _>(0)? as usize, state.limits.max_methods_per_tenant, "max_methods_per_tenant")?;
+    super::within_quota("notification methods", state.methods.count(&tenant).await?, state.limits.max_methods_per_tenant, "max_methods_per_tenant")?;
     let method = from_body(&state, &super::new_id(), &body, None, false).await?;
     name_taken(&state, &tenant, &method).await?;
-    let sql = state.db.sql(&format!(
-        "INSERT INTO notification_method (id, tenant_id, name, type, address, period, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, {}, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
-        method.period
-    ));
-    sqlx::query(&sql).bind(&method.id).bind(&tenant).bind(&method.name).bind(&method.kind).bind(&method.address).execute(state.db.pool()).await?;
+    state.methods.insert(&tenant, &method).await?;
     Ok((StatusCode::CREATED, Json(method_json(&method, &headers))))
 }
 
 async fn list(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, Query(query): Query<Page>) -> ApiResult<Json<Value>> {
     let (offset, limit) = page(&query)?;
-    // The name filter is part of the query, so LIMIT and OFFSET count matching methods.
-    let named = if query.name.is_some() { " AND name = ?" } else { "" };
-    let sql = state.db.sql(&format!("{COLUMNS} WHERE tenant_id = ?{named} ORDER BY name, id LIMIT {limit} OFFSET {offset}"));
-    let mut select = sqlx::query(&sql).bind(&tenant);
-    if let Some(name) = &query.name {
-        select = select.bind(name);
-    }
-    let rows = select.fetch_all(state.db.pool()).await?;
-    let elements = rows.iter().map(|row| Ok(method_json(&from_row(row)?, &headers))).collect::<ApiResult<Vec<_>>>()?;
+    let methods = state.methods.list(&tenant, query.name.as_deref(), offset, limit).await?;
+    let elements: Vec<Value> = methods.iter().map(|m| method_json(m, &headers)).collect();
     Ok(Json(json!({ "links": links(&headers, "/v2.0/notification-methods"), "elements": elements })))
 }
 
@@ -196,11 +161,7 @@ async fn update(state: &ApiState, tenant: &str, id: &str, body: Bytes, require_a
     let stored = fetch(state, tenant, id).await?;
     let method = from_body(state, id, &body, (!require_all).then_some(&stored), require_all).await?;
     name_taken(state, tenant, &method).await?;
-    let sql = state.db.sql(&format!(
-        "UPDATE notification_method SET name = ?, type = ?, address = ?, period = {}, updated_at = CURRENT_TIMESTAMP WHERE tenant_id = ? AND id = ?",
-        method.period
-    ));
-    sqlx::query(&sql).bind(&method.name).bind(&method.kind).bind(&method.address).bind(tenant).bind(id).execute(state.db.pool()).await?;
+    state.methods.update(tenant, &method).await?;
     Ok(Json(method_json(&method, headers)))
 }
 
@@ -215,15 +176,8 @@ async fn patch(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: H
 async fn remove(State(state): State<ApiState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
     fetch(&state, &tenant, &id).await?;
     let mut tx = state.db.begin_write().await?;
-    for statement in [
-        "DELETE FROM alarm_action WHERE action_id = ?",
-        "DELETE FROM group_rule_action WHERE action_id = ?",
-        "DELETE FROM notification_method WHERE id = ?",
-    ] {
-        sqlx::query(&state.db.sql(statement)).bind(&id).execute(&mut *tx).await?;
-    }
-    // The tenant's group rules may have lost an action.
-    state.store.bump(&mut tx, &tenant).await?;
+    state.methods.delete(&mut tx, &tenant, &id).await?;
+    state.store.forget_method(&mut tx, &tenant, &id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,6 +18,8 @@ pub mod limits;
 mod methods;
 mod rules;
 
+use crate::db::definitions::DefinitionStore;
+use crate::db::methods::MethodStore;
 use crate::db::Database;
 use crate::netguard::Guard;
 use crate::plugins::Registry;
@@ -37,6 +39,8 @@ pub use rules::parse_start_time;
 #[derive(Clone)]
 pub struct ApiState {
     pub store: RuleStore,
+    pub methods: MethodStore,
+    pub definitions: DefinitionStore,
     pub db: Database,
     pub auth: Arc<dyn Authenticator>,
     /// `[api] valid_notification_periods`.

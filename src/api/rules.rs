@@ -376,10 +376,10 @@ pub async fn check_actions(state: &ApiState, tenant: &str, alarm_state: AlarmSta
         if ids[..n].contains(id) {
             return Err(ApiError::unprocessable(format!("Duplicate {alarm_state} notification method {id}.")));
         }
-        let sql = state.db.sql("SELECT id FROM notification_method WHERE tenant_id = ? AND id = ?");
-        if sqlx::query(&sql).bind(tenant).bind(id).fetch_optional(state.db.pool()).await?.is_none() {
-            return Err(ApiError::unprocessable(format!("Non-existent notification id {id} submitted for {alarm_state} notification action.")));
-        }
+    }
+    let owned = state.methods.owned(tenant, &ids).await?;
+    if let Some(missing) = ids.iter().find(|id| !owned.contains(id)) {
+        return Err(ApiError::unprocessable(format!("Non-existent notification id {missing} submitted for {alarm_state} notification action.")));
     }
     Ok(ids)
 }

@@ -15,6 +15,7 @@ mod http;
 pub use config::{Config, ServiceConfig};
 pub use engines::needed_topics;
 
+use crate::db::{definitions::DefinitionStore, methods::MethodStore};
 use crate::api::{self, auth::ConfiguredTokens, keystone::KeystoneTokens, ApiState};
 use crate::backoff::{self, Backoff};
 use crate::db::{Database, MethodLookup};
@@ -117,6 +118,8 @@ impl App {
         if let Some(auth) = authenticator {
             router = router.merge(api::router(ApiState {
                 store: rule_store,
+                methods: MethodStore::new(parts.db.clone()),
+                definitions: DefinitionStore::new(parts.db.clone()),
                 db: parts.db.clone(),
                 auth,
                 valid_periods: config.api.valid_notification_periods.clone(),

@@ -3,11 +3,13 @@
 //! outage never fails a lookup: it is retried with backoff, counted and logged once per change,
 //! until it succeeds or the caller's work is cancelled.
 
-use super::Database;
+use super::{Database, QUERY_BACKOFF};
+use crate::backoff;
 use crate::model::{AlarmState, NotificationMethod};
 use crate::supervise::{Cancelled, Fatal};
 use crate::telemetry::Metrics;
 use moka::future::Cache;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -25,8 +27,6 @@ pub struct MethodLookup {
     last_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
-const BACKOFF_START: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl MethodLookup {
     pub fn new(db: Database, ttl: Duration, metrics: Metrics, fatal: Fatal) -> MethodLookup {
@@ -36,44 +36,32 @@ impl MethodLookup {
 
     /// The methods for a transition; `Err` only when `cancel` fired first.
     pub async fn methods(&self, definition_id: &str, state: AlarmState, cancel: &CancellationToken) -> Result<Methods, Cancelled> {
-        let mut backoff = BACKOFF_START;
-        loop {
-            let started = Instant::now();
-            let mut queried = false;
-            let result = match &self.cache {
-                Some(cache) => {
-                    cache
-                        .try_get_with((definition_id.to_owned(), state), async {
-                            queried = true;
-                            self.db.fetch_methods(definition_id, state).await.map(Arc::new)
-                        })
-                        .await
-                }
-                None => {
-                    queried = true;
-                    self.db.fetch_methods(definition_id, state).await.map(Arc::new).map_err(Arc::new)
-                }
-            };
-            match result {
-                Ok(methods) => {
-                    self.metrics.db_lookup(!queried, started.elapsed());
-                    self.note_recovered();
-                    return Ok(methods);
-                }
-                Err(error) => {
-                    self.metrics.db_error();
-                    if error.refused_credentials() {
-                        self.fatal.raise(format!("the config database refused Tocsin's credentials: {error}"));
-                    }
-                    self.note_error(&error.to_string(), backoff);
-                }
+        let methods = backoff::retry(QUERY_BACKOFF, cancel, || self.lookup(definition_id, state), |error, retry_in| {
+            self.metrics.db_error();
+            if error.refused_credentials() {
+                self.fatal.raise(format!("the config database refused Tocsin's credentials: {error}"));
             }
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = cancel.cancelled() => return Err(Cancelled),
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-        }
+            self.note_error(&error.to_string(), retry_in);
+        })
+        .await?;
+        self.note_recovered();
+        Ok(methods)
+    }
+
+    /// One try: from the cache, or one query for all callers asking at the same moment.
+    async fn lookup(&self, definition_id: &str, state: AlarmState) -> Result<Methods, Arc<super::Error>> {
+        let started = Instant::now();
+        let queried = AtomicBool::new(false);
+        let query = async {
+            queried.store(true, Ordering::Relaxed);
+            self.db.fetch_methods(definition_id, state).await.map(Arc::new)
+        };
+        let methods = match &self.cache {
+            Some(cache) => cache.try_get_with((definition_id.to_owned(), state), query).await?,
+            None => query.await.map_err(Arc::new)?,
+        };
+        self.metrics.db_lookup(!queried.load(Ordering::Relaxed), started.elapsed());
+        Ok(methods)
     }
 
     fn note_error(&self, error: &str, retry_in: Duration) {

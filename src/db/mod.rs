@@ -7,13 +7,18 @@
 //! must not fail on a database outage.
 
 mod config;
+pub mod definitions;
 mod lookup;
+pub mod methods;
 mod schema;
 
 pub use config::DatabaseConfig;
+pub use definitions::{DefinitionStore, StoredDefinition};
 pub use lookup::MethodLookup;
+pub use methods::{MethodStore, StoredMethod};
 
 use crate::model::{AlarmState, NotificationMethod};
+use crate::backoff::{self, Backoff};
 use crate::supervise::{Cancelled, Fatal};
 use crate::telemetry::Metrics;
 use tokio_util::sync::CancellationToken;
@@ -47,35 +52,27 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Error>>,
 {
-    let mut backoff = Duration::from_millis(100);
     let mut last_error: Option<String> = None;
-    loop {
-        match query().await {
-            Ok(value) => {
-                if last_error.is_some() {
-                    tracing::info!(query = what, "config database answers again");
-                }
-                return Ok(value);
-            }
-            Err(error) => {
-                metrics.db_error();
-                if error.refused_credentials() {
-                    fatal.raise(format!("the config database refused Tocsin's credentials: {error}"));
-                }
-                let text = error.to_string();
-                if last_error.as_ref() != Some(&text) {
-                    tracing::error!(query = what, error = %text, retry_in = ?backoff, "config database query failed; retrying until it answers");
-                    last_error = Some(text);
-                }
-            }
+    let value = backoff::retry(QUERY_BACKOFF, cancel, &mut query, |error: Error, retry_in| {
+        metrics.db_error();
+        if error.refused_credentials() {
+            fatal.raise(format!("the config database refused Tocsin's credentials: {error}"));
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = cancel.cancelled() => return Err(Cancelled),
+        let text = error.to_string();
+        if last_error.as_ref() != Some(&text) {
+            tracing::error!(query = what, error = %text, ?retry_in, "config database query failed; retrying until it answers");
+            last_error = Some(text);
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    })
+    .await?;
+    if last_error.is_some() {
+        tracing::info!(query = what, "config database answers again");
     }
+    Ok(value)
 }
+
+/// How a query is retried while the database does not answer.
+pub const QUERY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {

@@ -10,6 +10,7 @@
 pub mod email;
 pub mod hipchat;
 pub mod http;
+pub mod jinja;
 pub mod jira;
 pub mod pagerduty;
 pub mod slack;

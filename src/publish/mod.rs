@@ -7,6 +7,7 @@
 //! the offset that caused it is committed only after it returns `Ok`. While records wait for a
 //! confirmation that does not come, [`Publisher::unconfirmed`] names their topics (`/healthz`).
 
+use crate::backoff::{self, Backoff};
 use crate::kafka::{DeadLetters, Producer, Record};
 use crate::supervise::Cancelled;
 use futures::future::BoxFuture;
@@ -35,8 +36,8 @@ pub struct Publisher {
     unconfirmed: Arc<Mutex<BTreeMap<String, usize>>>,
 }
 
-const BACKOFF_START: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// How a publish the broker did not confirm is retried.
+const PUBLISH_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
 
 impl Publisher {
     pub fn new(producer: Producer, metrics: Metrics) -> Publisher {
@@ -86,33 +87,19 @@ impl Publisher {
     }
 
     async fn until_confirmed(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: Option<OwnedHeaders>, cancel: &CancellationToken) -> Result<(), Cancelled> {
-        let mut backoff = BACKOFF_START;
         let mut waiting: Option<UnconfirmedGuard> = None;
         let mut last_error: Option<String> = None;
-        loop {
-            let attempt = self.producer.send(topic, key, payload, headers.clone());
-            let result = tokio::select! {
-                result = attempt => result,
-                _ = cancel.cancelled() => return Err(Cancelled),
-            };
-            match result {
-                Ok(()) => return Ok(()),
-                Err(error) => {
-                    self.metrics.publish_error(topic);
-                    waiting.get_or_insert_with(|| UnconfirmedGuard::enter(&self.unconfirmed, topic, &self.metrics));
-                    let text = error.to_string();
-                    if last_error.as_ref() != Some(&text) {
-                        tracing::warn!(topic, error = %text, retry_in = ?backoff, "publish not confirmed; retrying until it is");
-                        last_error = Some(text);
-                    }
-                }
+        let send = || self.producer.send(topic, key, payload, headers.clone());
+        backoff::retry(PUBLISH_BACKOFF, cancel, send, |error, retry_in| {
+            self.metrics.publish_error(topic);
+            waiting.get_or_insert_with(|| UnconfirmedGuard::enter(&self.unconfirmed, topic, &self.metrics));
+            let text = error.to_string();
+            if last_error.as_ref() != Some(&text) {
+                tracing::warn!(topic, error = %text, ?retry_in, "publish not confirmed; retrying until it is");
+                last_error = Some(text);
             }
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = cancel.cancelled() => return Err(Cancelled),
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-        }
+        })
+        .await
     }
 }
 

@@ -4,9 +4,10 @@
 //! against a selector ([`matching`]) and the per-tenant index that keeps matching cost from
 //! growing with the number of rules ([`index`]).
 //!
-//! Nothing here does I/O or knows about time sources: storage lives in [`store`], the REST API
-//! in `crate::api`, and the engine that applies rules to transitions elsewhere.
-//! See `../shared/reference/alarm-managers.md` and `decisions.md`.
+//! The parsing and matching modules are pure (no I/O, no clock): the database lives in [`store`],
+//! keeping every engine's copy current in [`live`], the REST API in `crate::api`, and the engine
+//! that applies rules to transitions in `crate::engines::manager`. The semantics are
+//! documented in `docs/rules.md`.
 
 pub mod aql;
 pub mod duration;

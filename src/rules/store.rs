@@ -350,10 +350,15 @@ impl RuleStore {
         Ok(())
     }
 
+    /// Takes a deleted notification method out of the tenant's group rules' action lists, in
+    /// the caller's transaction (the one deleting the method), and marks the rules changed.
+    pub async fn forget_method(&self, tx: &mut Transaction<'static, Any>, tenant_id: &str, method_id: &str) -> Result<(), Error> {
+        sqlx::query(&self.db.sql("DELETE FROM group_rule_action WHERE action_id = ?")).bind(method_id).execute(&mut **tx).await?;
+        self.bump(tx, tenant_id).await
+    }
+
     /// Marks the tenant's rules as changed: a new global revision, recorded as the tenant's.
-    /// Public for the writes of other tables that change what a tenant's rules mean (a deleted
-    /// notification method leaves their action lists).
-    pub async fn bump(&self, tx: &mut Transaction<'static, Any>, tenant_id: &str) -> Result<(), Error> {
+    async fn bump(&self, tx: &mut Transaction<'static, Any>, tenant_id: &str) -> Result<(), Error> {
         sqlx::query("UPDATE rule_revision SET revision = revision + 1 WHERE id = 1").execute(&mut **tx).await?;
         let row = sqlx::query("SELECT revision FROM rule_revision WHERE id = 1").fetch_one(&mut **tx).await?;
         let revision: i64 = row.try_get(0)?;

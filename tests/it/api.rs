@@ -48,6 +48,8 @@ impl ApiServer {
         let plugins = tocsin::plugins::Registry::build(&config.plugins, 4, &guard).unwrap();
         let router = tocsin::api::router(ApiState {
             store: store.clone(),
+            methods: tocsin::db::methods::MethodStore::new(db.db.clone()),
+            definitions: tocsin::db::definitions::DefinitionStore::new(db.db.clone()),
             db: db.db.clone(),
             auth,
             valid_periods: vec![0, 60],

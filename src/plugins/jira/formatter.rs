@@ -9,12 +9,11 @@
 
 use super::fields::Fields;
 use crate::model::Notification;
-use crate::pyjson::python_float_repr;
-use minijinja::value::{Serde, ValueKind};
+use crate::plugins::jinja::python_str;
+use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, Value};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 /// The templates of a formatter file, as text (checked to compile).
@@ -147,71 +146,6 @@ fn notification_value(n: &Notification) -> Value {
         "metrics": alarm.raw.get("metrics").cloned().unwrap_or_else(|| json!([])),
     });
     Value::from(Serde(&value))
-}
-
-/// Python's `str(value)`: strings as they are, everything else as `repr`.
-fn python_str(value: &Value) -> String {
-    match value.kind() {
-        ValueKind::Undefined => String::new(),
-        ValueKind::String => value.as_str().unwrap_or_default().to_owned(),
-        _ => python_repr(value),
-    }
-}
-
-/// Python's `repr` of the JSON-like values a template sees.
-fn python_repr(value: &Value) -> String {
-    match value.kind() {
-        ValueKind::Undefined => String::new(),
-        ValueKind::None => "None".into(),
-        ValueKind::Bool => if value.is_true() { "True" } else { "False" }.into(),
-        ValueKind::String => python_string_repr(value.as_str().unwrap_or_default()),
-        ValueKind::Number if !value.is_integer() => match f64::try_from(value.clone()) {
-            Ok(f) if f.is_finite() => python_float_repr(f),
-            Ok(f) if f.is_nan() => "nan".into(),
-            Ok(f) => if f > 0.0 { "inf" } else { "-inf" }.into(),
-            Err(_) => value.to_string(),
-        },
-        ValueKind::Seq => {
-            let items: Vec<String> = value.try_iter().map(|it| it.map(|v| python_repr(&v)).collect()).unwrap_or_default();
-            format!("[{}]", items.join(", "))
-        }
-        ValueKind::Map => {
-            let items: Vec<String> = value
-                .try_iter()
-                .map(|keys| {
-                    keys.map(|k| format!("{}: {}", python_repr(&k), python_repr(&value.get_item(&k).unwrap_or_default())))
-                        .collect()
-                })
-                .unwrap_or_default();
-            format!("{{{}}}", items.join(", "))
-        }
-        _ => value.to_string(),
-    }
-}
-
-/// Python's `repr(str)`: single quotes unless the text has `'` and no `"`.
-fn python_string_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c < ' ' || ('\u{7f}'..='\u{a0}').contains(&c) => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 /// The line (1-based) of `key:` inside the `jira_format` mapping, to point template errors at

@@ -8,11 +8,10 @@
 //! read and parsed once at start; a template that does not parse is a configuration error, one
 //! that fails to render fails only that notification. This module never sends anything.
 
-use crate::pyjson::python_float_repr;
-use minijinja::value::{Value, ValueKind};
+use crate::plugins::jinja::python_str;
+use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,11 +67,7 @@ fn describe(path: &Path, error: &minijinja::Error) -> String {
 /// Writes a value as Jinja2 would: Python's `str()` of the value, HTML-escaped as MarkupSafe
 /// does unless the value is marked safe.
 fn python_formatter(out: &mut minijinja::Output, state: &mut minijinja::State, value: &Value) -> Result<(), minijinja::Error> {
-    let text = match value.kind() {
-        ValueKind::Undefined => String::new(),
-        ValueKind::String => value.as_str().unwrap_or_default().to_owned(),
-        _ => python_str(value),
-    };
+    let text = python_str(value);
     let escape = matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe();
     let result = if escape { out.write_str(&markupsafe_escape(&text)) } else { out.write_str(&text) };
     result.map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "cannot write the output"))
@@ -91,68 +86,5 @@ pub fn markupsafe_escape(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
-}
-
-/// Python's `str(value)` for the values a JSON document holds.
-fn python_str(value: &Value) -> String {
-    match value.kind() {
-        ValueKind::String => value.as_str().unwrap_or_default().to_owned(),
-        _ => python_repr(value),
-    }
-}
-
-/// Python's `repr(value)`: what `str()` of a list or dict prints for its members.
-fn python_repr(value: &Value) -> String {
-    match value.kind() {
-        ValueKind::Undefined => String::new(),
-        ValueKind::None => "None".into(),
-        ValueKind::Bool => if value.is_true() { "True" } else { "False" }.into(),
-        ValueKind::String => python_string_repr(value.as_str().unwrap_or_default()),
-        ValueKind::Number if value.is_integer() => value.to_string(),
-        ValueKind::Number => f64::try_from(value.clone()).map_or_else(|_| value.to_string(), python_float_repr),
-        ValueKind::Seq => {
-            let items: Vec<String> = value.try_iter().map(|it| it.map(|v| python_repr(&v)).collect()).unwrap_or_default();
-            format!("[{}]", items.join(", "))
-        }
-        ValueKind::Map => {
-            let items: Vec<String> = value
-                .try_iter()
-                .map(|keys| {
-                    keys.map(|k| {
-                        let v = value.get_item(&k).unwrap_or_default();
-                        format!("{}: {}", python_repr(&k), python_repr(&v))
-                    })
-                    .collect()
-                })
-                .unwrap_or_default();
-            format!("{{{}}}", items.join(", "))
-        }
-        _ => value.to_string(),
-    }
-}
-
-/// Python's `repr(str)`: single quotes unless the text holds a single quote and no double one.
-fn python_string_repr(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push(quote);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
     out
 }
