@@ -176,7 +176,7 @@ async fn run() {
 
     // Load phase. One record per batch by default: the engine pauses and resumes partitions under
     // load, and tansu skips the rest of a multi-record batch when a fetch resumes inside it
-    // (broker-notes). BENCH_BATCHED=1 loads multi-record batches instead; only safe together with
+    // (docs/test-broker.md). BENCH_BATCHED=1 loads multi-record batches instead; only safe together with
     // a partition queue that holds a whole partition's share, so that no partition is paused.
     let batched = std::env::var("BENCH_BATCHED").is_ok();
     let producer: FutureProducer = client

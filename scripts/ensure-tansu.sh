@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tansu Kafka-protocol broker used by the quickstart, the tests and the benchmarks,
 # unless a tansu 0.6.0 is already on PATH. The storage features are required: the default build
-# has no storage engine (see ../shared/reference/broker-notes.md). Builds once, in about 10 minutes.
+# has no storage engine (see docs/test-broker.md). Builds once, in about 10 minutes.
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 if command -v tansu >/dev/null 2>&1 && tansu --version 2>/dev/null | grep -q '0\.6\.0'; then

@@ -49,7 +49,7 @@ enable = false
 allow = 127.0.0.1
 
 [kafka_producer]
-# The test broker mishandles multi-record batches (see broker-notes): one record per batch.
+# The test broker mishandles multi-record batches (see docs/test-broker.md): one record per batch.
 linger.ms = 0
 batch.num.messages = 1
 

@@ -5,7 +5,7 @@
 //! `source_match`/`target_match`/`equal`); both become one parsed rule and responses show both.
 //! The expression of a stored rule cannot change (422): a different rule is a new rule.
 //!
-//! Everything is validated before anything is written (`alarm-managers.md` §2 [REC]).
+//! Everything is validated before anything is written (`docs/rules.md`, Fields).
 
 use super::body::Body;
 use super::error::{ApiError, ApiResult};

@@ -1,5 +1,5 @@
 //! The config database: the Monasca schema on MariaDB/MySQL, PostgreSQL or SQLite through one
-//! sqlx pool, the queries of monasca-notification (§2.2 of the reference), `db init`, and the
+//! sqlx pool, the queries of monasca-notification (`docs/compatibility.md`, Database), `db init`, and the
 //! cached method lookup the notification engine uses ([`MethodLookup`]).
 //!
 //! Queries are written once with `?` placeholders and numbered for PostgreSQL. This module

@@ -1,4 +1,4 @@
-//! Notifications read back from the retry and periodic topics: the §3 notification JSON that
+//! Notifications read back from the retry and periodic topics: the notification JSON that
 //! this engine (or monasca-notification) wrote, decoded into a [`Notification`], and refreshed
 //! from the config database as Monasca's `construct_notification_object` does.
 //!

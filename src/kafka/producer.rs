@@ -13,7 +13,7 @@ pub struct Producer {
 }
 
 /// Tocsin's producer defaults; `[kafka_producer]` overrides them (tests set `linger.ms=0` and
-/// `batch.num.messages=1`, see broker-notes).
+/// `batch.num.messages=1`, see `docs/test-broker.md`).
 const DEFAULTS: &[(&str, &str)] = &[
     ("acks", "all"),
     ("message.timeout.ms", "30000"),

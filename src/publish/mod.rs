@@ -1,5 +1,5 @@
-//! What Tocsin writes to Kafka: the notification JSON of monasca-notification (§3 of the
-//! reference) on the sent, retry and periodic topics, and malformed alarm messages on the
+//! What Tocsin writes to Kafka: the notification JSON of monasca-notification
+//! (`docs/compatibility.md`, Notification JSON) on the sent, retry and periodic topics, and malformed alarm messages on the
 //! dead-letter topic with headers saying where they came from and why they were rejected.
 //!
 //! Every publish waits for the broker's confirmation and, on failure, tries again with backoff

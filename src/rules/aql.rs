@@ -5,7 +5,7 @@
 //! A small hand-written recursive-descent parser: the grammar is a dozen rules and the errors
 //! must point at a character and say what to write instead, which a generated parser makes
 //! harder. Differences from monasca-common's pyparsing grammar, all deliberate
-//! (`alarm-managers.md` §3.3 [REC]): keys and values are trimmed; a key given twice in one
+//! (`docs/rules.md`, Expressions): keys and values are trimmed; a key given twice in one
 //! selector is an error (pyparsing kept the last); any whitespace may separate `group` and `by`;
 //! values (and keys) may be double-quoted, so `,` `}` `=` can appear in them. Keys go through
 //! [`Key::parse`], so aliases (`severity`, `alarm_name`) name the keyword keys.

@@ -1,6 +1,6 @@
-//! Whether a transition (and one of its notification methods) satisfies a rule's selectors, per
-//! `alarm-managers.md` §4 and decisions.md: all pairs must hold (AND); metric-level pairs must
-//! all hold on ONE metric of the alarm (the strict reading of §12 Q5); an exclusion applies if
+//! Whether a transition (and one of its notification methods) satisfies a rule's selectors, as
+//! `docs/rules.md` (Matching) describes: all pairs must hold (AND); metric-level pairs must
+//! all hold on ONE metric of the alarm (the strict reading); an exclusion applies if
 //! ANY of its pairs matches; notification-level pairs (`__notificationName__`, `__type__`,
 //! `__address__`) are about individual actions and are checked against a method separately.
 //! `__severity__` and `__state__` compare without regard to case (`severity=high` works);
@@ -109,7 +109,7 @@ pub fn excluded_action(exclusions: &Selector, method: &NotificationMethod) -> bo
 }
 
 /// The values of `keys` on one metric (alarm-level keys from the transition), or `None` if one
-/// is missing. Notification-level keys are skipped: grouping by them has no effect (§4.5).
+/// is missing. Notification-level keys are skipped: grouping by them has no effect.
 fn values_on(keys: &[Key], t: &AlarmTransition, metric: Option<&Metric>) -> Option<Vec<String>> {
     keys.iter()
         .filter(|key| key.level() != Level::Notification)
@@ -135,7 +135,7 @@ pub fn group_values(keys: &[Key], t: &AlarmTransition) -> Option<Vec<String>> {
 }
 
 /// Every distinct value tuple over the metrics that have all the keys (an inhibit source with
-/// several hosts "matches multiple times", §5.2), in order of first occurrence; empty when
+/// several hosts "matches multiple times"), in order of first occurrence; empty when
 /// none. Without metric-level keys there is exactly one tuple (if the alarm-level values exist).
 pub fn value_sets(keys: &[Key], t: &AlarmTransition) -> Vec<Vec<String>> {
     if !needs_metric(keys) {

@@ -1,5 +1,5 @@
 //! Self-monitoring: every event the engines report goes through one [`Metrics`] method, which
-//! updates both the StatsD aggregate (Monasca's names, §8 of the reference) and the Prometheus
+//! updates both the StatsD aggregate (Monasca's names, `docs/compatibility.md`) and the Prometheus
 //! registry served at `/metrics`, so the two never drift apart. Also sets up logging.
 
 mod config;

@@ -173,9 +173,9 @@ crate::on_every_database! {
 }
 
 crate::on_every_database! {
-    /// Examples 1–7 of alarm-managers.md §8, each in its own tenant of one running Tocsin (so they
+    /// The worked examples 1–7 of docs/rules.md, each in its own tenant of one running Tocsin (so they
     /// also show that tenants do not see each other's rules).
-    async fn examples_1_to_7_give_the_outputs_decisions_md_gives(kind: DbKind) {
+    async fn examples_1_to_7_give_the_outputs_docs_rules_md_gives(kind: DbKind) {
         let db = TestDb::new(kind).await;
         db.ensure_type("WEBHOOK").await;
         let receiver = Receiver::start().await;

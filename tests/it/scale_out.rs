@@ -1,6 +1,6 @@
 //! Scale-out: Tocsin instances in one consumer group share the partitions; when one is killed
-//! with SIGKILL mid-stream and a replacement starts (as a supervisor would; see broker-notes for
-//! why the test broker needs the replacement), every alarm still yields a webhook POST.
+//! with SIGKILL mid-stream and a replacement starts (as a supervisor would; see `docs/test-broker.md`
+//! for why the test broker needs the replacement), every alarm still yields a webhook POST.
 
 use crate::faults::{delivered, setting};
 use crate::support::tocsin::{write_config, Process, Topics};
@@ -95,7 +95,7 @@ async fn a_graceful_leave_hands_over_without_duplicates() {
     assert!(hook.count() < total, "the member must leave mid-stream");
 
     // The test broker has left partitions unassigned after a rebalance under load (see
-    // broker-notes); a member joining repairs it, as a supervisor's restart would.
+    // docs/test-broker.md); a member joining repairs it, as a supervisor's restart would.
     let reassigned = || latest_assignment(&staying.log_text()).is_some_and(|p| p.len() == 4);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !reassigned() && std::time::Instant::now() < deadline {

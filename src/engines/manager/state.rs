@@ -7,7 +7,7 @@
 //! can persist exactly what changed ([`ManagerState::take_changes`]); a state rebuilt from those
 //! rows ([`ManagerState::restore`]) behaves as the one that wrote them.
 //!
-//! The semantics are `decisions.md`'s: silence and inhibit are computed independently, grouping
+//! The semantics are those of `docs/rules.md` (Order of application): silence and inhibit are computed independently, grouping
 //! sees only what neither suppressed, and grouping never suppresses an alarm's own actions.
 
 use crate::model::{AlarmState, AlarmTransition, Metric};
@@ -45,7 +45,7 @@ pub struct GroupNotice {
     pub rule_name: String,
     pub values: Vec<String>,
     pub state: AlarmState,
-    /// `group_notification_<rule>_<values>_<state>[<count>]` (decisions.md).
+    /// `group_notification_<rule>_<values>_<state>[<count>]` (`docs/rules.md`, Group rules).
     pub name: String,
     pub members: Vec<Arc<Member>>,
     /// Notification-method ids of the rule for `state`.

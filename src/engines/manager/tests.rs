@@ -1,5 +1,5 @@
-//! The state machine against the seed example, examples 1–7 of `alarm-managers.md` §8 with
-//! decisions.md's answers, and the edges the engine relies on. Time is an argument: no sleeps.
+//! The state machine against the seed example, the worked examples 1–7 of `docs/rules.md` with
+//! the outputs given there, and the edges the engine relies on. Time is an argument: no sleeps.
 
 use super::state::{Effect, GroupNotice, ManagerState, Suppression};
 use crate::model::AlarmTransition;

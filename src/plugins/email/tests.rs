@@ -1,4 +1,4 @@
-//! Exact texts: the §5.1 worked example and monasca-notification's email tests, compared with
+//! Exact texts: the worked example of Monasca's email format and monasca-notification's email tests, compared with
 //! the bytes Python's email package produced for the same input (generated with Python 3.11's
 //! `MIMEText`/`Header`/`as_string()` and Monasca's templates, Date fixed).
 
@@ -37,7 +37,7 @@ fn test_alarm(metrics: Value) -> Value {
            "stateChangeReason": format!("I am alarming!{NA}"), "timestamp": 1429023453632u64, "metrics": metrics})
 }
 
-/// The thresh-produced alarm of the specification's §1.2.
+/// An alarm as Monasca's threshold engine publishes it.
 fn thresh_alarm() -> Value {
     json!({"tenantId": "62f7a7a314904aa3ab137d569d6b4fde", "alarmId": "20a54a65-44b8-4ac9-a398-1f2d888827d2",
            "alarmDefinitionId": "78ce7b53-f7e6-4b51-88d0-cb741e7dc906",

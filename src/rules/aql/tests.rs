@@ -1,5 +1,5 @@
-//! The verified vectors of `alarm-managers.md` §3.3 (with Tocsin's [REC] differences: trimming,
-//! duplicate keys rejected), ordering errors, quoting and the render round trip.
+//! The grammar's verified vectors (with Tocsin's deliberate differences, `docs/rules.md`:
+//! trimming, duplicate keys rejected), ordering errors, quoting and the render round trip.
 
 use super::*;
 use crate::rules::Key::{self, *};

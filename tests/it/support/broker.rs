@@ -1,6 +1,6 @@
 //! One tansu broker per test run, on a free port, shared by every test; tests isolate themselves
 //! with uniquely named topics and groups. Producers here write one record per batch, as
-//! broker-notes requires.
+//! `docs/test-broker.md` requires.
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
