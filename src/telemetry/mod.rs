@@ -65,6 +65,8 @@ struct Inner {
     manager_suppressed: IntCounterVec,
     manager_group_notices: IntCounter,
     manager_open_groups: IntGauge,
+    manager_groups_awaiting_first_notice: IntGauge,
+    manager_held_transitions: IntGauge,
     manager_persist_errors: IntCounter,
     manager_unreadable_rows: IntCounter,
     rules_revision: IntGauge,
@@ -74,6 +76,12 @@ fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("valid metric name");
     registry.register(Box::new(c.clone())).expect("metric registered once");
     c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric name");
+    registry.register(Box::new(g.clone())).expect("metric registered once");
+    g
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -138,18 +146,20 @@ impl Metrics {
             manager_transitions: counter(&r, "tocsin_manager_transitions_total", "Transitions the alarm manager applied"),
             manager_suppressed: counter_vec(&r, "tocsin_manager_suppressed_total", "Transitions whose own actions a rule suppressed", &["by"]),
             manager_group_notices: counter(&r, "tocsin_manager_group_notifications_total", "Grouped notifications made (first and repeats)"),
-            manager_open_groups: {
-                let g = IntGauge::new("tocsin_manager_open_groups", "Groups open in the partitions this instance holds").expect("valid metric name");
-                r.register(Box::new(g.clone())).expect("metric registered once");
-                g
-            },
+            manager_open_groups: gauge(&r, "tocsin_manager_open_groups", "Groups open in the partitions this instance holds"),
+            manager_groups_awaiting_first_notice: gauge(
+                &r,
+                "tocsin_manager_groups_awaiting_first_notice",
+                "Open groups whose first notification (group_wait after they opened) is still to come; updated at each state write",
+            ),
+            manager_held_transitions: gauge(
+                &r,
+                "tocsin_manager_held_transitions",
+                "Transitions held back waiting for an inhibition source (wait_time); updated at each state write",
+            ),
             manager_persist_errors: counter(&r, "tocsin_manager_persist_errors_total", "Failed writes of alarm-manager state (retried)"),
             manager_unreadable_rows: counter(&r, "tocsin_manager_unreadable_state_rows_total", "Persisted alarm-manager state rows that could not be read and were left out"),
-            rules_revision: {
-                let g = IntGauge::new("tocsin_rules_revision", "The rule-store revision the rules in force reflect").expect("valid metric name");
-                r.register(Box::new(g.clone())).expect("metric registered once");
-                g
-            },
+            rules_revision: gauge(&r, "tocsin_rules_revision", "The rule-store revision the rules in force reflect"),
             registry: r,
             statsd: Aggregator::default(),
         };
@@ -270,6 +280,13 @@ impl Metrics {
 
     pub fn manager_open_groups(&self, change: i64) {
         self.inner.manager_open_groups.add(change);
+    }
+
+    /// Changes, since the partition last reported, in its groups awaiting their first notice
+    /// and its held transitions.
+    pub fn manager_pending(&self, groups_awaiting_first_notice: i64, held_transitions: i64) {
+        self.inner.manager_groups_awaiting_first_notice.add(groups_awaiting_first_notice);
+        self.inner.manager_held_transitions.add(held_transitions);
     }
 
     pub fn manager_persist_error(&self) {

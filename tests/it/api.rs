@@ -3,6 +3,7 @@
 //! isolation, and that a refused request writes nothing. The router is Tocsin's own
 //! (`tocsin::api::router`) served by axum, as `tocsin run` serves it; no broker is involved.
 
+use crate::support::api::ApiClient;
 use crate::support::{DbKind, TestDb};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -13,10 +14,9 @@ use tocsin::rules::index::RuleIndex;
 use tocsin::rules::store::RuleStore;
 
 pub struct ApiServer {
-    pub base: String,
+    pub client: ApiClient,
     pub db: TestDb,
     pub store: RuleStore,
-    client: reqwest::Client,
 }
 
 pub const TOKEN_A: &str = "token-of-a";
@@ -61,23 +61,12 @@ impl ApiServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        ApiServer { base: format!("http://{addr}"), db, store, client: reqwest::Client::new() }
+        ApiServer { client: ApiClient::new(&addr.to_string()), db, store }
     }
 
-    /// Sends a request as the tenant of `token` (no header when `None`); the status and the
-    /// JSON answer (`null` for an empty one).
+    /// See [`ApiClient::call`].
     pub async fn call(&self, token: Option<&str>, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("X-Auth-Token", token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+        self.client.call(token, method, path, body).await
     }
 
     pub async fn a(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -305,7 +294,7 @@ async fn every_bad_request_says_what_to_fix_and_writes_nothing() {
     refused(&api.call(Some("nobody"), Method::GET, "/v2.0/silence-rules", None).await, StatusCode::UNAUTHORIZED, "not valid");
 
     // Bodies.
-    let (status, _) = api.client.post(format!("{}/v2.0/group-rules", api.base)).header("X-Auth-Token", TOKEN_A).body("{not json").send().await.map(|r| (r.status(), ())).unwrap();
+    let status = api.client.request(Some(TOKEN_A), Method::POST, "/v2.0/group-rules").body("{not json").send().await.unwrap().status();
     assert_eq!(status, StatusCode::BAD_REQUEST);
     refused(&post("/v2.0/group-rules", json!(["a list"])).await, unprocessable, "must be a JSON object");
     refused(&post("/v2.0/group-rules", json!({"name": "r", "expression": "group by a", "colour": "red"})).await, unprocessable, "Unknown field \"colour\"");
@@ -452,7 +441,7 @@ async fn notification_methods_follow_monasca_api_shapes_and_validation() {
 /// Runs the `tocsin` binary against `api` as the tenant of `token`: (succeeded, stdout, stderr).
 async fn tocsin(api: &ApiServer, token: Option<&str>, args: &[&str]) -> (bool, String, String) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tocsin"));
-    command.args(args).env("TOCSIN_API_URL", &api.base).env_remove("TOCSIN_TOKEN");
+    command.args(args).env("TOCSIN_API_URL", &api.client.base).env_remove("TOCSIN_TOKEN");
     if let Some(token) = token {
         command.env("TOCSIN_TOKEN", token);
     }
@@ -697,8 +686,8 @@ async fn refused_tokens_are_remembered_and_validations_and_requests_are_bounded(
     let narrow = ApiServer::start_configured(DbKind::Sqlite, FakeKeystone::authenticator(&keystone.url), &config).await;
     keystone.delay_ms.store(2_000, Ordering::SeqCst);
     let first = tokio::spawn({
-        let (base, client) = (narrow.base.clone(), reqwest::Client::new());
-        async move { client.get(format!("{base}/v2.0/group-rules")).header("X-Auth-Token", "writer").send().await.unwrap().status() }
+        let client = narrow.client.clone();
+        async move { client.call(Some("writer"), Method::GET, "/v2.0/group-rules", None).await.0 }
     });
     crate::support::eventually(std::time::Duration::from_secs(10), "the first request's validation", || async {
         (keystone.in_flight.load(Ordering::SeqCst) == 1).then_some(())

@@ -148,7 +148,7 @@ async fn a_webhook_outage_is_retried_until_it_ends() {
         (alarms && retries).then_some(())
     })
     .await;
-    assert!(b.read(&topics.retry_dead, 1, Duration::from_secs(1)).is_empty(), "nothing given up");
+    assert_eq!(b.records(&topics.retry_dead), 0, "nothing given up");
     eprintln!(
         "FAULT webhook outage: {} s, {total} alarms, {} retry records, all delivered {:.1} s after the endpoint came back",
         outage.as_secs(),

@@ -4,7 +4,8 @@
 //! timings of the examples are unit tests of the state machine (`src/manager/tests.rs`).
 
 use crate::support::receiver::Receiver;
-use crate::support::tocsin::{metric_value, start_in_process, write_config, Process, Topics};
+use crate::support::api::ApiClient;
+use crate::support::tocsin::{manager_committed, manager_settled, metric_value, rules_in_force, start_in_process, write_config, Process, Topics};
 use crate::support::{broker, eventually, unique, TestDb, DbKind};
 use serde_json::{json, Value};
 use tocsin::rules::store::RuleStore;
@@ -27,22 +28,16 @@ fn tenant(name: &str) -> Tenant {
     Tenant { token: unique(&format!("token-{name}")), id: unique(&format!("tenant-{name}")) }
 }
 
-struct Api {
-    base: String,
-    client: reqwest::Client,
-}
+/// The API as the tests' tenants use it.
+struct Api(ApiClient);
 
 impl Api {
     fn new(http_addr: &str) -> Api {
-        Api { base: format!("http://{http_addr}/v2.0"), client: reqwest::Client::new() }
+        Api(ApiClient::new(http_addr))
     }
 
     async fn post(&self, tenant: &Tenant, path: &str, body: Value) -> Value {
-        let response = self.client.post(format!("{}{path}", self.base)).header("X-Auth-Token", &tenant.token).json(&body).send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert_eq!(status.as_u16(), 201, "POST {path} {body} answered {status}: {text}");
-        serde_json::from_str(&text).unwrap()
+        self.0.create(&tenant.token, &format!("/v2.0{path}"), body).await
     }
 
     /// A webhook method at `receiver{path}`; returns its id.
@@ -105,22 +100,6 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     out
 }
 
-/// Waits until the alarm manager committed `records` filtered-topic offsets, which it does only
-/// once the state those records changed was persisted.
-async fn manager_committed(topics: &Topics, records: i64) {
-    let manager_group = format!("{}-manager", topics.group);
-    eventually(Duration::from_secs(20), "the manager to persist and commit the records", || async {
-        let committed: i64 = broker().committed(&manager_group, &topics.filtered).values().sum();
-        (committed >= records).then_some(())
-    })
-    .await;
-}
-
-/// Rules written through the API reach the engines within the poll interval (200 ms in tests).
-async fn rules_take_effect() {
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-}
-
 crate::on_every_database! {
     async fn the_seed_example_makes_one_grouped_notification_named_as_the_blueprint_says(kind: DbKind) {
         let db = TestDb::new(kind).await;
@@ -130,7 +109,8 @@ crate::on_every_database! {
         let seed = tenant("seed");
         let dir = tempfile::tempdir().unwrap();
         let app = start_in_process(&write_config(dir.path(), &topics, &db.url, &manager_config(&[&seed]))).await;
-        let api = Api::new(&app.http_addr().to_string());
+        let addr = app.http_addr().to_string();
+        let api = Api::new(&addr);
 
         let cd892 = api.webhook(&seed, &receiver, "cd892", "/seed/cd892").await;
         // The blueprint's JSON shape: matchers = group-by keys, exclusions = key → value.
@@ -139,7 +119,7 @@ crate::on_every_database! {
             "group_wait": "1s", "repeat_interval": "2h", "alarm_actions": [cd892],
         }))
         .await;
-        rules_take_effect().await;
+        rules_in_force(&addr, &db.db).await;
         produce(&topics, &[
             transition(&seed, "at1", "def1", "cpu_percent_high", "ALARM", "LOW", "host1"),
             transition(&seed, "at2", "def2", "cpu_system_perc_high", "ALARM", "LOW", "host1"),
@@ -164,10 +144,12 @@ crate::on_every_database! {
         assert_eq!(record["alarm_name"], "group_notification_rule_1_host1_alarm[1]");
         assert_eq!(record["id"], cd892.as_str());
 
-        // AT1 and AT3 are excluded and their definitions have no actions: nothing else is sent,
-        // and the 2 h repeat is not due.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // AT1 and AT3 are excluded and their definitions have no actions: once the manager has
+        // applied all three and has nothing pending, nothing else is sent until the 2 h repeat.
+        manager_settled(&addr, &topics, 3).await;
         assert_eq!(receiver.count(), 1);
+        let metrics = app.metrics().render_prometheus();
+        assert_eq!(metric_value(&metrics, "tocsin_alarms_finished_total"), 3, "a routed alarm counts once: {metrics}");
         app.shutdown().await.unwrap();
     }
 }
@@ -184,7 +166,8 @@ crate::on_every_database! {
         let all: Vec<&Tenant> = tenants.values().collect();
         let dir = tempfile::tempdir().unwrap();
         let app = start_in_process(&write_config(dir.path(), &topics, &db.url, &manager_config(&all))).await;
-        let api = Api::new(&app.http_addr().to_string());
+        let addr = app.http_addr().to_string();
+        let api = Api::new(&addr);
 
         let start = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let silence = |expression: &str| json!({"name": unique("silence"), "expression": expression, "start_time": start, "silence_duration": "2h"});
@@ -266,7 +249,7 @@ crate::on_every_database! {
             transitions.push(transition(t, &format!("ex7-{id}"), "no-actions", id, state, severity, host));
         }
 
-        rules_take_effect().await;
+        rules_in_force(&addr, &db.db).await;
         produce(&topics, &transitions).await;
         let expected: BTreeMap<&str, Vec<(String, String)>> = [
             ("/ex1/", pairs(&[("/ex1/own", "a1")])),
@@ -285,9 +268,10 @@ crate::on_every_database! {
         .into_iter()
         .collect();
         let total: usize = expected.values().map(Vec::len).sum();
+        // Every transition applied, every hold released and every group's first notice made:
+        // what arrived is all that will.
+        manager_settled(&addr, &topics, transitions.len() as i64).await;
         eventually(Duration::from_secs(30), "every expected notification", || async { (receiver.count() >= total).then_some(()) }).await;
-        // Holds (2 s) and groups (1 s) are all past: what arrived is all that will.
-        tokio::time::sleep(Duration::from_secs(3)).await;
         for (prefix, want) in &expected {
             assert_eq!(&received(&receiver, prefix), want, "example {prefix}");
         }
@@ -321,7 +305,7 @@ crate::on_every_database! {
         let def = api.definition(&t, "crash", &[&own]).await;
         api.post(&t, "/group-rules", json!({"name": "group_hosts", "expression": "group by hostname", "group_wait": "6s", "alarm_actions": [group_action]})).await;
         api.post(&t, "/inhibit-rules", json!({"name": "hold", "expression": "source {severity=CRITICAL} targets {severity=HIGH} group by hostname", "wait_time": "6s"})).await;
-        rules_take_effect().await;
+        rules_in_force(&first.http_addr().await, &db.db).await;
         produce(&topics, &[
             transition(&t, "g1", &def, "disk", "ALARM", "LOW", "host1"),
             transition(&t, "g2", &def, "mem", "ALARM", "LOW", "host1"),
@@ -353,8 +337,9 @@ crate::on_every_database! {
                 .find(|r| r.path == "/crash/own" && serde_json::from_str::<Value>(&r.body).unwrap()["alarm_id"] == "held")
         })
         .await;
-        // Once or twice (a crash may repeat), never more.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Once or twice (a crash may repeat), never more: counted once the second instance has
+        // nothing pending.
+        manager_settled(&second.http_addr().await, &topics, 3).await;
         let requests = receiver.requests();
         let groups = requests.iter().filter(|r| r.path == "/crash/group").count();
         let held = requests.iter().filter(|r| r.path == "/crash/own" && serde_json::from_str::<Value>(&r.body).unwrap()["alarm_id"] == "held").count();
@@ -379,7 +364,7 @@ crate::on_every_database! {
         let api = Api::new(&first.http_addr().await);
         let group_action = api.webhook(&t, &receiver, "group", "/move/group").await;
         api.post(&t, "/group-rules", json!({"name": "group_hosts", "expression": "group by hostname", "group_wait": "20s", "alarm_actions": [group_action]})).await;
-        rules_take_effect().await;
+        rules_in_force(&first.http_addr().await, &db.db).await;
         produce(&topics, &[
             transition(&t, "m1", "no-actions", "disk", "ALARM", "LOW", "host1"),
             transition(&t, "m2", "no-actions", "mem", "ALARM", "LOW", "host1"),
@@ -407,7 +392,7 @@ crate::on_every_database! {
         };
         let body: Value = serde_json::from_str(&notices[0].body).unwrap();
         assert_eq!(body["alarm_name"], "group_notification_hosts_host1_alarm[2]");
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        manager_settled(&second.http_addr().await, &topics, 2).await;
         let count = receiver.requests().iter().filter(|r| r.path == "/move/group").count();
         assert!(count <= 2, "{count} grouped notifications for one due group");
         second.terminate();
@@ -478,20 +463,17 @@ async fn a_rules_actions_are_read_as_its_own_tenants_methods() {
     let (a, b) = (tenant("owner"), tenant("other"));
     let dir = tempfile::tempdir().unwrap();
     let app = start_in_process(&write_config(dir.path(), &topics, &db.url, &manager_config(&[&a, &b]))).await;
-    let api = Api::new(&app.http_addr().to_string());
+    let addr = app.http_addr().to_string();
+    let api = Api::new(&addr);
     let a_method = api.webhook(&a, &mine, "mine", "/mine").await;
     let b_method = api.webhook(&b, &theirs, "theirs", "/theirs").await;
     api.post(&a, "/group-rules", json!({"name": "hosts", "expression": "group by hostname", "group_wait": "1s", "alarm_actions": [a_method]})).await;
     db.db.execute("UPDATE group_rule_action SET action_id = ? WHERE action_id = ?", &[&b_method, &a_method]).await.unwrap();
     db.db.execute("UPDATE rule_revision SET revision = revision + 1 WHERE id = 1", &[]).await.unwrap();
     db.db.execute("UPDATE rule_tenant_revision SET revision = (SELECT revision FROM rule_revision WHERE id = 1) WHERE tenant_id = ?", &[&a.id]).await.unwrap();
-    eventually(Duration::from_secs(20), "the changed action in the live rules", || async {
-        let rules = RuleStore::new(db.db.clone()).load_tenant(&a.id).await.unwrap();
-        let live_has_it = rules.iter().any(|r| matches!(r, tocsin::rules::Rule::Group(g) if g.alarm_actions == [b_method.clone()]));
-        live_has_it.then_some(())
-    })
-    .await;
-    rules_take_effect().await;
+    let stored = RuleStore::new(db.db.clone()).load_tenant(&a.id).await.unwrap();
+    assert!(stored.iter().any(|r| matches!(r, tocsin::rules::Rule::Group(g) if g.alarm_actions == [b_method.clone()])), "{stored:?}");
+    rules_in_force(&addr, &db.db).await;
     produce(&topics, &[transition(&a, "a1", "no-actions", "disk", "ALARM", "LOW", "host1")]).await;
     eventually(Duration::from_secs(20), "the grouped notice", || async {
         (metric_value(&app.metrics().render_prometheus(), "tocsin_manager_group_notifications_total") >= 1).then_some(())

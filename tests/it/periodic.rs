@@ -2,7 +2,7 @@
 //! alarm row stays in the notified state, and the chain stops within a period of the alarm
 //! changing state or the method's period changing; a chain survives kill -9.
 
-use crate::support::tocsin::{start_in_process, write_config, Process, Topics};
+use crate::support::tocsin::{metric_value, scrape, start_in_process, write_config, Process, Topics};
 use crate::support::{alarm_message, broker, eventually, DbKind, Receiver, TestDb};
 use std::time::Duration;
 
@@ -20,20 +20,20 @@ async fn firing_alarm_with_periodic_hook(db: &TestDb, hook: &Receiver, topics: &
     b.produce(&b.producer(), &topics.alarms, "alarm-1", alarm_message("alarm-1", "def-1", "ALARM").to_string().as_bytes()).await;
 }
 
-/// Waits until the hook's count has not changed for `quiet`, and returns it; fails if re-sends
-/// go on for 20 s.
-async fn settled_count(hook: &Receiver, quiet: Duration) -> usize {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut last = hook.count();
-    loop {
-        assert!(tokio::time::Instant::now() < deadline, "re-sends never stopped: {last} so far");
-        tokio::time::sleep(quiet).await;
-        let now = hook.count();
-        if now == last {
-            return now;
-        }
-        last = now;
-    }
+/// Waits until the chain stopped (`tocsin_periodic_chains_stopped_total{why}` counted it on the
+/// Tocsin at `http_addr`) and the periodic engine holds no record (every one in its topic is
+/// committed): no re-send can follow. Returns the hook's count then.
+async fn chain_stopped(http_addr: &str, topics: &Topics, why: &str, hook: &Receiver) -> usize {
+    let stopped = format!("tocsin_periodic_chains_stopped_total{{why=\"{why}\"}}");
+    let group = format!("{}-periodic-1", topics.group);
+    eventually(WAIT, "the chain to stop and its last record to be committed", || async {
+        let counted = metric_value(&scrape(http_addr).await, &stopped) >= 1;
+        let b = broker();
+        let drained = b.committed(&group, &topics.periodic).values().sum::<i64>() == b.records(&topics.periodic);
+        (counted && drained).then_some(())
+    })
+    .await;
+    hook.count()
 }
 
 crate::on_every_database! {
@@ -57,10 +57,8 @@ crate::on_every_database! {
 
         db.set_alarm_state("alarm-1", "OK").await;
         let at_change = hook.count();
-        let settled = settled_count(&hook, Duration::from_millis(2500)).await;
+        let settled = chain_stopped(&app.http_addr().to_string(), &topics, "state_changed", &hook).await;
         assert!(settled <= at_change + 1, "at most the re-send already under way: {at_change} → {settled}");
-        let metrics = app.metrics().render_prometheus();
-        assert!(metrics.contains("tocsin_periodic_chains_stopped_total{why=\"state_changed\"} 1"), "{metrics}");
         app.shutdown().await.unwrap();
     }
 }
@@ -77,10 +75,8 @@ crate::on_every_database! {
         eventually(WAIT, "two re-sends", || async { (hook.count() >= 3).then_some(()) }).await;
         db.set_method_period("m-1", 300).await;
         let at_change = hook.count();
-        let settled = settled_count(&hook, Duration::from_millis(2500)).await;
+        let settled = chain_stopped(&app.http_addr().to_string(), &topics, "period_changed", &hook).await;
         assert!(settled <= at_change + 1, "{at_change} → {settled}");
-        let metrics = app.metrics().render_prometheus();
-        assert!(metrics.contains("tocsin_periodic_chains_stopped_total{why=\"period_changed\"} 1"), "{metrics}");
         app.shutdown().await.unwrap();
     }
 }
@@ -101,7 +97,7 @@ crate::on_every_database! {
         let mut second = Process::spawn(&config);
         eventually(WAIT, "re-sends after the restart", || async { (hook.count() >= at_kill + 3).then_some(()) }).await;
         db.set_alarm_state("alarm-1", "OK").await;
-        let stopped = settled_count(&hook, Duration::from_millis(2500)).await;
+        let stopped = chain_stopped(&second.http_addr().await, &topics, "state_changed", &hook).await;
         assert!(second.terminate().success(), "{}", second.log_text());
         assert!(stopped >= at_kill + 3);
     }

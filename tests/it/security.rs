@@ -74,7 +74,7 @@ crate::on_every_database! {
 
         // The CLI is a client of the same API, with the same answers.
         let cli = |args: Vec<String>| {
-            let base = api.base.clone();
+            let base = api.client.base.clone();
             async move {
                 let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tocsin"))
                     .args(&args)
@@ -342,12 +342,13 @@ async fn endless_answers_are_cut_and_their_connection_dropped() {
     use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let written = Arc::new(AtomicUsize::new(0));
+    let hung_up = Arc::new(AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let counter = written.clone();
+    let (counter, hangups) = (written.clone(), hung_up.clone());
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
-            let counter = counter.clone();
+            let (counter, hangups) = (counter.clone(), hangups.clone());
             tokio::spawn(async move {
                 let mut request = [0u8; 8192];
                 let _ = socket.read(&mut request).await;
@@ -359,6 +360,7 @@ async fn endless_answers_are_cut_and_their_connection_dropped() {
                 // Stops only when the client has gone: at most 1 GiB.
                 for _ in 0..65_536 {
                     if socket.write_all(chunk.as_bytes()).await.is_err() {
+                        hangups.fetch_add(1, Ordering::SeqCst);
                         return;
                     }
                     counter.fetch_add(16 * 1024, Ordering::SeqCst);
@@ -381,7 +383,10 @@ async fn endless_answers_are_cut_and_their_connection_dropped() {
     assert!(receipt.answer.starts_with("HTTP 200: xxx"), "{}", receipt.answer);
     let slack = plugins.get("slack").unwrap().send(&notification("slack")).await.unwrap_err();
     assert!(slack.detail.contains("answered more than 65536 bytes"), "{slack}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    crate::support::eventually(Duration::from_secs(10), "the server to see both connections closed", || async {
+        (hung_up.load(Ordering::SeqCst) == 2).then_some(())
+    })
+    .await;
     let sent = written.load(Ordering::SeqCst);
     assert!(sent < 16 << 20, "the server could write {sent} bytes before Tocsin hung up");
 }
@@ -409,7 +414,7 @@ async fn quotas_and_the_write_budget_bound_each_tenant_alone() {
     refused(&api.a(Method::POST, "/v2.0/alarm-definitions", Some(json!({"name": "d2", "expression": "x > 1"}))).await, forbidden, "[api] max_definitions_per_tenant = 1");
     // Eight writes so far (refused ones count): one more, then 429 with when to come back.
     assert_eq!(api.a(Method::DELETE, "/v2.0/group-rules/none", None).await.0, StatusCode::NOT_FOUND);
-    let response = reqwest::Client::new().post(format!("{}/v2.0/group-rules", api.base)).header("X-Auth-Token", TOKEN_A).json(&json!({"name": "g3"})).send().await.unwrap();
+    let response = api.client.request(Some(TOKEN_A), Method::POST, "/v2.0/group-rules").json(&json!({"name": "g3"})).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");

@@ -14,7 +14,7 @@
 use super::config::ManagerConfig;
 use super::notice;
 use super::persist::{self, StateStore};
-use super::state::{Effect, GroupNotice, ManagerState, Suppression};
+use super::state::{Effect, GroupNotice, ManagerState, Pending, Suppression};
 use crate::db;
 use crate::engines::Parts;
 use crate::ingest;
@@ -75,6 +75,8 @@ struct Loaded {
     /// Records below this offset are already reflected in the restored state.
     skip_below: i64,
     open_groups: usize,
+    /// As last added to the instance's gauges.
+    pending: Pending,
 }
 
 /// One record of the filtered-transitions topic, decoded.
@@ -131,12 +133,14 @@ impl ManagerEngine {
         }
         let open_groups = state.group_count();
         self.parts.metrics.manager_open_groups(open_groups as i64);
+        let pending = state.pending();
+        self.parts.metrics.manager_pending(pending.groups_awaiting_first_notice as i64, pending.held_transitions as i64);
         tracing::info!(scope, rows, open_groups, next_offset = snapshot.next_offset, "alarm-manager state loaded");
         self.durable.lock().expect("lock poisoned").insert(number, snapshot.next_offset);
         let partition = Arc::new(Partition {
             number,
             scope,
-            state: tokio::sync::Mutex::new(Loaded { state, skip_below: snapshot.next_offset, open_groups }),
+            state: tokio::sync::Mutex::new(Loaded { state, skip_below: snapshot.next_offset, open_groups, pending }),
             finished_below: AtomicI64::new(snapshot.next_offset),
             poisoned: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
@@ -188,6 +192,18 @@ impl ManagerEngine {
         let now = loaded.state.group_count();
         self.parts.metrics.manager_open_groups(now as i64 - loaded.open_groups as i64);
         loaded.open_groups = now;
+    }
+
+    /// Brings the pending-work gauges up to date; at each state write, so that once an offset
+    /// is committed they reflect at least the records before it.
+    fn update_pending(&self, loaded: &mut Loaded) {
+        let now = loaded.state.pending();
+        let before = loaded.pending;
+        self.parts.metrics.manager_pending(
+            now.groups_awaiting_first_notice as i64 - before.groups_awaiting_first_notice as i64,
+            now.held_transitions as i64 - before.held_transitions as i64,
+        );
+        loaded.pending = now;
     }
 
     /// Delivers what the state machine decided. Returns the firing transitions whose own
@@ -334,6 +350,7 @@ impl ManagerEngine {
         }
         let (changes, next_offset) = {
             let mut loaded = part.state.lock().await;
+            self.update_pending(&mut loaded);
             (loaded.state.take_changes(), part.finished_below.load(Ordering::SeqCst))
         };
         let durable = self.durable.lock().expect("lock poisoned").get(&part.number).copied();
@@ -408,6 +425,7 @@ impl Handler for ManagerHandler {
         let written = self.0.flush(&part).await;
         let loaded = part.state.lock().await;
         self.0.parts.metrics.manager_open_groups(-(loaded.open_groups as i64));
+        self.0.parts.metrics.manager_pending(-(loaded.pending.groups_awaiting_first_notice as i64), -(loaded.pending.held_transitions as i64));
         tracing::info!(scope = %part.scope, written, open_groups = loaded.open_groups, "alarm-manager partition released");
     }
 }

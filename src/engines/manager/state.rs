@@ -147,6 +147,13 @@ pub struct Group {
     pub sent: u32,
 }
 
+/// See [`ManagerState::pending`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    pub groups_awaiting_first_notice: usize,
+    pub held_transitions: usize,
+}
+
 /// A transition waiting for an inhibition source to appear.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hold {
@@ -317,6 +324,16 @@ impl ManagerState {
     /// Open groups over all tenants.
     pub fn group_count(&self) -> usize {
         self.tenants.values().map(|t| t.groups.len()).sum()
+    }
+
+    /// What is still to happen without any new transition: groups whose first notice is not
+    /// made yet, and transitions held for an inhibition source. Walks every group and hold, so
+    /// the engine asks at each state write, not at each transition.
+    pub fn pending(&self) -> Pending {
+        Pending {
+            groups_awaiting_first_notice: self.tenants.values().flat_map(|t| t.groups.values()).filter(|g| g.sent == 0).count(),
+            held_transitions: self.tenants.values().flat_map(|t| t.holds.values()).map(VecDeque::len).sum(),
+        }
     }
 
     fn release_hold(&mut self, rules: &RuleIndex, tenant_id: &str, alarm_id: &str, due_ms: i64, now_ms: i64) -> Vec<Effect> {

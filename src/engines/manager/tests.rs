@@ -1,7 +1,7 @@
 //! The state machine against the seed example, the worked examples 1–7 of `docs/rules.md` with
 //! the outputs given there, and the edges the engine relies on. Time is an argument: no sleeps.
 
-use super::state::{Effect, GroupNotice, ManagerState, Suppression};
+use super::state::{Effect, GroupNotice, ManagerState, Pending, Suppression};
 use crate::model::AlarmTransition;
 use crate::rules::index::RuleIndex;
 use crate::rules::{aql, GroupRule, InhibitRule, Rule, RuleMeta, SilenceRule};
@@ -164,7 +164,9 @@ fn example_2_an_active_source_inhibits_its_target_and_the_excluded_alarm_notifie
     assert!(run.send(at("abcd3", "cpu_high", "ALARM", "HIGH", "h"), 0).is_empty(), "the target is held");
     assert_eq!(own(&run.send(at("23dgs", "cpu_high", "ALARM", "LOW", "h"), 0)), strings(&["23dgs"]));
     assert!(run.advance(30 * SECOND - 1).is_empty());
+    assert_eq!(run.state.pending(), Pending { groups_awaiting_first_notice: 0, held_transitions: 1 });
     let released = run.advance(30 * SECOND);
+    assert_eq!(run.state.pending(), Pending::default(), "nothing is left to happen");
     assert_eq!(
         suppressed(&released),
         vec![("abcd3".to_string(), Suppression::Inhibit { rule_id: "i1".into(), source_alarm_id: "d42bc".into() })]
@@ -196,8 +198,11 @@ fn example_3_grouping_adds_one_notice_per_group_and_keeps_own_actions() {
         effects.extend(run.send(at(id, "cpu", "ALARM", "HIGH", host), 0));
     }
     assert_eq!(own(&effects), strings(&["at1", "at2", "at3"]));
+    assert_eq!(run.state.pending(), Pending { groups_awaiting_first_notice: 2, held_transitions: 0 });
+    let notices = run.advance(30 * SECOND);
+    assert_eq!(run.state.pending(), Pending::default(), "the groups wait for their repeat only");
     assert_eq!(
-        summary(&run.advance(30 * SECOND)),
+        summary(&notices),
         vec![
             ("group_notification_rule_2_host1_alarm[2]".to_string(), strings(&["cd892"]), strings(&["at1", "at2"])),
             ("group_notification_rule_2_host2_alarm[1]".to_string(), strings(&["cd892"]), strings(&["at3"])),

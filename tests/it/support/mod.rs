@@ -2,6 +2,7 @@
 //! per test (databases, receivers, Tocsin itself), and helpers to wait on them without sleeping
 //! blindly.
 
+pub mod api;
 pub mod broker;
 pub mod db;
 pub mod proxy;

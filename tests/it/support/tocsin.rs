@@ -153,9 +153,50 @@ impl Process {
 
     /// A counter's value from `/metrics` (0 when absent).
     pub async fn metric(&self, line_prefix: &str) -> u64 {
-        let text = reqwest::get(format!("http://{}/metrics", self.http_addr().await)).await.unwrap().text().await.unwrap();
-        metric_value(&text, line_prefix)
+        metric_value(&scrape(&self.http_addr().await).await, line_prefix)
     }
+}
+
+/// The Prometheus text of the Tocsin listening on `http_addr`.
+pub async fn scrape(http_addr: &str) -> String {
+    reqwest::get(format!("http://{http_addr}/metrics")).await.unwrap().text().await.unwrap()
+}
+
+/// Waits until the Tocsin on `http_addr` applies every rule written so far: the revision its
+/// rules reflect (`tocsin_rules_revision`) has reached the store's.
+pub async fn rules_in_force(http_addr: &str, db: &tocsin::db::Database) {
+    let written = tocsin::rules::store::RuleStore::new(db.clone()).revision().await.unwrap();
+    super::eventually(std::time::Duration::from_secs(20), "the rules written so far to be in force", || async {
+        (metric_value(&scrape(http_addr).await, "tocsin_rules_revision") as i64 >= written).then_some(())
+    })
+    .await;
+}
+
+/// Waits until the alarm manager committed `records` filtered-topic offsets, which it does only
+/// once the state those records changed was persisted.
+pub async fn manager_committed(topics: &Topics, records: i64) {
+    let manager_group = format!("{}-manager", topics.group);
+    super::eventually(std::time::Duration::from_secs(30), "the manager to persist and commit the records", || async {
+        let committed: i64 = broker().committed(&manager_group, &topics.filtered).values().sum();
+        (committed >= records).then_some(())
+    })
+    .await;
+}
+
+/// Waits until the alarm manager of the Tocsin on `http_addr` has nothing left to do without a
+/// new transition: `records` filtered records committed (so applied and persisted), no held
+/// transition, and no group awaiting its first notice (gauges updated at each state write, so
+/// after the commit they reflect every committed record). What it sent by then is all it sends
+/// until a group's repeat interval.
+pub async fn manager_settled(http_addr: &str, topics: &Topics, records: i64) {
+    manager_committed(topics, records).await;
+    super::eventually(std::time::Duration::from_secs(30), "the alarm manager to have nothing pending", || async {
+        let metrics = scrape(http_addr).await;
+        let idle = metric_value(&metrics, "tocsin_manager_held_transitions") == 0
+            && metric_value(&metrics, "tocsin_manager_groups_awaiting_first_notice") == 0;
+        idle.then_some(())
+    })
+    .await;
 }
 
 /// The value of the first Prometheus sample line starting with `line_prefix` (0 when absent).
