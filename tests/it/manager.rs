@@ -1,7 +1,7 @@
 //! The alarm manager end to end: rules and methods written through the HTTP API, transitions
 //! through the broker, notifications at real webhook receivers, state through a kill -9.
 //! Waits are short (group_wait 1 s, inhibit wait 2 s) so the examples run in seconds; the exact
-//! timings of the examples are unit tests of the state machine (`src/manager/tests.rs`).
+//! timings of the examples are unit tests of the state machine (`src/engines/manager/tests.rs`).
 
 use crate::support::receiver::Receiver;
 use crate::support::api::ApiClient;
