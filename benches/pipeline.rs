@@ -1,18 +1,36 @@
 //! End-to-end throughput and latency of the notification engine on real parts: a tansu broker,
 //! a SQLite config database, Tocsin in-process, and a fast webhook receiver on loopback.
 //!
-//! Phase 1 (throughput): N alarms are loaded into the alarm topic (8 partitions by default), then Tocsin starts and
-//! the clock runs until the receiver has N posts and the group has committed N offsets.
+//! Phase 1 (throughput): N alarms are loaded into the alarm topic (8 partitions by default), then
+//! Tocsin starts and the clock runs until all N are finished. A notification counts as finished
+//! only when all of these hold: its webhook post arrived (posts are counted by distinct alarm id,
+//! so a duplicate does not stand in for a missing alarm; duplicates are reported), the
+//! notification engine's group has committed its offset (the committed offsets of the alarm
+//! topic sum to N), and the sent topic holds its record (a reader of the sent topic, running
+//! from the start, has seen N distinct alarm ids; its high watermark is no measure here, as the
+//! test broker under-reports it for multi-record batches, which Tocsin's producer writes).
+//! Throughput is N divided by the time until all three hold: the later of when the last post
+//! arrived, when the committed offsets were seen to reach N, and the latest sent record's
+//! timestamp (the reader's own fetch wait is not counted).
 //! Phase 2 (latency): with Tocsin idle, alarms are published at a steady rate; each carries its
-//! send time, and the receiver records alarm-to-webhook latency.
+//! send time, and the receiver records alarm-to-webhook latency. The phase ends when those
+//! alarms are finished in the same sense.
+//!
+//! Every wait has a deadline (scaled to the number of alarms); a run that misses one ends with
+//! exit status 1 and says what was reached.
 //!
 //! `cargo bench --bench pipeline` (env: BENCH_ALARMS, BENCH_PARTITIONS, BENCH_BATCHED, BENCH_RATE, BENCH_CACHE_TTL, BENCH_IN_FLIGHT,
-//! BENCH_RETRY_WAITING, BENCH_GROUP_HOSTS).
+//! BENCH_RETRY_WAITING, BENCH_GROUP_HOSTS, BENCH_SHORT).
+//! BENCH_SHORT=1 makes it seconds long, even in a debug build, with every check kept: 200 alarms,
+//! a latency phase of 200 alarms in 1 s, group_wait 1s. CI runs it so (scripts/test.sh).
 //!
 //! BENCH_GROUP_HOSTS=H measures the alarm manager through the broker instead: the tenant has one
 //! group rule (`group by hostname`, group_wait BENCH_GROUP_WAIT, default 5s) whose action is the
-//! webhook, the N alarms are spread over H hosts (each host's alarms consecutive), and the clock
-//! runs until every one of the H groups was notified and every offset committed.
+//! webhook, and no silence or inhibit rule, so the group rule matches every transition. The N
+//! alarms are spread over H hosts (each host's alarms consecutive), and the clock runs until all
+//! H groups were notified (distinct grouped alarm ids, one per group), the sent topic holds H
+//! records, and both consumer groups committed every offset: the notification engine's of the
+//! alarm topic and the alarm manager's of the filtered topic (its commits follow its persisted state).
 //! Needs `tansu` on PATH (scripts/ensure-tansu.sh).
 
 /// The allocator the `tocsin` binary uses (src/main.rs), so the in-process engine is measured as shipped.
@@ -26,10 +44,10 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -38,13 +56,32 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 #[derive(Default)]
 struct Received {
     posts: AtomicUsize,
+    /// Alarm ids posted so far (a grouped notification's id is its group's).
+    ids: Mutex<HashSet<Box<str>>>,
     /// Latencies in microseconds of posts whose alarm carried a send time.
     latencies: Mutex<Vec<u64>>,
 }
 
+impl Received {
+    fn posts(&self) -> usize {
+        self.posts.load(Ordering::Relaxed)
+    }
+
+    fn distinct(&self) -> usize {
+        self.ids.lock().unwrap().len()
+    }
+}
+
 async fn receive(State(received): State<Arc<Received>>, body: Bytes) -> &'static str {
+    // Counted before the id is recorded, so that ids read before posts never outnumber them.
     received.posts.fetch_add(1, Ordering::Relaxed);
     let text = std::str::from_utf8(&body).unwrap_or_default();
+    // The body's first field is the alarm's id (a grouped notification's members come later).
+    const ID: &str = "\"alarm_id\": \"";
+    if let Some(start) = text.find(ID).map(|at| at + ID.len()) {
+        let id = text[start..].split('"').next().unwrap_or_default();
+        received.ids.lock().unwrap().insert(id.into());
+    }
     if let Some(start) = text.find("sent_at_us=") {
         let digits: String = text[start + 11..].chars().take_while(char::is_ascii_digit).collect();
         if let Ok(sent) = digits.parse::<u64>() {
@@ -84,9 +121,11 @@ fn main() {
 
 async fn run() {
     tocsin::telemetry::init_logging(tocsin::telemetry::LogFormat::Text);
-    let alarms: usize = env("BENCH_ALARMS", 100_000);
+    let short = env("BENCH_SHORT", 0) > 0;
+    let alarms: usize = env("BENCH_ALARMS", if short { 200 } else { 100_000 });
     let partitions: i32 = env("BENCH_PARTITIONS", 8);
-    let rate: usize = env("BENCH_RATE", 1_000);
+    let rate: usize = env("BENCH_RATE", if short { 200 } else { 1_000 });
+    let latency_secs: usize = if short { 1 } else { 10 };
     let cache_ttl: String = env("BENCH_CACHE_TTL", "5s".to_owned());
     let in_flight: usize = env("BENCH_IN_FLIGHT", 256);
     // Extra INI text appended to Tocsin's configuration, e.g. "[kafka_consumer_notification]\nfetch.wait.max.ms = 10".
@@ -111,7 +150,11 @@ async fn run() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("tansu on PATH (scripts/ensure-tansu.sh)");
+    let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(&broker).is_err() {
+        if Instant::now() > deadline {
+            fail("the broker did not accept connections within 30 s".into());
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut client = ClientConfig::new();
@@ -159,7 +202,7 @@ async fn run() {
         use tocsin::rules::{aql, GroupRule, Rule, RuleMeta};
         let store = tocsin::rules::store::RuleStore::new(db.clone());
         store.init_schema().await.unwrap();
-        let group_wait: String = env("BENCH_GROUP_WAIT", "5s".to_owned());
+        let group_wait: String = env("BENCH_GROUP_WAIT", if short { "1s" } else { "5s" }.to_owned());
         store
             .insert(&Rule::Group(GroupRule {
                 meta: RuleMeta { id: "bench-group".into(), tenant_id: TENANT.into(), name: "group_hosts".into(), description: String::new() },
@@ -203,10 +246,14 @@ async fn run() {
         let consumer: BaseConsumer = client.clone().set("group.id", "bench-reader").set("auto.offset.reset", "earliest").set("fetch.wait.max.ms", "10").create().unwrap();
         consumer.subscribe(&["alarm-state-transitions"]).unwrap();
         let started = Instant::now();
+        let deadline = started + deadline_for(alarms);
         let mut read = 0;
         while read < alarms {
             if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
                 read += 1;
+            }
+            if Instant::now() > deadline {
+                fail(format!("broker only: a bare consumer read {read} of {alarms} records by the deadline"));
             }
         }
         println!("broker only: a bare consumer read {alarms} records in {:.2} s ({:.0} records/s)", started.elapsed().as_secs_f64(), alarms as f64 / started.elapsed().as_secs_f64());
@@ -228,9 +275,12 @@ async fn run() {
             }
         }
         let deadline = Instant::now() + Duration::from_secs(30);
-        while latencies.len() < count && Instant::now() < deadline {
+        while latencies.len() < count {
             if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
                 record(message, &mut latencies);
+            }
+            if Instant::now() > deadline {
+                fail(format!("broker only: {} of {count} steady records consumed within 30 s of the last send", latencies.len()));
             }
         }
         latencies.sort_unstable();
@@ -270,33 +320,46 @@ async fn run() {
         ),
     )
     .unwrap();
-    let started = Instant::now();
+    let watch = Watch::new(&client, partitions, group_hosts > 0);
+    let (started, start_ms) = (Instant::now(), now_us() / 1000);
     let cpu_before = (cpu_seconds(std::process::id()), cpu_seconds(tansu.id()));
     let app = tocsin::app::App::start(tocsin::app::Config::load(&config).unwrap()).await.unwrap();
     if group_hosts > 0 {
-        grouped(app, &client, alarms, group_hosts, partitions, &received, started).await;
+        grouped(app, watch, alarms, group_hosts, &received, (started, start_ms)).await;
         let _ = tansu.kill();
         let _ = tansu.wait();
         return;
     }
-    while received.posts.load(Ordering::Relaxed) < alarms {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let delivered = started.elapsed();
-    let cpu_used = (cpu_seconds(std::process::id()) - cpu_before.0, cpu_seconds(tansu.id()) - cpu_before.1);
-    let committed_at = loop {
-        if committed_total(&client, "monasca-notification", partitions) >= alarms as i64 {
-            break started.elapsed();
+    // Committed offsets are asked for only once every post arrived: the broker is the bottleneck.
+    let deadline = started + deadline_for(alarms);
+    let (mut delivered_at, mut committed_at) = (None, None);
+    let (finished, counts) = loop {
+        if delivered_at.is_none() && received.distinct() >= alarms {
+            delivered_at = Some(started.elapsed());
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Some(delivered) = delivered_at {
+            let counts = watch.counts(&received);
+            let now = started.elapsed();
+            if counts.committed >= alarms as i64 {
+                committed_at.get_or_insert(now);
+            }
+            if let Some(committed) = committed_at.filter(|_| counts.sent_distinct >= alarms) {
+                break ((delivered, committed, watch.sent_by(start_ms)), counts);
+            }
+        }
+        if Instant::now() > deadline {
+            fail(format!("throughput phase: {alarms} alarms not finished by the deadline ({:.0?}); reached {}", deadline - started, watch.counts(&received)));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    let throughput = alarms as f64 / delivered.as_secs_f64();
+    let finished_at = finished.0.max(finished.1).max(finished.2);
+    let cpu_used = (cpu_seconds(std::process::id()) - cpu_before.0, cpu_seconds(tansu.id()) - cpu_before.1);
+    let throughput = alarms as f64 / finished_at.as_secs_f64();
 
     // Latency phase: a steady rate, one record per batch so each alarm leaves at once.
     let steady: FutureProducer = client.clone().set("linger.ms", "0").create().unwrap();
-    let count = rate * 10;
+    let count = rate * latency_secs;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-    let before = received.posts.load(Ordering::Relaxed);
     for i in 0..count {
         tick.tick().await;
         let payload = alarm(alarms + i, &format!("sent_at_us={}", now_us()));
@@ -304,25 +367,48 @@ async fn run() {
         let _ = steady.send_result(FutureRecord::to("alarm-state-transitions").key(&key).payload(&payload));
     }
     steady.flush(Duration::from_secs(10)).unwrap();
-    while received.posts.load(Ordering::Relaxed) < before + count {
+    let total = alarms + count;
+    let deadline = Instant::now() + deadline_for(count);
+    let final_counts = loop {
+        if received.distinct() >= total {
+            let counts = watch.counts(&received);
+            if counts.committed >= total as i64 && counts.sent_distinct >= total {
+                break counts;
+            }
+        }
+        if Instant::now() > deadline {
+            fail(format!("latency phase: {total} alarms in all not finished by the deadline; reached {}", watch.counts(&received)));
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    };
     let mut latencies = received.latencies.lock().unwrap().clone();
     latencies.sort_unstable();
     let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] as f64 / 1000.0;
 
     let metrics = app.metrics().render_prometheus();
     app.shutdown().await.unwrap();
+    watch.close();
     let _ = tansu.kill();
     let _ = tansu.wait();
-    println!("pipeline benchmark: {alarms} alarms ({}), {partitions} partitions, lookup cache {cache_ttl}, {in_flight} in flight per partition", if batched { "multi-record batches" } else { "one record per batch" });
-    println!("  throughput: {throughput:.0} notifications/s ({alarms} webhook posts in {:.2} s; all offsets committed at {:.2} s)", delivered.as_secs_f64(), committed_at.as_secs_f64());
+    println!(
+        "pipeline benchmark: {alarms} alarms ({}), {partitions} partitions, lookup cache {cache_ttl}, {in_flight} in flight per partition; no alarm-manager rule (the manager is on and idle)",
+        if batched { "multi-record batches" } else { "one record per batch" }
+    );
+    println!(
+        "  throughput: {throughput:.0} notifications/s ({alarms} finished at {:.2} s: every alarm posted at {:.2} s, every offset committed at {:.2} s, every sent record written at {:.2} s)",
+        finished_at.as_secs_f64(),
+        finished.0.as_secs_f64(),
+        finished.1.as_secs_f64(),
+        finished.2.as_secs_f64()
+    );
+    println!("  counted when finished: {counts}");
     println!(
         "  CPU per notification: {:.1} µs in this process (Tocsin and the receiver), {:.1} µs in the broker",
         cpu_used.0 * 1e6 / alarms as f64,
         cpu_used.1 * 1e6 / alarms as f64
     );
     println!("  latency at {rate} alarms/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)", percentile(0.50), percentile(0.99), percentile(1.0), latencies.len());
+    println!("  counted after the latency phase ({total} alarms in all): {final_counts}");
     println!("  peak RSS: {} MiB", peak_rss_kib() / 1024);
     if retry_waiting > 0 {
         let held = metrics.lines().find(|l| l.starts_with("tocsin_waiting_notifications{engine=\"retry\"}")).unwrap_or("none");
@@ -333,10 +419,6 @@ async fn run() {
         value("sum") / value("count").max(1.0) * 1000.0
     };
     println!("  mean webhook send {:.2} ms, mean method lookup {:.3} ms", mean("tocsin_send_duration_seconds"), mean("tocsin_db_lookup_duration_seconds"));
-}
-
-fn committed_total(client: &ClientConfig, group: &str, partitions: i32) -> i64 {
-    committed_offsets(client, group, "alarm-state-transitions", partitions)
 }
 
 /// User and system CPU time a process has used so far, from /proc.
@@ -357,39 +439,162 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// The BENCH_GROUP_HOSTS run: until every group was notified and both consumer groups (the
-/// notification engine's routing and the alarm manager's, whose commits follow its persisted
-/// state) committed everything.
-async fn grouped(app: tocsin::app::App, client: &ClientConfig, alarms: usize, hosts: usize, partitions: i32, received: &Received, started: Instant) {
-    let mut routed_at = None;
-    let mut notified_at = None;
-    let persisted_at = loop {
+/// The BENCH_GROUP_HOSTS run: until every group was notified, the sent topic holds every grouped
+/// notification, and both consumer groups (the notification engine's routing and the alarm
+/// manager's, whose commits follow its persisted state) committed everything.
+async fn grouped(app: tocsin::app::App, watch: Watch, alarms: usize, hosts: usize, received: &Received, (started, start_ms): (Instant, u64)) {
+    let deadline = started + deadline_for(alarms);
+    let (mut routed_at, mut notified_at, mut persisted_at) = (None, None, None);
+    let counts = loop {
+        let counts = watch.counts(received);
         let now = started.elapsed();
-        if routed_at.is_none() && committed_total(client, "monasca-notification", partitions) >= alarms as i64 {
-            routed_at = Some(now);
+        if counts.committed >= alarms as i64 {
+            routed_at.get_or_insert(now);
         }
-        if notified_at.is_none() && received.posts.load(Ordering::Relaxed) >= hosts {
-            notified_at = Some(now);
+        if counts.distinct >= hosts {
+            notified_at.get_or_insert(now);
         }
-        if routed_at.is_some() && notified_at.is_some() && committed_offsets(client, "monasca-notification-manager", "filtered-alarm-transitions", 4) >= alarms as i64 {
-            break now;
+        if counts.manager_committed.is_some_and(|c| c >= alarms as i64) {
+            persisted_at.get_or_insert(now);
+        }
+        if routed_at.is_some() && notified_at.is_some() && persisted_at.is_some() && counts.sent_distinct >= hosts {
+            break counts;
+        }
+        if Instant::now() > deadline {
+            fail(format!("alarm manager: {alarms} transitions of {hosts} hosts not finished by the deadline ({:.0?}); reached {counts}", deadline - started));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    let (routed, notified, persisted, sent) = (routed_at.unwrap(), notified_at.unwrap(), persisted_at.unwrap(), watch.sent_by(start_ms));
+    let finished = routed.max(notified).max(persisted).max(sent);
     let metrics = app.metrics().render_prometheus();
     app.shutdown().await.unwrap();
-    let (routed, notified) = (routed_at.unwrap(), notified_at.unwrap());
-    println!("alarm manager through the broker: {alarms} transitions of one tenant, {hosts} hosts, one group rule (group by hostname)");
+    watch.close();
+    println!("alarm manager through the broker: {alarms} transitions of one tenant, {hosts} hosts; rules match: one group rule (group by hostname) groups every transition, no silence or inhibit rule");
     println!("  routed by the notification engine: {:.0} transitions/s (all committed at {:.2} s)", alarms as f64 / routed.as_secs_f64(), routed.as_secs_f64());
-    println!("  every group notified at {:.2} s ({} grouped notifications)", notified.as_secs_f64(), received.posts.load(Ordering::Relaxed));
-    println!("  alarm manager: all {alarms} transitions applied, persisted and committed at {:.2} s ({:.0} transitions/s)", persisted_at.as_secs_f64(), alarms as f64 / persisted_at.as_secs_f64());
+    println!("  every group notified at {:.2} s; every grouped notification written to the sent topic at {:.2} s", notified.as_secs_f64(), sent.as_secs_f64());
+    println!("  alarm manager: all {alarms} transitions applied, persisted and committed at {:.2} s", persisted.as_secs_f64());
+    println!("  all finished at {:.2} s ({:.0} transitions/s)", finished.as_secs_f64(), alarms as f64 / finished.as_secs_f64());
+    println!("  counted when finished: {counts} (distinct ids are groups)");
     println!("  peak RSS: {} MiB", peak_rss_kib() / 1024);
     let open = metrics.lines().find(|l| l.starts_with("tocsin_manager_open_groups")).unwrap_or("tocsin_manager_open_groups ?");
     println!("  {open}");
 }
 
-fn committed_offsets(client: &ClientConfig, group: &str, topic: &str, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = client.clone().set("group.id", group).create().unwrap();
+/// How long a phase with `alarms` alarms may take before the run fails: generous (the slowest
+/// runs recorded in BENCHMARKS.md took under a tenth of it), so that only a stuck run ends there.
+fn deadline_for(alarms: usize) -> Duration {
+    Duration::from_secs(60) + Duration::from_millis(2 * alarms as u64)
+}
+
+/// Ends the run with exit status 1. Not a panic: the in-process engine's threads could keep an
+/// unwinding runtime from ending; the broker dies with this process (PR_SET_PDEATHSIG).
+fn fail(message: String) -> ! {
+    eprintln!("pipeline benchmark FAILED: {message}");
+    std::process::exit(1)
+}
+
+/// Finished work as the receiver and the broker show it.
+struct Counts {
+    posts: usize,
+    distinct: usize,
+    /// Offsets the notification engine's group committed on the alarm topic.
+    committed: i64,
+    /// Offsets the alarm manager's group committed on the filtered topic (BENCH_GROUP_HOSTS only).
+    manager_committed: Option<i64>,
+    /// Records the sent topic's reader has seen, and their distinct alarm ids (record keys).
+    sent: usize,
+    sent_distinct: usize,
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} posts, {} distinct alarm ids ({} duplicates), {} alarm-topic offsets committed", self.posts, self.distinct, self.posts.saturating_sub(self.distinct), self.committed)?;
+        if let Some(committed) = self.manager_committed {
+            write!(f, ", {committed} filtered-topic offsets committed")?;
+        }
+        write!(f, ", {} records on the sent topic ({} distinct alarm ids)", self.sent, self.sent_distinct)
+    }
+}
+
+/// What is finished as the broker shows it: committed offsets of Tocsin's consumer groups (the
+/// consumers asking never subscribe, so they never join the groups), and the sent topic as a
+/// reader sees it.
+struct Watch {
+    notification: BaseConsumer,
+    manager: Option<BaseConsumer>,
+    partitions: i32,
+    sent: Arc<SentTopic>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+/// What the sent topic's reader has seen so far.
+#[derive(Default)]
+struct SentTopic {
+    records: AtomicUsize,
+    ids: Mutex<HashSet<Box<[u8]>>>,
+    /// The latest record timestamp (milliseconds since the epoch, set by Tocsin's producer).
+    latest_ms: std::sync::atomic::AtomicU64,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl Watch {
+    /// Also starts the sent topic's reader, from its beginning, on a thread of its own. It reads
+    /// as records arrive, but a fetch waits up to 100 ms (Tocsin's default; shorter waits cost
+    /// the broker, the bottleneck here), so when a record was written is taken from its
+    /// timestamp, not from when the reader saw it.
+    fn new(client: &ClientConfig, partitions: i32, grouped: bool) -> Watch {
+        let of = |group: &str| -> BaseConsumer {
+            client.clone().set("group.id", group).set("enable.auto.commit", "false").set("fetch.wait.max.ms", "100").create().unwrap()
+        };
+        let reader = of("bench-sent-reader");
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset("alarm-notifications", 0, Offset::Beginning).unwrap();
+        reader.assign(&list).unwrap();
+        let sent = Arc::new(SentTopic::default());
+        let seen = sent.clone();
+        let reader = std::thread::spawn(move || {
+            while !seen.stop.load(Ordering::Relaxed) {
+                if let Some(Ok(message)) = reader.poll(Duration::from_millis(100)) {
+                    // Counted before the id is recorded, as the receiver's posts are.
+                    seen.records.fetch_add(1, Ordering::Relaxed);
+                    seen.ids.lock().unwrap().insert(rdkafka::Message::key(&message).unwrap_or_default().into());
+                    let written = rdkafka::Message::timestamp(&message).to_millis().unwrap_or_default();
+                    seen.latest_ms.fetch_max(u64::try_from(written).unwrap_or_default(), Ordering::Relaxed);
+                }
+            }
+        });
+        Watch { notification: of("monasca-notification"), manager: grouped.then(|| of("monasca-notification-manager")), partitions, sent, reader }
+    }
+
+    /// The receiver's counts, the sent topic's, and the committed offsets. The broker is asked
+    /// outside the runtime's scheduling (`block_in_place`), so its workers go on running Tocsin.
+    fn counts(&self, received: &Received) -> Counts {
+        let (committed, manager_committed) = tokio::task::block_in_place(|| {
+            (
+                committed_offsets(&self.notification, "alarm-state-transitions", self.partitions),
+                self.manager.as_ref().map(|manager| committed_offsets(manager, "filtered-alarm-transitions", 4)),
+            )
+        });
+        // Ids before counts: every id recorded was counted first.
+        let (distinct, sent_distinct) = (received.distinct(), self.sent.ids.lock().unwrap().len());
+        Counts { posts: received.posts(), distinct, committed, manager_committed, sent: self.sent.records.load(Ordering::Relaxed), sent_distinct }
+    }
+
+    /// When the latest record on the sent topic was written, from `start_ms` (ms since the epoch).
+    fn sent_by(&self, start_ms: u64) -> Duration {
+        Duration::from_millis(self.sent.latest_ms.load(Ordering::Relaxed).saturating_sub(start_ms))
+    }
+
+    /// Stops the reader and closes every client, before the broker goes away.
+    fn close(self) {
+        self.sent.stop.store(true, Ordering::Relaxed);
+        self.reader.join().unwrap();
+    }
+}
+
+/// The sum of a group's committed offsets over a topic's partitions (0 while unknown).
+fn committed_offsets(consumer: &BaseConsumer, topic: &str, partitions: i32) -> i64 {
     let mut list = TopicPartitionList::new();
     for p in 0..partitions {
         list.add_partition(topic, p);
