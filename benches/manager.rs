@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tocsin::db::Database;
 use tocsin::engines::manager::persist::StateStore;
+use tocsin::engines::manager::sources::{records_for, SourceView};
 use tocsin::engines::manager::state::Suppression;
 use tocsin::engines::manager::{Effect, ManagerState};
 use tocsin::model::AlarmTransition;
@@ -183,6 +184,7 @@ fn run_case(runtime: &tokio::runtime::Runtime, hosts: usize, per_host: usize, ca
     let silences = rules.iter().filter(|r| matches!(r, Rule::Silence(_))).count();
     let index = RuleIndex::from_rules(rules);
     let mut state = ManagerState::new(true);
+    let mut sources = SourceView::new("alarms", 1, Duration::from_secs(3600));
     let now = chrono::Utc::now().timestamp_millis() as f64;
     let count = |kind: Host| (0..hosts).filter(|h| case.host(*h) == kind).count();
     let (silenced_hosts, inhibited_hosts) = (count(Host::Silenced), count(Host::Inhibited));
@@ -190,14 +192,19 @@ fn run_case(runtime: &tokio::runtime::Runtime, hosts: usize, per_host: usize, ca
     let rss_start = peak_rss_mib();
 
     // Transitions are built inside the loop (a prepared million would dominate memory) and only
-    // the manager's own calls are timed. The "service down" sources come first.
+    // the manager's own calls are timed, with the inhibition sources the notification engine
+    // writes for a transition applied to the view first (all at record time 0). The "service
+    // down" sources come first.
     let mut applied = Duration::ZERO;
     let mut outcome = Outcome::default();
     let mut offset = 0i64;
     let mut apply = |t: Arc<AlarmTransition>, outcome: &mut Outcome| {
         offset += 1;
         let started = Instant::now();
-        let effects = state.transition(&index, t, offset, 0);
+        for record in records_for(&index, &t, 0) {
+            sources.apply(record);
+        }
+        let effects = state.transition(&index, &sources, t, offset, 0, 0);
         applied += started.elapsed();
         outcome.held += usize::from(effects.is_empty());
         outcome.count(effects);
@@ -215,7 +222,8 @@ fn run_case(runtime: &tokio::runtime::Runtime, hosts: usize, per_host: usize, ca
     let groups = state.group_count();
 
     let flush_started = Instant::now();
-    outcome.count(state.advance(&index, WAIT.as_millis() as i64));
+    let every_source_known = Some(WAIT.as_millis() as i64);
+    outcome.count(state.advance(&index, &sources, every_source_known, WAIT.as_millis() as i64));
     let flushed = flush_started.elapsed();
     let rss_after = peak_rss_mib();
 

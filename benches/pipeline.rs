@@ -183,8 +183,8 @@ async fn run() {
     let router = axum::Router::new().fallback(receive).with_state(received.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let db_url = format!("sqlite://{}/config.db", dir.path().display());
-    let db = tocsin::db::Database::connect_lazy(&format!("{db_url}?mode=rwc")).unwrap();
+    let db_url = config_database(&env("BENCH_DB", "sqlite".to_owned()), dir.path()).await;
+    let db = tocsin::db::Database::connect_lazy(&if db_url.starts_with("sqlite") { format!("{db_url}?mode=rwc") } else { db_url.clone() }).unwrap();
     db.init_schema().await.unwrap();
     for statement in [
         "INSERT INTO notification_method_type (name) VALUES ('WEBHOOK')",
@@ -479,6 +479,31 @@ async fn grouped(app: tocsin::app::App, watch: Watch, alarms: usize, hosts: usiz
     println!("  peak RSS: {} MiB", peak_rss_kib() / 1024);
     let open = metrics.lines().find(|l| l.starts_with("tocsin_manager_open_groups")).unwrap_or("tocsin_manager_open_groups ?");
     println!("  {open}");
+}
+
+/// A fresh, empty config database of the kind BENCH_DB names (`sqlite`, `mariadb` or `postgres`,
+/// the last two on the local servers the tests use), as a URL.
+async fn config_database(kind: &str, dir: &std::path::Path) -> String {
+    use sqlx::Connection;
+    const NAME: &str = "tocsin_bench";
+    match kind {
+        "sqlite" => format!("sqlite://{}/config.db", dir.display()),
+        "mariadb" => {
+            let mut admin = sqlx::MySqlConnection::connect("mysql://root@127.0.0.1:3306/").await.expect("MariaDB on 127.0.0.1:3306");
+            for statement in [format!("DROP DATABASE IF EXISTS {NAME}"), format!("CREATE DATABASE {NAME} CHARACTER SET utf8mb4")] {
+                sqlx::query(&statement).execute(&mut admin).await.unwrap();
+            }
+            format!("mysql://root@127.0.0.1:3306/{NAME}")
+        }
+        "postgres" => {
+            let mut admin = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres").await.expect("PostgreSQL on 127.0.0.1:5432");
+            for statement in [format!("DROP DATABASE IF EXISTS {NAME}"), format!("CREATE DATABASE {NAME}")] {
+                sqlx::query(&statement).execute(&mut admin).await.unwrap();
+            }
+            format!("postgres://postgres@127.0.0.1:5432/{NAME}")
+        }
+        other => fail(format!("BENCH_DB={other}: expected sqlite, mariadb or postgres")),
+    }
 }
 
 /// How long a phase with `alarms` alarms may take before the run fails: generous (the slowest

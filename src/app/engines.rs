@@ -4,6 +4,7 @@
 //! `supervise`. Also which topics the enabled engines need.
 
 use super::Config;
+use crate::engines::manager::sources::{self, Follow};
 use crate::engines::manager::{ManagerEngine, ManagerHandler};
 use crate::engines::notification::NotificationEngine;
 use crate::engines::periodic::PeriodicEngine;
@@ -40,14 +41,24 @@ pub async fn members(config: &Config, parts: &Parts) -> anyhow::Result<Vec<Membe
 }
 
 fn notification(config: &Config, parts: &Parts) -> anyhow::Result<Member> {
-    let engine = NotificationEngine::new(&config.engine, &config.manager, parts);
+    let engine = NotificationEngine::new(&config.engine, &config.manager, &config.kafka.alarm_topic, parts);
     let consumer = consumer(config, "notification", ConsumingEngine::Notification, &config.kafka.group, &config.kafka.alarm_topic, config.engine.max_in_flight_per_partition, &config.engine.dead_letter_topic);
     Member::prepare(consumer, Arc::new(engine), parts)
 }
 
 async fn manager(config: &Config, parts: &Parts) -> anyhow::Result<Member> {
     let m = &config.manager;
-    let engine = ManagerEngine::new(m, parts);
+    // Ends with the engine (its drop guard), which outlives every restart of its consumer.
+    let stop = CancellationToken::new();
+    let follow = Follow {
+        brokers: config.kafka.brokers.clone(),
+        properties: config.kafka.consumer_properties.every.clone(),
+        sources_topic: m.sources_topic.clone(),
+        alarm_topic: config.kafka.alarm_topic.clone(),
+        progress_timeout: m.progress_timeout,
+    };
+    let sources = sources::follow(follow, stop.clone()).context("the alarm manager's reader of inhibition sources")?;
+    let engine = ManagerEngine::new(m, parts, sources, stop);
     if let Err(e) = engine.store().init_schema().await {
         tracing::warn!(error = %e, "cannot create the alarm-manager state tables yet; loading a partition retries");
     }
@@ -144,6 +155,7 @@ pub fn needed_topics(config: &Config) -> Vec<Needed> {
     }
     if manager {
         need(&config.manager.filtered_topic, "read by the alarm manager");
+        need(&config.manager.sources_topic, "inhibition sources and routing progress, written by the notification engine and read whole by the alarm manager");
         need(&config.engine.dead_letter_topic, "malformed alarm transitions");
     }
     if config.engine.enabled || manager || config.retry.enabled || config.periodic.enabled {

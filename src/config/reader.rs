@@ -159,6 +159,15 @@ impl<'a> Reader<'a> {
         Ok(self.parse(section, key, parse_duration)?.unwrap_or(default))
     }
 
+    /// A duration that paces a ticker, so more than zero.
+    pub fn interval(&self, section: &str, key: &str, default: Duration) -> Result<Duration, Error> {
+        let interval = self.parse(section, key, |v| match parse_duration(v)? {
+            Duration::ZERO => Err(format!("must be more than 0, found {v:?}")),
+            interval => Ok(interval),
+        })?;
+        Ok(interval.unwrap_or(default))
+    }
+
     /// A whole number of seconds from 1 to [`MAX_DURATION`]'s (the plugins' `timeout` options).
     pub fn seconds(&self, section: &str, key: &str, default: u64) -> Result<Duration, Error> {
         let max = MAX_DURATION.as_secs() as i64;

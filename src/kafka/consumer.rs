@@ -9,6 +9,8 @@
 //! - An offset is committed only when every earlier record of its partition has finished
 //!   ([`Ledger`]): periodically (async), and synchronously on revoke and at shutdown, after
 //!   in-flight work has drained or the drain deadline passed.
+//! - For a handler that asks ([`Handler::TRACKS_PROGRESS`]), each partition's progress in record
+//!   time ([`Progress`]) is reported to it at every commit tick.
 //! - No record can stall its partition: one the handler's `decode` rejects, or whose decoding
 //!   or handling panics, goes down one shared path ([`Discard`]): logged with its partition and
 //!   offset, counted, copied to the engine's dead-letter topic, then finished like any other.
@@ -16,10 +18,11 @@
 //! Auto-commit is off. This module never interprets a record.
 
 use super::ledger::Ledger;
+use super::progress::Progress;
 use super::{client_config, Error};
 use futures::FutureExt;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use crate::supervise::{panic_text, Cancelled};
@@ -45,11 +48,20 @@ pub struct Record {
     pub payload: Option<Vec<u8>>,
     /// Record headers, in order; values that are not UTF-8 are replaced lossily.
     pub headers: Vec<(String, String)>,
+    /// The record's Kafka timestamp (creation or log-append time), in Unix milliseconds.
+    pub timestamp_ms: Option<i64>,
 }
 
 impl Record {
     pub fn header(&self, key: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// When the record's input became available: its timestamp, never later than `now_ms` (a
+    /// producer clock ahead of ours must not put it in the future) nor before 1970; `now_ms`
+    /// when it has none.
+    pub fn time_ms(&self, now_ms: i64) -> i64 {
+        self.timestamp_ms.map_or(now_ms, |at| at.clamp(0, now_ms))
     }
 }
 
@@ -135,6 +147,13 @@ pub trait Handler: Send + Sync + 'static {
     fn released(&self, _partition: i32) -> impl Future<Output = ()> + Send {
         async {}
     }
+    /// Whether the consumer keeps each partition's [`Progress`] and reports it through
+    /// [`Handler::progress`] (it then also asks the broker to say when a partition's end is
+    /// reached).
+    const TRACKS_PROGRESS: bool = false;
+    /// At every commit tick, for each assigned partition whose progress is known: every record
+    /// with a timestamp below `low_watermark_ms` has been handled. Must not block.
+    fn progress(&self, _partition: i32, _low_watermark_ms: i64) {}
 }
 
 /// How a running job is told to stop. A job that gives up returns `Err(Cancelled)` and its record
@@ -246,6 +265,9 @@ impl ConsumerGroup {
         };
         let mut config = client_config(&settings.brokers, DEFAULTS, &settings.properties);
         config.set("group.id", &settings.group);
+        if H::TRACKS_PROGRESS {
+            config.set("enable.partition.eof", "true");
+        }
         let consumer: BaseConsumer<GroupContext> = config
             .create_with_context(context)
             .map_err(|source| Error::Create { role: "consumer", source })?;
@@ -310,6 +332,8 @@ struct Worker {
     task: tokio::task::JoinHandle<()>,
     /// The last offset committed, so unchanged partitions are not committed again.
     committed: Option<i64>,
+    /// Present when the handler tracks progress.
+    progress: Option<Arc<Mutex<Progress>>>,
 }
 
 /// Spawns partition workers; erases the handler type so the librdkafka context is not generic.
@@ -317,6 +341,7 @@ trait WorkerSpawner: Send + Sync {
     fn spawn(&self, partition: i32) -> Worker;
     fn durable_below(&self, partition: i32) -> Option<i64>;
     fn released(&self, partition: i32) -> BoxFuture<'static, ()>;
+    fn progress(&self, partition: i32, low_watermark_ms: i64);
 }
 
 struct TypedSpawner<H: Handler> {
@@ -337,9 +362,11 @@ impl<H: Handler> WorkerSpawner for TypedSpawner<H> {
         let ledger = Arc::new(Mutex::new(Ledger::default()));
         let intake = CancellationToken::new();
         let abort = CancellationToken::new();
+        let progress = H::TRACKS_PROGRESS.then(Arc::default);
         let context = Arc::new(PartitionContext {
             handler: self.handler.clone(),
             ledger: ledger.clone(),
+            progress: progress.clone(),
             stop: Stop { draining: intake.clone(), abort: abort.clone() },
             topic: self.topic.clone(),
             partition,
@@ -349,7 +376,11 @@ impl<H: Handler> WorkerSpawner for TypedSpawner<H> {
             metrics: self.metrics.clone(),
         });
         let task = self.runtime.spawn(run_partition(context, records, self.max_in_flight));
-        Worker { queue, ledger, intake, abort, task, committed: None }
+        Worker { queue, ledger, intake, abort, task, committed: None, progress }
+    }
+
+    fn progress(&self, partition: i32, low_watermark_ms: i64) {
+        self.handler.progress(partition, low_watermark_ms);
     }
 
     fn durable_below(&self, partition: i32) -> Option<i64> {
@@ -481,6 +512,12 @@ fn poll_loop(consumer: Arc<BaseConsumer<GroupContext>>, stop: CancellationToken)
         unpark(&consumer, &shared);
         let message = match consumer.poll(Duration::from_millis(100)) {
             None => continue,
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                if let Some(progress) = shared.partitions.lock().expect("lock poisoned").get(&partition).and_then(|w| w.progress.clone()) {
+                    progress.lock().expect("lock poisoned").reached_end();
+                }
+                continue;
+            }
             Some(Err(e)) => {
                 let text = e.to_string();
                 if last_error.as_ref() != Some(&text) {
@@ -507,18 +544,22 @@ fn poll_loop(consumer: Arc<BaseConsumer<GroupContext>>, stop: CancellationToken)
                         .collect()
                 })
                 .unwrap_or_default(),
+            timestamp_ms: message.timestamp().to_millis(),
         };
         drop(message);
         let partition = record.partition;
+        let worker = shared.partitions.lock().expect("lock poisoned").get(&partition).map(|w| (w.queue.clone(), w.progress.clone()));
+        let Some((sender, progress)) = worker else {
+            // Not ours (any more): not started, so never committed; its new owner reads it.
+            continue;
+        };
+        if let Some(progress) = progress {
+            progress.lock().expect("lock poisoned").fetched(record.offset, record.time_ms(crate::clock::unix_ms()));
+        }
         if let Some(queue) = shared.parked.lock().expect("lock poisoned").get_mut(&partition) {
             queue.push_back(record);
             continue;
         }
-        let sender = shared.partitions.lock().expect("lock poisoned").get(&partition).map(|w| w.queue.clone());
-        let Some(sender) = sender else {
-            // Not ours (any more): not started, so never committed; its new owner reads it.
-            continue;
-        };
         if let Err(mpsc::error::TrySendError::Full(record)) = sender.try_send(record) {
             set_paused(&consumer, &shared.topic, partition, true);
             shared.parked.lock().expect("lock poisoned").entry(partition).or_default().push_back(record);
@@ -574,8 +615,15 @@ async fn commit_periodically(consumer: Arc<BaseConsumer<GroupContext>>, interval
         }
         let shared = &consumer.context().shared;
         let mut list = TopicPartitionList::new();
+        let mut watermarks = Vec::new();
         {
             let mut partitions = shared.partitions.lock().expect("lock poisoned");
+            let now_ms = crate::clock::unix_ms();
+            for (partition, worker) in partitions.iter() {
+                if let Some(watermark) = worker.progress.as_ref().and_then(|p| p.lock().expect("lock poisoned").low_watermark(now_ms)) {
+                    watermarks.push((*partition, watermark));
+                }
+            }
             for (partition, worker) in partitions.iter_mut() {
                 let Some(offset) = committable(&*shared.spawner, *partition, &worker.ledger) else { continue };
                 if worker.committed != Some(offset) {
@@ -591,6 +639,9 @@ async fn commit_periodically(consumer: Arc<BaseConsumer<GroupContext>>, interval
                 }
             }
         }
+        for (partition, watermark) in watermarks {
+            shared.spawner.progress(partition, watermark);
+        }
     }
 }
 
@@ -598,6 +649,7 @@ async fn commit_periodically(consumer: Arc<BaseConsumer<GroupContext>>, interval
 struct PartitionContext<H: Handler> {
     handler: Arc<H>,
     ledger: Arc<Mutex<Ledger>>,
+    progress: Option<Arc<Mutex<Progress>>>,
     stop: Stop,
     topic: Arc<str>,
     partition: i32,
@@ -692,6 +744,9 @@ impl<H: Handler> PartitionContext<H> {
         };
         if done.is_ok() {
             self.ledger.lock().expect("lock poisoned").finish(record.offset);
+            if let Some(progress) = &self.progress {
+                progress.lock().expect("lock poisoned").finished(record.offset);
+            }
         }
     }
 

@@ -1,13 +1,14 @@
 //! Kafka plumbing, knowing nothing of alarms: a consumer-group runner that hands records to a
 //! [`Handler`] with one ordered worker per partition and commits only what the handler finished
-//! ([`consumer`]), the per-partition [`ledger`] of finished offsets, a producer whose sends
-//! return once the broker confirmed the record ([`producer`]), and the check that every topic
-//! an instance uses exists before it starts ([`topics`]).
+//! ([`consumer`]), the per-partition [`ledger`] of finished offsets and [`progress`] in record
+//! time, a producer whose sends return once the broker confirmed the record ([`producer`]), and
+//! the check that every topic an instance uses exists before it starts ([`topics`]).
 
 mod config;
 pub mod consumer;
 pub mod ledger;
 pub mod producer;
+pub mod progress;
 pub mod topics;
 
 pub use config::{ConsumerProperties, ConsumingEngine, KafkaConfig};

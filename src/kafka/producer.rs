@@ -7,6 +7,14 @@ use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use std::time::Duration;
 
+/// Where a record goes beyond its topic, and the time it carries; by default the partition of
+/// its key and the time it is sent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Placement {
+    pub partition: Option<i32>,
+    pub timestamp_ms: Option<i64>,
+}
+
 #[derive(Clone)]
 pub struct Producer {
     inner: FutureProducer,
@@ -30,12 +38,23 @@ impl Producer {
 
     /// Sends one record and waits for the broker's confirmation.
     pub async fn send(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: Option<OwnedHeaders>) -> Result<(), Error> {
+        self.send_placed(topic, key, payload, headers, Placement::default()).await
+    }
+
+    /// As [`Producer::send`], on a chosen partition or with a chosen timestamp.
+    pub async fn send_placed(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: Option<OwnedHeaders>, placement: Placement) -> Result<(), Error> {
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(payload);
         if let Some(key) = key {
             record = record.key(key);
         }
         if let Some(headers) = headers {
             record = record.headers(headers);
+        }
+        if let Some(partition) = placement.partition {
+            record = record.partition(partition);
+        }
+        if let Some(timestamp) = placement.timestamp_ms {
+            record = record.timestamp(timestamp);
         }
         self.inner
             .send(record, Duration::from_secs(5))

@@ -8,6 +8,7 @@
 //! confirmation that does not come, [`Publisher::unconfirmed`] names their topics (`/healthz`).
 
 use crate::backoff::{self, Backoff};
+use crate::kafka::producer::Placement;
 use crate::kafka::{DeadLetters, Producer, Record};
 use crate::supervise::Cancelled;
 use futures::future::BoxFuture;
@@ -70,9 +71,10 @@ impl Publisher {
             .await
     }
 
-    /// Publishes bytes as they are (a transition handed to the alarm manager).
-    pub async fn raw(&self, topic: &str, key: &[u8], payload: &[u8], cancel: &CancellationToken) -> Result<(), Cancelled> {
-        self.until_confirmed(topic, Some(key), payload, None, cancel).await
+    /// Publishes bytes as they are, placed as asked (a transition handed to the alarm manager,
+    /// stamped with its own record's time; the manager's inhibition sources, on one partition).
+    pub async fn raw(&self, topic: &str, key: &[u8], payload: &[u8], placement: Placement, cancel: &CancellationToken) -> Result<(), Cancelled> {
+        self.until_confirmed_placed(topic, Some(key), payload, None, placement, cancel).await
     }
 
     /// Copies a rejected record, bytes unchanged, to the dead-letter topic.
@@ -87,9 +89,21 @@ impl Publisher {
     }
 
     async fn until_confirmed(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: Option<OwnedHeaders>, cancel: &CancellationToken) -> Result<(), Cancelled> {
+        self.until_confirmed_placed(topic, key, payload, headers, Placement::default(), cancel).await
+    }
+
+    async fn until_confirmed_placed(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+        placement: Placement,
+        cancel: &CancellationToken,
+    ) -> Result<(), Cancelled> {
         let mut waiting: Option<UnconfirmedGuard> = None;
         let mut last_error: Option<String> = None;
-        let send = || self.producer.send(topic, key, payload, headers.clone());
+        let send = || self.producer.send_placed(topic, key, payload, headers.clone(), placement);
         backoff::retry(PUBLISH_BACKOFF, cancel, send, |error, retry_in| {
             self.metrics.publish_error(topic);
             waiting.get_or_insert_with(|| UnconfirmedGuard::enter(&self.unconfirmed, topic, &self.metrics));

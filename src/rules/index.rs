@@ -5,6 +5,9 @@
 //! Selectors with nothing indexable (empty, or only notification-level pairs) are kept in a
 //! per-tenant "match-all" list. A tenant's rules are never returned for another tenant.
 //!
+//! It also says how a tenant's transitions may be spread over the alarm manager's partitions
+//! ([`Spread`]) without splitting a group.
+//!
 //! It must not know about time (silence windows) or actions (notification-level pairs): the
 //! alarm manager applies those to what the index returns.
 
@@ -27,6 +30,65 @@ struct TenantIndex {
     inhibit_sources: SelectorIndex,
     /// Group rules select by exclusions only, so every one is a candidate.
     groups: Vec<String>,
+    /// Derived from the group rules whenever they change.
+    spread: Spread,
+}
+
+/// How the transitions of one tenant are spread over the alarm manager's partitions. Every
+/// member of a group must land on the group's partition, and every transition of an alarm on
+/// one partition (its holds and memberships live there), so the key is chosen from what all of
+/// the tenant's groups have in common.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Spread {
+    /// No group rule: each alarm anywhere.
+    #[default]
+    ByAlarm,
+    /// Every group rule groups by these keys (among others): members of one group share their
+    /// values, so transitions are spread by them. An alarm without them joins no group and is
+    /// spread by alarm.
+    ByKeys(Vec<Key>),
+    /// The group rules have no key in common (or one groups the whole tenant): one partition.
+    WholeTenant,
+}
+
+impl Spread {
+    /// The keys all `rules` group by, in the first rule's order; notification-level keys group
+    /// nothing, so they do not count.
+    fn of<'a>(mut rules: impl Iterator<Item = &'a GroupRule>) -> Spread {
+        let grouping = |rule: &GroupRule| -> Vec<Key> { rule.spec.group_by.iter().filter(|k| k.level() != Level::Notification).cloned().collect() };
+        let Some(first) = rules.next() else { return Spread::ByAlarm };
+        let mut common = grouping(first);
+        for rule in rules {
+            let keys = grouping(rule);
+            common.retain(|key| keys.contains(key));
+        }
+        if common.is_empty() {
+            Spread::WholeTenant
+        } else {
+            Spread::ByKeys(common)
+        }
+    }
+
+    /// The record key that places `t` on the alarm manager's filtered topic.
+    pub fn key(&self, t: &AlarmTransition) -> String {
+        const SEPARATOR: char = '\u{1f}';
+        let by_alarm = || format!("{}{SEPARATOR}{}", t.tenant_id, t.alarm_id);
+        match self {
+            Spread::ByAlarm => by_alarm(),
+            Spread::ByKeys(keys) => match group_values(keys, t) {
+                Some(values) => {
+                    let mut key = t.tenant_id.clone();
+                    for value in values {
+                        key.push(SEPARATOR);
+                        key.push_str(&value);
+                    }
+                    key
+                }
+                None => by_alarm(),
+            },
+            Spread::WholeTenant => t.tenant_id.clone(),
+        }
+    }
 }
 
 /// Rule ids by (canonical key, value) of one pair of their selector.
@@ -174,7 +236,23 @@ impl RuleIndex {
             }
             Rule::Group(_) => tenant.groups.push(id.clone()),
         }
+        let regroups = matches!(rule, Rule::Group(_));
+        let tenant_id = rule.meta().tenant_id.clone();
         self.rules.insert(id, rule);
+        if regroups {
+            self.respread(&tenant_id);
+        }
+    }
+
+    fn respread(&mut self, tenant_id: &str) {
+        let Some(tenant) = self.tenants.get(tenant_id) else { return };
+        let spread = Spread::of(tenant.groups.iter().filter_map(|id| match self.rules.get(id) {
+            Some(Rule::Group(rule)) => Some(rule),
+            _ => None,
+        }));
+        if let Some(tenant) = self.tenants.get_mut(tenant_id) {
+            tenant.spread = spread;
+        }
     }
 
     pub fn remove(&mut self, id: &str) -> Option<Rule> {
@@ -192,6 +270,9 @@ impl RuleIndex {
             }
             if tenant.ids.is_empty() {
                 self.tenants.remove(tenant_id);
+            } else if matches!(rule, Rule::Group(_)) {
+                let tenant_id = tenant_id.clone();
+                self.respread(&tenant_id);
             }
         }
         Some(rule)
@@ -223,6 +304,11 @@ impl RuleIndex {
     /// Whether the tenant has any rule (its transitions then go through the alarm manager).
     pub fn has_tenant(&self, tenant_id: &str) -> bool {
         self.tenants.contains_key(tenant_id)
+    }
+
+    /// How the tenant's transitions are spread over the alarm manager's partitions.
+    pub fn spread(&self, tenant_id: &str) -> Spread {
+        self.tenants.get(tenant_id).map(|t| t.spread.clone()).unwrap_or_default()
     }
 
     /// The tenant's rules, by name.
@@ -405,5 +491,26 @@ mod tests {
         assert!(index.remove("s").is_some());
         assert!(index.is_empty() && !index.has_tenant("other"));
         assert!(index.remove("s").is_none());
+    }
+
+    #[test]
+    fn a_tenant_is_spread_by_the_keys_all_its_group_rules_share() {
+        let key = |index: &RuleIndex, host: &str| index.spread("t").key(&alarm("t", "x", "LOW", host));
+        let mut index = RuleIndex::from_rules([silence("s", "t", "targets {hostname=h1}")]);
+        assert_eq!(index.spread("t"), Spread::ByAlarm, "no group rule: by alarm");
+        assert_eq!(key(&index, "h1"), "t\u{1f}a");
+        index.upsert(group("by-host", "group by hostname, service"));
+        index.upsert(group("by-host-name", "group by __alarmName__, hostname, __type__"));
+        assert_eq!(index.spread("t"), Spread::ByKeys(vec![Key::Dimension("hostname".into())]));
+        assert_eq!(key(&index, "h1"), "t\u{1f}h1", "members of one host's groups share a key");
+        assert_ne!(key(&index, "h1"), key(&index, "h2"));
+        let no_host = RuleIndex::from_rules([group("g", "group by region")]);
+        assert_eq!(no_host.spread("t").key(&alarm("t", "x", "LOW", "h1")), "t\u{1f}a", "without the keys, by alarm");
+        index.upsert(group("by-region", "group by region"));
+        assert_eq!(index.spread("t"), Spread::WholeTenant, "nothing in common: one partition for the tenant");
+        assert_eq!(key(&index, "h1"), "t");
+        index.remove("by-region");
+        assert_eq!(index.spread("t"), Spread::ByKeys(vec![Key::Dimension("hostname".into())]), "removing a rule spreads again");
+        assert_eq!(index.spread("other"), Spread::ByAlarm);
     }
 }

@@ -18,7 +18,7 @@ impl StatsdConfig {
             enable: r.bool("statsd", "enable", true)?,
             host: r.string("statsd", "host", "127.0.0.1"),
             port: r.int("statsd", "port", 8125, 1)?.try_into().map_err(|_| r.invalid("statsd", "port", "must be at most 65535"))?,
-            flush_interval: r.duration("statsd", "flush_interval", Duration::from_secs(1))?,
+            flush_interval: r.interval("statsd", "flush_interval", Duration::from_secs(1))?,
         })
     }
 

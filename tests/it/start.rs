@@ -99,14 +99,14 @@ async fn tocsins_own_topics_are_created_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(DbKind::Sqlite).await;
     let topics = Topics::create(3).await;
-    let (dead, retry_dead, periodic_dead, filtered) = (unique("new-dead"), unique("new-retry-dead"), unique("new-periodic-dead"), unique("new-filtered"));
+    let (dead, retry_dead, periodic_dead, filtered, sources) = (unique("new-dead"), unique("new-retry-dead"), unique("new-periodic-dead"), unique("new-filtered"), unique("new-sources"));
     let extra = format!(
         "[notification_engine]\ndead_letter_topic = {dead}\n\n[retry_engine]\nenabled = true\ndead_letter_topic = {retry_dead}\n\n\
-         [periodic_engine]\nenabled = true\ndead_letter_topic = {periodic_dead}\n\n[alarm_manager]\nenabled = true\nfiltered_topic = {filtered}\n"
+         [periodic_engine]\nenabled = true\ndead_letter_topic = {periodic_dead}\n\n[alarm_manager]\nenabled = true\nfiltered_topic = {filtered}\nsources_topic = {sources}\n"
     );
     let app = start_in_process(&write_config(dir.path(), &topics, &db.url, &extra)).await;
     let b = broker();
-    for topic in [&dead, &retry_dead, &periodic_dead, &filtered] {
+    for topic in [&dead, &retry_dead, &periodic_dead, &filtered, &sources] {
         assert_eq!(b.partitions(topic), Some(3), "{topic} created with the alarm topic's partitions");
     }
     b.produce(&b.producer(), &topics.alarms, "bad", b"{not json").await;

@@ -8,8 +8,20 @@ pub struct ManagerConfig {
     pub enabled: bool,
     /// Consumer group of the filtered-transitions topic.
     pub group: String,
-    /// Where transitions of tenants with rules go, keyed by tenant.
+    /// Where transitions of tenants with rules go, keyed so that a group's members share a
+    /// partition.
     pub filtered_topic: String,
+    /// Where the notification engine writes inhibition sources and its progress, for every
+    /// manager instance to read whole.
+    pub sources_topic: String,
+    /// How long after its timestamp a record may still reach the alarm topic (producer
+    /// batching, clock skew): sources are taken as complete only this far behind the present.
+    pub input_delay: Duration,
+    /// An alarm-topic partition that reports no progress for this long is taken to have no
+    /// notification engine; it then holds no inhibition decision back.
+    pub progress_timeout: Duration,
+    /// How often the manager logs one summary line (instead of a line per group).
+    pub summary_interval: Duration,
     /// How often the rules revision is checked (rule changes take effect within this).
     pub rules_poll_interval: Duration,
     /// How often changed state is written to the config database (and offsets may advance).
@@ -27,8 +39,12 @@ impl ManagerConfig {
             enabled: r.bool(SECTION, "enabled", true)?,
             group: r.string(SECTION, "group", &format!("{kafka_group}-manager")),
             filtered_topic: r.string(SECTION, "filtered_topic", "filtered-alarm-transitions"),
-            rules_poll_interval: r.duration(SECTION, "rules_poll_interval", Duration::from_secs(2))?,
-            persist_interval: r.duration(SECTION, "persist_interval", Duration::from_millis(500))?,
+            sources_topic: r.string(SECTION, "sources_topic", "alarm-manager-sources"),
+            input_delay: r.duration(SECTION, "input_delay", Duration::from_secs(1))?,
+            progress_timeout: r.duration(SECTION, "progress_timeout", Duration::from_secs(60))?,
+            summary_interval: r.interval(SECTION, "summary_interval", Duration::from_secs(60))?,
+            rules_poll_interval: r.interval(SECTION, "rules_poll_interval", Duration::from_secs(2))?,
+            persist_interval: r.interval(SECTION, "persist_interval", Duration::from_millis(500))?,
             notify_resolved_if_notified: r.bool(SECTION, "notify_resolved_if_notified", true)?,
         })
     }
@@ -38,6 +54,10 @@ impl ManagerConfig {
             ("enabled".into(), self.enabled.to_string()),
             ("group".into(), self.group.clone()),
             ("filtered_topic".into(), self.filtered_topic.clone()),
+            ("sources_topic".into(), self.sources_topic.clone()),
+            ("input_delay".into(), format!("{:?}", self.input_delay)),
+            ("progress_timeout".into(), format!("{:?}", self.progress_timeout)),
+            ("summary_interval".into(), format!("{:?}", self.summary_interval)),
             ("rules_poll_interval".into(), format!("{:?}", self.rules_poll_interval)),
             ("persist_interval".into(), format!("{:?}", self.persist_interval)),
             ("notify_resolved_if_notified".into(), self.notify_resolved_if_notified.to_string()),

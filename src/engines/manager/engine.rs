@@ -1,8 +1,12 @@
-//! The alarm-manager engine: consumes the filtered-transitions topic (one tenant per key, so a
-//! tenant's groups, holds and sources all live on one partition), applies each transition to
-//! the partition's [`ManagerState`], carries out the effects (own actions, grouped notices)
-//! through the shared [`Delivery`], and fires timers (held transitions, group_wait,
-//! repeat_interval) from a per-partition ticker.
+//! The alarm-manager engine: consumes the filtered-transitions topic (keyed so that each group's
+//! members and each alarm's transitions share a partition, `rules::index::Spread`), applies each
+//! transition to the partition's [`ManagerState`] with the inhibition sources every partition
+//! shares ([`SharedSources`]), carries out the effects (own actions, grouped notices) through
+//! the shared `Outcomes`, and fires timers (held transitions, group_wait, repeat_interval)
+//! from a per-partition ticker.
+//!
+//! It logs per group and per transition at DEBUG only; an outage of thousands of groups makes
+//! one INFO summary per `summary_interval` instead.
 //!
 //! At-least-once, like every engine: a record's offset is committed only when its effects were
 //! delivered AND the state it changed was persisted ([`StateStore`]); a grouped notice is marked
@@ -14,6 +18,7 @@
 use super::config::ManagerConfig;
 use super::notice;
 use super::persist::{self, StateStore};
+use super::sources::SharedSources;
 use super::state::{Effect, GroupNotice, ManagerState, Pending, Suppression};
 use crate::db;
 use crate::engines::Parts;
@@ -27,11 +32,11 @@ use crate::telemetry::NoNotification;
 use futures::{FutureExt, StreamExt};
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// How long a released partition's ticker may take to finish the notices it is sending.
 const TICKER_DRAIN: Duration = Duration::from_secs(10);
@@ -51,6 +56,19 @@ pub struct ManagerEngine {
     /// Offset below which each partition's state is persisted; kept after a release so a
     /// partition whose final write failed is never committed past it.
     durable: Mutex<HashMap<i32, i64>>,
+    sources: Arc<SharedSources>,
+    summary: Summary,
+    /// Stops the sources reader and the summary when the engine goes.
+    _stop: DropGuard,
+}
+
+/// What happened since the last INFO summary.
+#[derive(Default)]
+struct Summary {
+    transitions: AtomicU64,
+    silenced: AtomicU64,
+    inhibited: AtomicU64,
+    notices: AtomicU64,
 }
 
 /// One partition's state and the tasks that keep it.
@@ -83,19 +101,28 @@ struct Loaded {
 pub struct Job {
     partition: i32,
     offset: i64,
+    /// The record time of the transition (the notification engine stamps the filtered record
+    /// with its alarm record's time).
+    arrived_ms: i64,
     alarm: Arc<AlarmTransition>,
 }
 
 impl ManagerEngine {
-    pub fn new(config: &ManagerConfig, parts: &Parts) -> Arc<ManagerEngine> {
-        Arc::new(ManagerEngine {
+    /// `sources` is followed until `stop` fires or the engine is dropped.
+    pub fn new(config: &ManagerConfig, parts: &Parts, sources: Arc<SharedSources>, stop: CancellationToken) -> Arc<ManagerEngine> {
+        let engine = Arc::new(ManagerEngine {
             config: config.clone(),
             scope_prefix: format!("{}/{}", config.group, config.filtered_topic),
             store: StateStore::new(parts.db.clone()),
             parts: parts.clone(),
             partitions: Mutex::default(),
             durable: Mutex::default(),
-        })
+            sources,
+            summary: Summary::default(),
+            _stop: stop.clone().drop_guard(),
+        });
+        tokio::spawn(summarize(Arc::downgrade(&engine), config.summary_interval, stop));
+        engine
     }
 
     /// The state tables, created where they are missing.
@@ -155,18 +182,22 @@ impl ManagerEngine {
         Ok(partition)
     }
 
-    async fn transition(self: &Arc<Self>, Job { partition, offset, alarm }: Job, cancel: &CancellationToken) -> Result<(), Cancelled> {
+    async fn transition(self: &Arc<Self>, Job { partition, offset, arrived_ms, alarm }: Job, cancel: &CancellationToken) -> Result<(), Cancelled> {
         let part = self.partition(partition, cancel).await?;
         let effects = {
             let mut loaded = part.state.lock().await;
             if offset < loaded.skip_below {
                 return Ok(());
             }
-            let effects = loaded.state.transition(&self.parts.rules.current(), alarm, offset, crate::clock::unix_ms());
+            let effects = {
+                let sources = self.sources.read();
+                loaded.state.transition(&self.parts.rules.current(), &sources, alarm, offset, arrived_ms, crate::clock::unix_ms())
+            };
             self.update_open_groups(&mut loaded);
             effects
         };
         self.parts.metrics.manager_transition();
+        self.summary.transitions.fetch_add(1, Ordering::Relaxed);
         part.wake.notify_one();
         let notified = self.carry_out(effects, cancel).await?;
         if !notified.is_empty() {
@@ -226,7 +257,9 @@ impl ManagerEngine {
                         Suppression::Inhibit { rule_id, .. } => ("inhibited", rule_id),
                     };
                     self.parts.metrics.manager_suppressed(label);
-                    tracing::info!(alarm_id = %alarm.alarm_id, state = %alarm.new_state, rule_id, reason = label, "transition {label}; its actions are not sent");
+                    let counter = if label == "silenced" { &self.summary.silenced } else { &self.summary.inhibited };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(alarm_id = %alarm.alarm_id, state = %alarm.new_state, rule_id, reason = label, "transition {label}; its actions are not sent");
                 }
                 Effect::Group(notice) => notices.push(notice),
             }
@@ -269,7 +302,8 @@ impl ManagerEngine {
 
     async fn group_notice(&self, notice: GroupNotice, methods: &HashMap<(String, String), Option<NotificationMethod>>, cancel: &CancellationToken) -> Result<(), Cancelled> {
         self.parts.metrics.manager_group_notice();
-        tracing::info!(tenant_id = %notice.tenant_id, rule_id = %notice.rule_id, name = %notice.name, members = notice.members.len(), "grouped notification due");
+        self.summary.notices.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(tenant_id = %notice.tenant_id, rule_id = %notice.rule_id, name = %notice.name, members = notice.members.len(), "grouped notification due");
         let alarm = Arc::new(notice::to_transition(&notice, crate::clock::unix_ms() as f64));
         let mut notifications = Vec::with_capacity(notice.actions.len());
         for id in &notice.actions {
@@ -301,16 +335,22 @@ impl ManagerEngine {
     /// Fires the partition's timers as they come due, holding the state while it delivers so
     /// nothing is persisted as sent before it was.
     async fn tick(self: Arc<Self>, part: Arc<Partition>) {
+        let mut completeness = self.sources.subscribe();
         loop {
-            let next_due = part.state.lock().await.state.next_due_ms();
+            let next_due = part.state.lock().await.state.next_due_ms(self.sources.complete_below());
             let wait = next_due.map_or(MAX_TICK, |due| Duration::from_millis(due.saturating_sub(crate::clock::unix_ms()).clamp(0, MAX_TICK.as_millis() as i64) as u64));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = part.wake.notified() => continue,
+                // Held transitions wait for the sources, not for a time.
+                Ok(()) = completeness.changed() => continue,
                 _ = part.stop.cancelled() => return,
             }
             let mut loaded = part.state.lock().await;
-            let effects = loaded.state.advance(&self.parts.rules.current(), crate::clock::unix_ms());
+            let effects = {
+                let sources = self.sources.read();
+                loaded.state.advance(&self.parts.rules.current(), &sources, self.sources.complete_below(), crate::clock::unix_ms())
+            };
             self.update_open_groups(&mut loaded);
             if effects.is_empty() {
                 continue;
@@ -372,6 +412,39 @@ impl ManagerEngine {
     }
 }
 
+/// One INFO line per `every` while the manager works, instead of one per group or transition.
+async fn summarize(engine: std::sync::Weak<ManagerEngine>, every: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let Some(engine) = engine.upgrade() else { return };
+        let taken = |counter: &AtomicU64| counter.swap(0, Ordering::Relaxed);
+        let summary = &engine.summary;
+        let (transitions, silenced, inhibited, notices) = (taken(&summary.transitions), taken(&summary.silenced), taken(&summary.inhibited), taken(&summary.notices));
+        if transitions + notices == 0 {
+            continue;
+        }
+        let (mut open_groups, mut awaiting_first_notice, mut held) = (0, 0, 0);
+        let partitions: Vec<Arc<Partition>> = engine.partitions.lock().expect("lock poisoned").values().cloned().collect();
+        for part in partitions {
+            let loaded = part.state.lock().await;
+            open_groups += loaded.open_groups;
+            awaiting_first_notice += loaded.pending.groups_awaiting_first_notice;
+            held += loaded.pending.held_transitions;
+        }
+        let sources = engine.sources.read().len();
+        tracing::info!(
+            transitions, silenced, inhibited, grouped_notifications = notices, open_groups, awaiting_first_notice, held, sources,
+            "alarm manager: {transitions} transitions applied ({silenced} silenced, {inhibited} inhibited), {notices} grouped notifications sent in the last {every:?}; {open_groups} groups open ({awaiting_first_notice} awaiting their first notification), {held} transitions held"
+        );
+    }
+}
+
 /// The kafka consumer holds an `Arc<Handler>`; the engine's methods need `Arc<Self>` to spawn
 /// partition tasks, so the handler is a thin wrapper.
 pub struct ManagerHandler(pub Arc<ManagerEngine>);
@@ -382,7 +455,7 @@ impl Handler for ManagerHandler {
 
     fn decode(&self, record: &Record) -> Result<Job, Rejected> {
         let alarm = ingest::decode(record.payload.as_deref(), self.0.parts.max_message_bytes)?;
-        Ok(Job { partition: record.partition, offset: record.offset, alarm: Arc::new(alarm) })
+        Ok(Job { partition: record.partition, offset: record.offset, arrived_ms: record.time_ms(crate::clock::unix_ms()), alarm: Arc::new(alarm) })
     }
 
     /// A partition's records apply to its state strictly in order.

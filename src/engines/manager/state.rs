@@ -1,7 +1,13 @@
-//! The alarm manager's state machine for the tenants of one partition: which alarms are
-//! inhibition sources, which transitions are held waiting for a source, which groups are open
-//! and when each is due. Pure: time is an argument (`now_ms`), rules come from a
-//! [`RuleIndex`], and every decision comes back as an [`Effect`] for the engine to carry out.
+//! The alarm manager's state machine for the tenants of one partition: which transitions are
+//! held waiting for an inhibition source, which groups are open and when each is due. Pure:
+//! time is an argument (`now_ms`), rules come from a [`RuleIndex`], inhibition sources from a
+//! [`SourceView`] (shared by every partition), and every decision comes back as an [`Effect`]
+//! for the engine to carry out.
+//!
+//! Holds are measured in record time (when the transition's input became available), not in
+//! the time the manager got to it: a held target is decided once its wait has passed in record
+//! time *and* the view has every source stamped before that ([`SourceView::complete_below`]),
+//! so a backlog cannot let a target through ahead of a source that was already waiting.
 //!
 //! It must not do I/O or read a clock. Changes are recorded as dirty [`Entity`]s so the engine
 //! can persist exactly what changed ([`ManagerState::take_changes`]); a state rebuilt from those
@@ -10,9 +16,10 @@
 //! The semantics are those of `docs/rules.md` (Order of application): silence and inhibit are computed independently, grouping
 //! sees only what neither suppressed, and grouping never suppresses an alarm's own actions.
 
+use super::sources::SourceView;
 use crate::model::{AlarmState, AlarmTransition, Metric};
 use crate::rules::index::RuleIndex;
-use crate::rules::matching::{has_action_pairs, silence_active, value_sets, group_values};
+use crate::rules::matching::{group_values, has_action_pairs, silence_active};
 use crate::rules::{GroupRule, Selector};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -160,18 +167,10 @@ pub struct Hold {
     pub alarm: Arc<AlarmTransition>,
     /// The record it came from, so a replayed record is not held twice.
     pub offset: i64,
+    /// Its record time.
     pub arrived_ms: i64,
+    /// In record time: `arrived_ms` + the longest wait of the rules targeting it.
     pub due_ms: i64,
-}
-
-/// An alarm that matched an inhibit rule's source side.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Source {
-    /// Every tuple of the rule's `equal` keys the alarm carries.
-    pub values: Vec<Vec<String>>,
-    pub active: bool,
-    /// When it last left ALARM.
-    pub left_ms: Option<i64>,
 }
 
 /// The state of one tenant.
@@ -183,8 +182,6 @@ pub struct TenantState {
     /// Held transitions per alarm, oldest first: a later transition of an alarm waits behind an
     /// earlier one so its effects keep their order.
     pub holds: HashMap<String, VecDeque<Hold>>,
-    /// rule id → alarm id → source.
-    pub sources: HashMap<String, HashMap<String, Source>>,
     /// Alarms whose latest firing was notified by their own actions (a grouped notice marks
     /// the member instead: [`Member::notified`]).
     pub notified_firing: HashSet<String>,
@@ -196,24 +193,20 @@ pub struct TenantState {
 pub enum Entity {
     Group { tenant: String, key: GroupKey },
     Holds { tenant: String, alarm_id: String },
+    /// Rows of earlier versions, which kept inhibition sources per partition; read only to be
+    /// deleted (sources now live in the sources topic).
     Source { tenant: String, rule_id: String, alarm_id: String },
     Notified { tenant: String, alarm_id: String },
-}
-
-/// Ordered so that at one instant held transitions are released before groups flush: a held
-/// transition released at its group's due time still makes that notice.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    Hold { tenant: String, alarm_id: String },
-    Group { tenant: String, key: Arc<GroupKey> },
 }
 
 /// All tenants of one partition.
 #[derive(Debug, Default)]
 pub struct ManagerState {
     pub tenants: HashMap<String, TenantState>,
-    /// Due times; an entry whose entity has since changed its due time is skipped when popped.
-    timers: BTreeSet<(i64, Timer)>,
+    /// Groups' due times (wall clock) and holds' (record time): (due, tenant, group or alarm).
+    /// An entry whose group or hold has since changed its due time is skipped when popped.
+    group_timers: BTreeSet<(i64, String, Arc<GroupKey>)>,
+    hold_timers: BTreeSet<(i64, String, String)>,
     dirty: HashSet<Entity>,
     /// An OK transition of an alarm whose firing was notified is notified even when a silence or
     /// an inhibition would now suppress it (where Alertmanager loses resolved notices).
@@ -234,65 +227,63 @@ impl ManagerState {
         ManagerState { notify_resolved_if_notified, ..Default::default() }
     }
 
-    /// Applies one transition that arrived at `now_ms` from record `offset`.
-    pub fn transition(&mut self, rules: &RuleIndex, alarm: Arc<AlarmTransition>, offset: i64, now_ms: i64) -> Vec<Effect> {
+    /// Applies the transition of record `offset`, whose record time is `arrived_ms`, at
+    /// `now_ms`. Its inhibition sources, if it is one, are already in `sources`.
+    pub fn transition(&mut self, rules: &RuleIndex, sources: &SourceView, alarm: Arc<AlarmTransition>, offset: i64, arrived_ms: i64, now_ms: i64) -> Vec<Effect> {
         let tenant_id = alarm.tenant_id.clone();
         let alarm_id = alarm.alarm_id.clone();
         let tenant = self.tenants.entry(tenant_id.clone()).or_default();
         if tenant.holds.get(&alarm_id).is_some_and(|queue| queue.iter().any(|h| h.offset == offset)) {
             return Vec::new();
         }
-        for rule in rules.inhibits_as_source(&alarm) {
-            let sources = tenant.sources.entry(rule.meta.id.clone()).or_default();
-            let entry = sources.entry(alarm_id.clone()).or_insert_with(|| Source { values: Vec::new(), active: false, left_ms: None });
-            entry.values = value_sets(&rule.spec.equal, &alarm);
-            if alarm.new_state == AlarmState::Alarm {
-                entry.active = true;
-            } else if entry.active {
-                entry.active = false;
-                entry.left_ms = Some(now_ms);
-            }
-            self.dirty.insert(Entity::Source { tenant: tenant_id.clone(), rule_id: rule.meta.id.clone(), alarm_id: alarm_id.clone() });
-        }
-
         let wait_ms = rules
             .inhibits_as_target(&alarm)
             .iter()
             .map(|rule| millis(rule.wait))
             .max();
         let queued_behind = tenant.holds.get(&alarm_id).and_then(|queue| queue.back()).map(|h| h.due_ms);
+        // A target waits even with a wait of 0: for the sources stamped before it.
         let due_ms = match (wait_ms, queued_behind) {
-            (None, None) | (Some(0), None) => return self.decide(rules, alarm, now_ms, now_ms),
-            (wait, behind) => now_ms.saturating_add(wait.unwrap_or(0)).max(behind.unwrap_or(i64::MIN)),
+            (None, None) => return self.decide(rules, sources, alarm, arrived_ms, now_ms),
+            (wait, behind) => arrived_ms.saturating_add(wait.unwrap_or(0)).max(behind.unwrap_or(i64::MIN)),
         };
         let tenant = self.tenants.get_mut(&tenant_id).expect("entry created above");
-        tenant.holds.entry(alarm_id.clone()).or_default().push_back(Hold { alarm, offset, arrived_ms: now_ms, due_ms });
+        tenant.holds.entry(alarm_id.clone()).or_default().push_back(Hold { alarm, offset, arrived_ms, due_ms });
         if queued_behind.is_none() {
-            self.timers.insert((due_ms, Timer::Hold { tenant: tenant_id.clone(), alarm_id: alarm_id.clone() }));
+            self.hold_timers.insert((due_ms, tenant_id.clone(), alarm_id.clone()));
         }
         self.dirty.insert(Entity::Holds { tenant: tenant_id, alarm_id });
         Vec::new()
     }
 
-    /// Everything due at or before `now_ms`: released holds and grouped notices, in due order.
-    pub fn advance(&mut self, rules: &RuleIndex, now_ms: i64) -> Vec<Effect> {
+    /// Everything that is due: holds whose end the sources are complete past
+    /// (`complete_below`, from [`SourceView::complete_below`]), in due order,
+    /// then grouped notices due at or before `now_ms` (so a hold released at its group's due
+    /// time still makes that notice).
+    pub fn advance(&mut self, rules: &RuleIndex, sources: &SourceView, complete_below: Option<i64>, now_ms: i64) -> Vec<Effect> {
         let mut effects = Vec::new();
-        while let Some(first) = self.timers.first() {
-            if first.0 > now_ms {
-                break;
+        if let Some(complete_below) = complete_below {
+            while self.hold_timers.first().is_some_and(|(due, _, _)| *due <= complete_below) {
+                let (due_ms, tenant, alarm_id) = self.hold_timers.pop_first().expect("first exists");
+                effects.extend(self.release_hold(rules, sources, &tenant, &alarm_id, due_ms, now_ms));
             }
-            let (due_ms, timer) = self.timers.pop_first().expect("first exists");
-            match timer {
-                Timer::Hold { tenant, alarm_id } => effects.extend(self.release_hold(rules, &tenant, &alarm_id, due_ms, now_ms)),
-                Timer::Group { tenant, key } => effects.extend(self.flush_group(rules, &tenant, key, due_ms, now_ms)),
-            }
+        }
+        while self.group_timers.first().is_some_and(|(due, _, _)| *due <= now_ms) {
+            let (due_ms, tenant, key) = self.group_timers.pop_first().expect("first exists");
+            effects.extend(self.flush_group(rules, &tenant, key, due_ms, now_ms));
         }
         effects
     }
 
-    /// When [`advance`](Self::advance) next has something to do.
-    pub fn next_due_ms(&self) -> Option<i64> {
-        self.timers.first().map(|(due, _)| *due)
+    /// When [`advance`](Self::advance) next has something to do, given how complete the sources
+    /// are: the next group's due time, or at once when a hold can be decided. Holds that still
+    /// wait for sources are woken by the view's progress, not by a time.
+    pub fn next_due_ms(&self, complete_below: Option<i64>) -> Option<i64> {
+        let hold_ready = self.hold_timers.first().is_some_and(|(due, _, _)| complete_below.is_some_and(|complete| *due <= complete));
+        if hold_ready {
+            return Some(i64::MIN);
+        }
+        self.group_timers.first().map(|(due, _, _)| *due)
     }
 
     /// Records that a firing transition's own actions were sent, so its resolution is notified.
@@ -303,21 +294,6 @@ impl ManagerState {
         let tenant = self.tenants.entry(alarm.tenant_id.clone()).or_default();
         if tenant.notified_firing.insert(alarm.alarm_id.clone()) {
             self.dirty.insert(Entity::Notified { tenant: alarm.tenant_id.clone(), alarm_id: alarm.alarm_id.clone() });
-        }
-    }
-
-    /// Forgets sources of rules that no longer exist; groups of deleted rules are dropped when due.
-    pub fn retain_rules(&mut self, rules: &RuleIndex) {
-        for (tenant_id, tenant) in &mut self.tenants {
-            tenant.sources.retain(|rule_id, alarms| {
-                let keep = rules.inhibit(rule_id).is_some();
-                if !keep {
-                    for alarm_id in alarms.keys() {
-                        self.dirty.insert(Entity::Source { tenant: tenant_id.clone(), rule_id: rule_id.clone(), alarm_id: alarm_id.clone() });
-                    }
-                }
-                keep
-            });
         }
     }
 
@@ -336,7 +312,7 @@ impl ManagerState {
         }
     }
 
-    fn release_hold(&mut self, rules: &RuleIndex, tenant_id: &str, alarm_id: &str, due_ms: i64, now_ms: i64) -> Vec<Effect> {
+    fn release_hold(&mut self, rules: &RuleIndex, sources: &SourceView, tenant_id: &str, alarm_id: &str, due_ms: i64, now_ms: i64) -> Vec<Effect> {
         let Some(tenant) = self.tenants.get_mut(tenant_id) else { return Vec::new() };
         let Some(queue) = tenant.holds.get_mut(alarm_id) else { return Vec::new() };
         if queue.front().map(|h| h.due_ms) != Some(due_ms) {
@@ -348,15 +324,15 @@ impl ManagerState {
             tenant.holds.remove(alarm_id);
         }
         if let Some(next_due) = next_due {
-            self.timers.insert((next_due, Timer::Hold { tenant: tenant_id.to_owned(), alarm_id: alarm_id.to_owned() }));
+            self.hold_timers.insert((next_due, tenant_id.to_owned(), alarm_id.to_owned()));
         }
         self.dirty.insert(Entity::Holds { tenant: tenant_id.to_owned(), alarm_id: alarm_id.to_owned() });
-        self.decide(rules, hold.alarm, hold.arrived_ms, now_ms)
+        self.decide(rules, sources, hold.alarm, hold.arrived_ms, now_ms)
     }
 
     /// Silence and inhibit, independently; then own actions and groups for what neither
     /// suppressed.
-    fn decide(&mut self, rules: &RuleIndex, alarm: Arc<AlarmTransition>, arrived_ms: i64, now_ms: i64) -> Vec<Effect> {
+    fn decide(&mut self, rules: &RuleIndex, sources: &SourceView, alarm: Arc<AlarmTransition>, arrived_ms: i64, now_ms: i64) -> Vec<Effect> {
         let tenant_id = alarm.tenant_id.clone();
         let alarm_id = alarm.alarm_id.clone();
         let notified_in_group = self.notified_in_firing_group(&alarm);
@@ -384,7 +360,7 @@ impl ManagerState {
                 }
             }
             for rule in rules.inhibits_as_target(&alarm) {
-                let Some(source_alarm_id) = inhibiting_source(tenant, rule.meta.id.as_str(), &rule.spec.equal, millis(rule.wait), &alarm, arrived_ms) else {
+                let Some(source_alarm_id) = sources.inhibiting(rule.meta.id.as_str(), &rule.spec.equal, millis(rule.wait), &alarm, arrived_ms) else {
                     continue;
                 };
                 if has_action_pairs(&rule.spec.target) {
@@ -448,7 +424,7 @@ impl ManagerState {
             None => {
                 let shared = Arc::new(key.clone());
                 let due_ms = now_ms.saturating_add(millis(rule.group_wait));
-                self.timers.insert((due_ms, Timer::Group { tenant: alarm.tenant_id.clone(), key: shared.clone() }));
+                self.group_timers.insert((due_ms, alarm.tenant_id.clone(), shared.clone()));
                 tenant.groups.insert(shared.clone(), Group { members: BTreeMap::new(), due_ms, sent: 0 });
                 shared
             }
@@ -486,7 +462,7 @@ impl ManagerState {
         };
         group.sent = group.sent.saturating_add(1);
         group.due_ms = now_ms.max(due_ms).saturating_add(millis(rule.repeat_interval).max(1));
-        self.timers.insert((group.due_ms, Timer::Group { tenant: tenant_id.to_owned(), key: key.clone() }));
+        self.group_timers.insert((group.due_ms, tenant_id.to_owned(), key.clone()));
         for member in group.members.values_mut().filter(|m| !m.notified) {
             Arc::make_mut(member).notified = true;
         }
@@ -537,10 +513,7 @@ impl ManagerState {
                     .collect();
                 Some(serde_json::Value::Array(rows))
             }
-            Entity::Source { tenant, rule_id, alarm_id } => {
-                let source = self.tenants.get(tenant)?.sources.get(rule_id)?.get(alarm_id)?;
-                Some(serde_json::to_value(source).expect("a source serializes"))
-            }
+            Entity::Source { .. } => None,
             Entity::Notified { tenant, alarm_id } => {
                 self.tenants.get(tenant)?.notified_firing.contains(alarm_id).then(|| serde_json::Value::Bool(true))
             }
@@ -560,7 +533,7 @@ impl ManagerState {
                 for alarm_id in group.members.keys() {
                     state.memberships.entry(alarm_id.clone()).or_default().push(key.clone());
                 }
-                self.timers.insert((group.due_ms, Timer::Group { tenant, key: key.clone() }));
+                self.group_timers.insert((group.due_ms, tenant, key.clone()));
                 state.groups.insert(key, group);
             }
             Entity::Holds { tenant, alarm_id } => {
@@ -573,13 +546,12 @@ impl ManagerState {
                     queue.push_back(Hold { alarm: Arc::new(alarm), offset: number("offset")?, arrived_ms: number("arrived_ms")?, due_ms: number("due_ms")? });
                 }
                 if let Some(first) = queue.front() {
-                    self.timers.insert((first.due_ms, Timer::Hold { tenant: tenant.clone(), alarm_id: alarm_id.clone() }));
+                    self.hold_timers.insert((first.due_ms, tenant.clone(), alarm_id.clone()));
                     self.tenants.entry(tenant).or_default().holds.insert(alarm_id, queue);
                 }
             }
-            Entity::Source { tenant, rule_id, alarm_id } => {
-                let source: Source = serde_json::from_value(value).map_err(|e| e.to_string())?;
-                self.tenants.entry(tenant).or_default().sources.entry(rule_id).or_default().insert(alarm_id, source);
+            source @ Entity::Source { .. } => {
+                self.dirty.insert(source);
             }
             Entity::Notified { tenant, alarm_id } => {
                 self.tenants.entry(tenant).or_default().notified_firing.insert(alarm_id);
@@ -593,24 +565,6 @@ impl ManagerState {
 /// times, so neither a restored row nor a rule's duration can overflow them.
 fn millis(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The alarm of an active source (or, for an OK/UNDETERMINED target, one that left ALARM within
-/// `wait_ms` of the target's arrival) that shares a value tuple with the target.
-fn inhibiting_source(tenant: &TenantState, rule_id: &str, equal: &[crate::rules::Key], wait_ms: i64, target: &AlarmTransition, arrived_ms: i64) -> Option<String> {
-    let sources = tenant.sources.get(rule_id)?;
-    let target_values = value_sets(equal, target);
-    let recovering = target.new_state != AlarmState::Alarm;
-    let mut candidates: Vec<(&String, &Source)> = sources
-        .iter()
-        .filter(|(source_alarm, source)| {
-            *source_alarm != &target.alarm_id
-                && (source.active || (recovering && source.left_ms.is_some_and(|left| arrived_ms.saturating_sub(left).saturating_abs() <= wait_ms)))
-                && source.values.iter().any(|values| target_values.contains(values))
-        })
-        .collect();
-    candidates.sort_by(|a, b| a.0.cmp(b.0));
-    candidates.first().map(|(alarm_id, _)| (*alarm_id).clone())
 }
 
 /// `group_notification_` + rule name without a leading `group_` + `_` + values joined by `_` +

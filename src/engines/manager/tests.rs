@@ -1,6 +1,7 @@
 //! The state machine against the seed example, the worked examples 1–7 of `docs/rules.md` with
 //! the outputs given there, and the edges the engine relies on. Time is an argument: no sleeps.
 
+use super::sources::{self, SourceRecord, SourceView};
 use super::state::{Effect, GroupNotice, ManagerState, Pending, Suppression};
 use crate::model::AlarmTransition;
 use crate::rules::index::RuleIndex;
@@ -69,9 +70,13 @@ fn at_time(alarm_id: &str, name: &str, state: &str, severity: &str, hostname: &s
     Arc::new(crate::ingest::transition(raw).expect("valid transition"))
 }
 
+/// One partition's state with what the rest of the engine would give it: every transition sent
+/// arrives at once (record time = the time sent), its sources written to the view first, as the
+/// notification engine writes them.
 struct Run {
     rules: RuleIndex,
     state: ManagerState,
+    sources: SourceView,
     offset: i64,
 }
 
@@ -81,16 +86,31 @@ impl Run {
     }
 
     fn resolving(rules: Vec<Rule>, notify_resolved_if_notified: bool) -> Run {
-        Run { rules: RuleIndex::from_rules(rules), state: ManagerState::new(notify_resolved_if_notified), offset: 0 }
+        let sources = SourceView::new("alarms", 1, Duration::from_secs(3600));
+        Run { rules: RuleIndex::from_rules(rules), state: ManagerState::new(notify_resolved_if_notified), sources, offset: 0 }
     }
 
     fn send(&mut self, alarm: Arc<AlarmTransition>, now_ms: i64) -> Vec<Effect> {
+        self.route(&alarm, now_ms);
         self.offset += 1;
-        self.state.transition(&self.rules, alarm, self.offset, now_ms)
+        self.state.transition(&self.rules, &self.sources, alarm, self.offset, now_ms, now_ms)
     }
 
+    /// What the notification engine writes to the sources topic for `alarm`.
+    fn route(&mut self, alarm: &AlarmTransition, at_ms: i64) {
+        for record in sources::records_for(&self.rules, alarm, at_ms) {
+            self.sources.apply(record);
+        }
+    }
+
+    /// At `now_ms`, with every transition stamped before it routed.
     fn advance(&mut self, now_ms: i64) -> Vec<Effect> {
-        self.state.advance(&self.rules, now_ms)
+        self.advance_with_sources_complete_below(now_ms, now_ms)
+    }
+
+    fn advance_with_sources_complete_below(&mut self, now_ms: i64, complete_below: i64) -> Vec<Effect> {
+        self.sources.apply(SourceRecord::Progress { topic: "alarms".into(), partition: 0, below_ms: complete_below });
+        self.state.advance(&self.rules, &self.sources, self.sources.complete_below(), now_ms)
     }
 }
 
@@ -372,8 +392,8 @@ fn later_transitions_of_a_held_alarm_wait_behind_it_in_order() {
 fn a_replayed_record_is_not_held_twice() {
     let mut run = Run::new(vec![inhibit_rule_1()]);
     let alarm = at("t", "cpu_high", "ALARM", "HIGH", "h1");
-    run.state.transition(&run.rules, alarm.clone(), 7, 0);
-    run.state.transition(&run.rules, alarm, 7, 0);
+    run.state.transition(&run.rules, &run.sources, alarm.clone(), 7, 0, 0);
+    run.state.transition(&run.rules, &run.sources, alarm, 7, 0, 0);
     assert_eq!(own(&run.advance(60 * SECOND)).len(), 1);
 }
 
@@ -399,6 +419,8 @@ fn state_written_as_changes_and_read_back_behaves_the_same() {
     assert!(run.state.take_changes().is_empty(), "changes are taken once");
 
     let mut restored = Run::new(rules);
+    // Sources are not partition state: the restored partition reads them from the topic too.
+    restored.sources = run.sources.clone();
     for change in changes {
         let value = change.value.expect("everything written still exists");
         let entity = serde_json::from_str(&serde_json::to_string(&change.entity).unwrap()).unwrap();
@@ -408,7 +430,7 @@ fn state_written_as_changes_and_read_back_behaves_the_same() {
     let again = restored.advance(30 * SECOND);
     assert_eq!(summary(&original), summary(&again));
     assert_eq!(suppressed(&original), suppressed(&again));
-    assert_eq!(run.state.next_due_ms(), restored.state.next_due_ms());
+    assert_eq!(run.state.next_due_ms(Some(0)), restored.state.next_due_ms(Some(0)));
 }
 
 #[test]
@@ -427,4 +449,40 @@ fn a_resolved_notice_of_an_alarm_notified_through_its_group_is_sent_through_a_si
     // An alarm that joined after the notice was never announced: its OK stays silenced.
     run.send(at("late", "cpu", "ALARM", "HIGH", "host1"), 62 * SECOND);
     assert_eq!(suppressed(&run.send(at("late", "cpu", "OK", "HIGH", "host1"), 63 * SECOND)).len(), 1);
+}
+
+#[test]
+fn a_hold_ends_in_record_time_and_only_once_every_earlier_source_is_known() {
+    // A backlog: the target (stamped at 0) reaches the manager long after its 30 s wait, and
+    // the source stamped at 10 s has not been routed yet when the target is applied.
+    let mut run = Run::new(vec![inhibit_rule_1()]);
+    let target = at("target", "cpu_high", "ALARM", "HIGH", "h");
+    run.offset += 1;
+    assert!(run.state.transition(&run.rules, &run.sources, target, run.offset, 0, 600 * SECOND).is_empty(), "held, however late it came");
+    assert!(run.advance_with_sources_complete_below(600 * SECOND, 29 * SECOND).is_empty(), "not decided while sources before its end may be missing");
+    run.route(&at("source", "cpu_high", "ALARM", "CRITICAL", "h"), 10 * SECOND);
+    let decided = run.advance_with_sources_complete_below(600 * SECOND, 30 * SECOND);
+    assert_eq!(suppressed(&decided).len(), 1, "the source that was waiting in the backlog inhibits it: {decided:?}");
+}
+
+#[test]
+fn a_target_of_a_rule_without_a_wait_still_waits_for_the_sources_stamped_before_it() {
+    let rule = inhibit("i0", "source {severity=CRITICAL} targets {severity=HIGH} group by hostname");
+    let Rule::Inhibit(mut rule) = rule else { unreachable!() };
+    rule.wait = Duration::ZERO;
+    let mut run = Run::new(vec![Rule::Inhibit(rule)]);
+    run.offset += 1;
+    assert!(run.state.transition(&run.rules, &run.sources, at("t", "x", "ALARM", "HIGH", "h1"), run.offset, 5 * SECOND, 5 * SECOND).is_empty());
+    assert_eq!(run.state.next_due_ms(Some(4 * SECOND)), None, "nothing to do until the sources reach its time");
+    assert_eq!(run.state.next_due_ms(Some(5 * SECOND)), Some(i64::MIN), "then at once");
+    run.route(&at("s", "x", "ALARM", "CRITICAL", "h1"), 4 * SECOND);
+    assert_eq!(suppressed(&run.advance_with_sources_complete_below(5 * SECOND, 5 * SECOND)).len(), 1);
+}
+
+#[test]
+fn source_rows_of_earlier_versions_are_read_only_to_be_deleted() {
+    let mut state = ManagerState::new(true);
+    let entity = super::state::Entity::Source { tenant: TENANT.into(), rule_id: "i1".into(), alarm_id: "a".into() };
+    state.restore(entity.clone(), json!({"values": [["h"]], "active": true, "left_ms": null})).expect("an old row reads");
+    assert_eq!(state.take_changes(), vec![super::state::Change { entity, value: None }]);
 }

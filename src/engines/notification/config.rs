@@ -41,7 +41,7 @@ impl NotificationConfig {
             max_in_flight_per_partition: r.int(SECTION, "max_in_flight_per_partition", 256, 1)? as usize,
             partition_queue: r.int(SECTION, "partition_queue", 1024, 1)? as usize,
             max_concurrent_sends: r.int(SECTION, "max_concurrent_sends", 256, 1)? as usize,
-            commit_interval: r.duration(SECTION, "commit_interval", Duration::from_millis(500))?,
+            commit_interval: r.interval(SECTION, "commit_interval", Duration::from_millis(500))?,
             lookup_cache_ttl: r.duration(SECTION, "lookup_cache_ttl", Duration::from_secs(5))?,
         })
     }

@@ -4,7 +4,11 @@
 //! confirmed by the broker.
 //!
 //! Transitions of tenants with alarm-manager rules are not sent here: they are handed, whole,
-//! to the alarm manager through the filtered-transitions topic (`engines::manager`).
+//! to the alarm manager through the filtered-transitions topic (`engines::manager`), keyed so
+//! that each of the tenant's groups lands on one partition (`rules::index::Spread`) and stamped
+//! with their record's time. Their inhibition sources go to the sources topic first, and with
+//! them how far each alarm partition has come (`engines::manager::sources`), so that a held
+//! target on any partition waits for every source that arrived before its wait ended.
 //!
 //! It never drops a record silently: malformed ones are counted, logged with partition and
 //! offset and dead-lettered (by the consumer's shared path, `kafka::Discard`); skipped ones
@@ -14,23 +18,36 @@ mod config;
 
 pub use config::NotificationConfig;
 
+use super::manager::sources::{self, SourceRecord};
 use super::manager::ManagerConfig;
 use super::Parts;
 use crate::ingest::{self, Verdict};
+use crate::kafka::producer::Placement;
 use crate::kafka::{Discard, Handler, Record, Rejected, Stop};
 use crate::model::{AlarmTransition, Notification};
+use crate::publish::Publisher;
 use crate::rules::live::LiveRules;
 use crate::supervise::Cancelled;
 use crate::telemetry::NoNotification;
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::Notify;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// Transitions of tenants that have alarm-manager rules go to the manager instead.
 struct Routing {
     rules: LiveRules,
     filtered_topic: String,
+    sources_topic: String,
+    /// How far behind the present a record may still arrive (`[alarm_manager] input_delay`).
+    input_delay_ms: i64,
+    /// The latest progress of each assigned alarm partition, for [`report_progress`].
+    progress: Arc<Mutex<BTreeMap<i32, i64>>>,
+    reported: Arc<Notify>,
+    /// Stops [`report_progress`] with the engine.
+    _stop: DropGuard,
 }
 
 pub struct NotificationEngine {
@@ -45,16 +62,32 @@ pub struct NotificationEngine {
 pub struct Job {
     partition: i32,
     offset: i64,
+    /// When its input became available (`Record::time_ms`).
+    arrived_ms: i64,
     alarm: Arc<AlarmTransition>,
 }
 
 impl NotificationEngine {
-    pub fn new(config: &NotificationConfig, manager: &ManagerConfig, parts: &Parts) -> NotificationEngine {
-        let routing = manager.enabled.then(|| Routing { rules: parts.rules.clone(), filtered_topic: manager.filtered_topic.clone() });
+    /// `alarm_topic` is the topic it reads, named in its progress reports.
+    pub fn new(config: &NotificationConfig, manager: &ManagerConfig, alarm_topic: &str, parts: &Parts) -> NotificationEngine {
+        let routing = manager.enabled.then(|| {
+            let stop = CancellationToken::new();
+            let routing = Routing {
+                rules: parts.rules.clone(),
+                filtered_topic: manager.filtered_topic.clone(),
+                sources_topic: manager.sources_topic.clone(),
+                input_delay_ms: i64::try_from(manager.input_delay.as_millis()).unwrap_or(i64::MAX),
+                progress: Arc::default(),
+                reported: Arc::default(),
+                _stop: stop.clone().drop_guard(),
+            };
+            tokio::spawn(report_progress(parts.publisher.clone(), routing.sources_topic.clone(), alarm_topic.to_owned(), routing.progress.clone(), routing.reported.clone(), stop));
+            routing
+        });
         NotificationEngine { ttl: config.ttl, parts: parts.clone(), routing }
     }
 
-    async fn transition(&self, Job { partition, offset, alarm }: Job, cancel: CancellationToken) -> Result<(), Cancelled> {
+    async fn transition(&self, Job { partition, offset, arrived_ms, alarm }: Job, cancel: CancellationToken) -> Result<(), Cancelled> {
         match ingest::verdict(&alarm, self.ttl, crate::clock::unix_secs() * 1000.0) {
             Verdict::Act => {}
             Verdict::ActionsDisabled => {
@@ -76,7 +109,7 @@ impl NotificationEngine {
                 _ = cancel.cancelled() => return Err(Cancelled),
             }
             if routing.rules.current().has_tenant(&alarm.tenant_id) {
-                return self.route(routing, &alarm, &cancel).await;
+                return self.route(routing, &alarm, arrived_ms, &cancel).await;
             }
         }
         let methods = self.parts.lookup.methods(&alarm.alarm_definition_id, alarm.new_state, &cancel).await?;
@@ -92,17 +125,27 @@ impl NotificationEngine {
         Ok(())
     }
 
-    /// Hands a transition of a tenant with rules to the alarm manager, keyed by tenant so all of
-    /// a tenant's transitions (and so each of its groups) land on one partition.
-    async fn route(&self, routing: &Routing, alarm: &AlarmTransition, cancel: &CancellationToken) -> Result<(), Cancelled> {
+    /// Hands a transition of a tenant with rules to the alarm manager: first the inhibition
+    /// sources it is (on the sources topic's one partition), then the transition itself, keyed
+    /// by its tenant's spread and stamped with its record time.
+    async fn route(&self, routing: &Routing, alarm: &AlarmTransition, arrived_ms: i64, cancel: &CancellationToken) -> Result<(), Cancelled> {
         /// The record as received, serialised from the borrowed object (no copy of it).
         #[derive(serde::Serialize)]
         struct Routed<'a> {
             #[serde(rename = "alarm-transitioned")]
             alarm: &'a serde_json::Map<String, serde_json::Value>,
         }
+        let (key, sources) = {
+            let rules = routing.rules.current();
+            (rules.spread(&alarm.tenant_id).key(alarm), sources::records_for(&rules, alarm, arrived_ms))
+        };
+        for source in sources {
+            let placement = Placement { partition: Some(0), timestamp_ms: None };
+            self.parts.publisher.raw(&routing.sources_topic, source.key().as_bytes(), &source.encode(), placement, cancel).await?;
+        }
         let payload = serde_json::to_string(&Routed { alarm: &alarm.raw }).expect("a JSON object serialises");
-        self.parts.publisher.raw(&routing.filtered_topic, alarm.tenant_id.as_bytes(), payload.as_bytes(), cancel).await?;
+        let placement = Placement { partition: None, timestamp_ms: Some(arrived_ms) };
+        self.parts.publisher.raw(&routing.filtered_topic, key.as_bytes(), payload.as_bytes(), placement, cancel).await?;
         self.parts.metrics.alarm_routed_to_manager();
         self.parts.metrics.alarm_finished();
         Ok(())
@@ -115,7 +158,8 @@ impl Handler for NotificationEngine {
 
     fn decode(&self, record: &Record) -> Result<Job, Rejected> {
         let alarm = ingest::decode(record.payload.as_deref(), self.parts.max_message_bytes)?;
-        Ok(Job { partition: record.partition, offset: record.offset, alarm: Arc::new(alarm) })
+        let arrived_ms = record.time_ms(crate::clock::unix_ms());
+        Ok(Job { partition: record.partition, offset: record.offset, arrived_ms, alarm: Arc::new(alarm) })
     }
 
     /// Transitions of one alarm are handled in order, so an ALARM notice never overtakes the OK
@@ -137,5 +181,42 @@ impl Handler for NotificationEngine {
         }
         self.parts.metrics.alarm_dead_lettered();
         self.parts.metrics.alarm_finished();
+    }
+
+    /// The alarm manager's holds wait for this engine's progress.
+    const TRACKS_PROGRESS: bool = true;
+
+    fn progress(&self, partition: i32, low_watermark_ms: i64) {
+        let Some(routing) = &self.routing else { return };
+        let below_ms = low_watermark_ms.saturating_sub(routing.input_delay_ms);
+        routing.progress.lock().expect("lock poisoned").insert(partition, below_ms);
+        routing.reported.notify_one();
+    }
+
+    /// Its new owner reports the partition from now on.
+    async fn released(&self, partition: i32) {
+        if let Some(routing) = &self.routing {
+            routing.progress.lock().expect("lock poisoned").remove(&partition);
+        }
+    }
+}
+
+/// Writes the latest progress of every partition this instance routes to the sources topic,
+/// after the sources of the records it covers (each was confirmed before its record finished).
+/// Every commit tick reports, so a partition whose engine is alive is never taken for silent.
+async fn report_progress(publisher: Publisher, topic: String, alarm_topic: String, progress: Arc<Mutex<BTreeMap<i32, i64>>>, reported: Arc<Notify>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = reported.notified() => {}
+            _ = stop.cancelled() => return,
+        }
+        let latest: Vec<(i32, i64)> = progress.lock().expect("lock poisoned").iter().map(|(p, below)| (*p, *below)).collect();
+        for (partition, below_ms) in latest {
+            let record = SourceRecord::Progress { topic: alarm_topic.clone(), partition, below_ms };
+            let placement = Placement { partition: Some(0), timestamp_ms: None };
+            if publisher.raw(&topic, record.key().as_bytes(), &record.encode(), placement, &stop).await.is_err() {
+                return;
+            }
+        }
     }
 }

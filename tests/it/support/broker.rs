@@ -119,6 +119,25 @@ impl Broker {
             .unwrap_or_else(|(e, _)| panic!("cannot produce to {topic}: {e}"));
     }
 
+    /// As [`Broker::produce`], to one chosen partition.
+    pub async fn produce_to(&self, producer: &FutureProducer, topic: &str, partition: i32, key: &str, payload: &[u8]) {
+        producer
+            .send(FutureRecord::to(topic).partition(partition).key(key).payload(payload), Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|(e, _)| panic!("cannot produce to {topic}/{partition}: {e}"));
+    }
+
+    /// How many records each partition of a topic holds (its high watermarks).
+    pub fn records_by_partition(&self, topic: &str) -> Vec<i64> {
+        let consumer: BaseConsumer = self.client_config().create().expect("metadata client");
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+        metadata.topics()[0]
+            .partitions()
+            .iter()
+            .map(|p| consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)).expect("watermarks").1)
+            .collect()
+    }
+
     /// Publishes one fresh alarm transition per id (keyed by id), many at a time; for tests where
     /// the order between alarms does not matter.
     pub async fn produce_alarms(&self, topic: &str, definition: &str, ids: impl IntoIterator<Item = String>) {
@@ -171,13 +190,7 @@ impl Broker {
 
     /// The sum of a topic's high watermarks: how many records it holds (one per batch).
     pub fn records(&self, topic: &str) -> i64 {
-        let consumer: BaseConsumer = self.client_config().create().expect("metadata client");
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
-        metadata.topics()[0]
-            .partitions()
-            .iter()
-            .map(|p| consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)).expect("watermarks").1)
-            .sum()
+        self.records_by_partition(topic).iter().sum()
     }
 
     /// The partition count of a topic, `None` when it does not exist.

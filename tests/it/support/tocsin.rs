@@ -20,6 +20,8 @@ pub struct Topics {
     pub periodic: String,
     /// The alarm manager's filtered-transitions topic (4 partitions).
     pub filtered: String,
+    /// The alarm manager's inhibition sources (1 partition).
+    pub sources: String,
     pub group: String,
 }
 
@@ -38,10 +40,11 @@ impl Topics {
             retry_dead: super::unique("retry-dead"),
             periodic: super::unique("periodic"),
             filtered: super::unique("filtered"),
+            sources: super::unique("sources"),
             group: super::unique("group"),
         };
         b.create_topic(&t.alarms, partitions).await;
-        for topic in [&t.sent, &t.retry, &t.dead, &t.retry_dead, &t.periodic] {
+        for topic in [&t.sent, &t.retry, &t.dead, &t.retry_dead, &t.periodic, &t.sources] {
             b.create_topic(topic, 1).await;
         }
         b.create_topic(&t.filtered, 4).await;
@@ -65,7 +68,7 @@ pub fn write_config_with_plugins(dir: &Path, topics: &Topics, db_url: &str, enab
          [webhook_notifier]\ntimeout = 2\n\n[network]\nallow = 127.0.0.0/8\n\n[statsd]\nenable = false\n\n\
          [notification_engine]\ndead_letter_topic = {dead}\ncommit_interval = 100ms\n\n\
          [retry_engine]\nenabled = false\ndead_letter_topic = {retry_dead}\n\n[periodic_engine]\nenabled = false\n\n\
-         [alarm_manager]\nenabled = false\nfiltered_topic = {filtered}\npersist_interval = 100ms\nrules_poll_interval = 200ms\n\n\
+         [alarm_manager]\nenabled = false\nfiltered_topic = {filtered}\nsources_topic = {sources}\npersist_interval = 100ms\nrules_poll_interval = 200ms\n\n\
          [kafka_producer]\nlinger.ms = 0\nbatch.num.messages = 1\n\n[kafka_consumer]\nsession.timeout.ms = 6000\nfetch.wait.max.ms = 10\n\n\
          [tocsin]\nhttp_listen = 127.0.0.1:0\nshutdown_timeout = 10s\n\n{extra}\n",
         broker = broker().address,
@@ -77,6 +80,7 @@ pub fn write_config_with_plugins(dir: &Path, topics: &Topics, db_url: &str, enab
         retry_dead = topics.retry_dead,
         periodic = topics.periodic,
         filtered = topics.filtered,
+        sources = topics.sources,
     );
     let path = dir.join(format!("{}.conf", super::unique("tocsin")));
     std::fs::write(&path, text).unwrap();
