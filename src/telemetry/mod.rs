@@ -6,7 +6,7 @@ mod config;
 mod statsd;
 
 pub use config::{LogFormat, StatsdConfig};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +27,28 @@ impl NoNotification {
             NoNotification::ActionsDisabled => "actions_disabled",
             NoNotification::Expired => "expired",
             NoNotification::NoMethods => "no_methods",
+        }
+    }
+}
+
+/// The steps of the alarm manager's path that are timed.
+#[derive(Clone, Copy, Debug)]
+pub enum ManagerStage {
+    Route,
+    Apply,
+    Advance,
+    Notices,
+    Persist,
+}
+
+impl ManagerStage {
+    fn as_str(self) -> &'static str {
+        match self {
+            ManagerStage::Route => "route",
+            ManagerStage::Apply => "apply",
+            ManagerStage::Advance => "advance",
+            ManagerStage::Notices => "notices",
+            ManagerStage::Persist => "persist",
         }
     }
 }
@@ -68,6 +90,8 @@ struct Inner {
     manager_groups_awaiting_first_notice: IntGauge,
     manager_held_transitions: IntGauge,
     manager_persist_errors: IntCounter,
+    manager_stage_duration: HistogramVec,
+    manager_input_lag: Histogram,
     manager_unreadable_rows: IntCounter,
     rules_revision: IntGauge,
 }
@@ -89,6 +113,9 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
     registry.register(Box::new(c.clone())).expect("metric registered once");
     c
 }
+
+/// Buckets for how far behind a stage is: from milliseconds to the minutes a large backlog takes.
+const LAG_BUCKETS: [f64; 12] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
 fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     let buckets = vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -158,6 +185,23 @@ impl Metrics {
                 "Transitions held back waiting for an inhibition source (wait_time); updated at each state write",
             ),
             manager_persist_errors: counter(&r, "tocsin_manager_persist_errors_total", "Failed writes of alarm-manager state (retried)"),
+            manager_stage_duration: histogram_vec(
+                &r,
+                "tocsin_manager_stage_duration_seconds",
+                "Time one step of the alarm manager's path took: route (a transition written to the filtered and sources topics, confirmed), \
+                 apply (one transition through the state machine), advance (due timers of a partition), notices (a batch of grouped \
+                 notifications rendered, sent and published), persist (one state write)",
+                &["stage"],
+            ),
+            manager_input_lag: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new("tocsin_manager_input_lag_seconds", "From a transition's arrival at the notification engine to the alarm manager applying it")
+                        .buckets(LAG_BUCKETS.to_vec()),
+                )
+                .expect("valid metric name");
+                r.register(Box::new(h.clone())).expect("metric registered once");
+                h
+            },
             manager_unreadable_rows: counter(&r, "tocsin_manager_unreadable_state_rows_total", "Persisted alarm-manager state rows that could not be read and were left out"),
             rules_revision: gauge(&r, "tocsin_rules_revision", "The rule-store revision the rules in force reflect"),
             registry: r,
@@ -287,6 +331,15 @@ impl Metrics {
     pub fn manager_pending(&self, groups_awaiting_first_notice: i64, held_transitions: i64) {
         self.inner.manager_groups_awaiting_first_notice.add(groups_awaiting_first_notice);
         self.inner.manager_held_transitions.add(held_transitions);
+    }
+
+    /// One step of the alarm manager's path (see `tocsin_manager_stage_duration_seconds`).
+    pub fn manager_stage(&self, stage: ManagerStage, took: Duration) {
+        self.inner.manager_stage_duration.with_label_values(&[stage.as_str()]).observe(took.as_secs_f64());
+    }
+
+    pub fn manager_input_lag(&self, lag: Duration) {
+        self.inner.manager_input_lag.observe(lag.as_secs_f64());
     }
 
     pub fn manager_persist_error(&self) {

@@ -28,13 +28,13 @@ use crate::model::{AlarmState, AlarmTransition, Notification, NotificationMethod
 use crate::rules::matching::selector_matches_action;
 use crate::rules::Selector;
 use crate::supervise::{panic_text, Cancelled};
-use crate::telemetry::NoNotification;
+use crate::telemetry::{ManagerStage, NoNotification};
 use futures::{FutureExt, StreamExt};
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -189,11 +189,15 @@ impl ManagerEngine {
             if offset < loaded.skip_below {
                 return Ok(());
             }
+            let started = Instant::now();
+            let now_ms = crate::clock::unix_ms();
+            self.parts.metrics.manager_input_lag(Duration::from_millis(now_ms.saturating_sub(arrived_ms).max(0) as u64));
             let effects = {
                 let sources = self.sources.read();
-                loaded.state.transition(&self.parts.rules.current(), &sources, alarm, offset, arrived_ms, crate::clock::unix_ms())
+                loaded.state.transition(&self.parts.rules.current(), &sources, alarm, offset, arrived_ms, now_ms)
             };
             self.update_open_groups(&mut loaded);
+            self.parts.metrics.manager_stage(ManagerStage::Apply, started.elapsed());
             effects
         };
         self.parts.metrics.manager_transition();
@@ -269,6 +273,7 @@ impl ManagerEngine {
         }
         // A rule's actions are read as its tenant's methods: the API checked that when the rule
         // was written, and this holds even if a row was changed behind its back since.
+        let started = Instant::now();
         let wanted: HashSet<(String, String)> = notices.iter().flat_map(|n| n.actions.iter().map(|id| (n.tenant_id.clone(), id.clone()))).collect();
         let mut methods: HashMap<(String, String), Option<NotificationMethod>> = HashMap::with_capacity(wanted.len());
         for key in wanted {
@@ -279,6 +284,7 @@ impl ManagerEngine {
         let sent: Vec<Result<(), Cancelled>> =
             futures::stream::iter(notices).map(|notice| self.group_notice(notice, &methods, cancel)).buffer_unordered(NOTICES_IN_FLIGHT).collect().await;
         sent.into_iter().collect::<Result<Vec<()>, Cancelled>>()?;
+        self.parts.metrics.manager_stage(ManagerStage::Notices, started.elapsed());
         Ok(notified)
     }
 
@@ -347,11 +353,13 @@ impl ManagerEngine {
                 _ = part.stop.cancelled() => return,
             }
             let mut loaded = part.state.lock().await;
+            let started = Instant::now();
             let effects = {
                 let sources = self.sources.read();
                 loaded.state.advance(&self.parts.rules.current(), &sources, self.sources.complete_below(), crate::clock::unix_ms())
             };
             self.update_open_groups(&mut loaded);
+            self.parts.metrics.manager_stage(ManagerStage::Advance, started.elapsed());
             if effects.is_empty() {
                 continue;
             }
@@ -397,8 +405,10 @@ impl ManagerEngine {
         if changes.is_empty() && durable == Some(next_offset) {
             return true;
         }
+        let started = Instant::now();
         match self.store.save(&part.scope, &changes, next_offset).await {
             Ok(()) => {
+                self.parts.metrics.manager_stage(ManagerStage::Persist, started.elapsed());
                 self.durable.lock().expect("lock poisoned").insert(part.number, next_offset);
                 true
             }

@@ -28,7 +28,7 @@ use crate::model::{AlarmTransition, Notification};
 use crate::publish::Publisher;
 use crate::rules::live::LiveRules;
 use crate::supervise::Cancelled;
-use crate::telemetry::NoNotification;
+use crate::telemetry::{ManagerStage, NoNotification};
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -135,6 +135,7 @@ impl NotificationEngine {
             #[serde(rename = "alarm-transitioned")]
             alarm: &'a serde_json::Map<String, serde_json::Value>,
         }
+        let started = std::time::Instant::now();
         let (key, sources) = {
             let rules = routing.rules.current();
             (rules.spread(&alarm.tenant_id).key(alarm), sources::records_for(&rules, alarm, arrived_ms))
@@ -146,6 +147,7 @@ impl NotificationEngine {
         let payload = serde_json::to_string(&Routed { alarm: &alarm.raw }).expect("a JSON object serialises");
         let placement = Placement { partition: None, timestamp_ms: Some(arrived_ms) };
         self.parts.publisher.raw(&routing.filtered_topic, key.as_bytes(), payload.as_bytes(), placement, cancel).await?;
+        self.parts.metrics.manager_stage(ManagerStage::Route, started.elapsed());
         self.parts.metrics.alarm_routed_to_manager();
         self.parts.metrics.alarm_finished();
         Ok(())
