@@ -61,7 +61,9 @@
 //! Env: BENCH_WORKLOAD, BENCH_INPUT, BENCH_RATE, BENCH_INSTANCES (1), BENCH_SYSTEMS
 //! (`both`, `alertmanager` or `tocsin`; `scale` is Tocsin only), BENCH_HOSTS and
 //! BENCH_PER_HOST (override the sizes), BENCH_PARTITIONS (alarm topic, 8),
-//! BENCH_FILTERED_PARTITIONS (filtered topic, 8; 16 for `scale`), BENCH_DB (sqlite, mariadb,
+//! BENCH_BATCHED=1 (the input in multi-record batches and Tocsin's producer at its defaults, with
+//! the queues of the manager run in BENCHMARKS.md so that no partition is paused: far less broker
+//! work, valid only while no consumer resumes inside a batch), BENCH_FILTERED_PARTITIONS (filtered topic, 8; 16 for `scale`), BENCH_DB (sqlite, mariadb,
 //! postgres; postgres by default with more than one instance, since several processes share
 //! it), BENCH_AM_CONCURRENCY (4), BENCH_EXTRA_CONFIG (INI text appended to Tocsin's
 //! configuration, `\n` for newlines), BENCH_SHORT=1 (seconds long, every check kept: 2,000
@@ -843,12 +845,13 @@ async fn run_tocsin(plan: &Plan, receiver: &Arc<Receiver>, hook: &str, stream: O
     let db_url = config_database(&db_kind, dir).await;
     tocsin_rules(plan, &db_url, hook).await;
 
-    // One record per produce batch (docs/test-broker.md).
+    // One record per produce batch (docs/test-broker.md), unless BENCH_BATCHED.
+    let batched = env("BENCH_BATCHED", 0) > 0;
     let producer: FutureProducer = broker
         .client
         .clone()
-        .set("linger.ms", "0")
-        .set("batch.num.messages", "1")
+        .set("linger.ms", if batched { "5" } else { "0" })
+        .set("batch.num.messages", if batched { "10000" } else { "1" })
         .set("queue.buffering.max.messages", "2000000")
         .set("queue.buffering.max.kbytes", "2097151")
         .create()
@@ -873,7 +876,7 @@ async fn run_tocsin(plan: &Plan, receiver: &Arc<Receiver>, hook: &str, stream: O
                 fail(format!("a record was not written: {e}"));
             }
         }
-        eprintln!("loaded {total} transitions (one record per batch) in {:.1?}", loading.elapsed());
+        eprintln!("loaded {total} transitions ({}) in {:.1?}", if batched { "multi-record batches" } else { "one record per batch" }, loading.elapsed());
     }
 
     let extra: String = env("BENCH_EXTRA_CONFIG", String::new()).replace("\\n", "\n");
@@ -887,10 +890,17 @@ async fn run_tocsin(plan: &Plan, receiver: &Arc<Receiver>, hook: &str, stream: O
             &config,
             format!(
                 "[kafka]\nurl = {broker}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = webhook\n\n[network]\nallow = 127.0.0.1\n\n[statsd]\nenable = false\n\n\
-                 [kafka_producer]\nlinger.ms = 0\nbatch.num.messages = 1\n\n\
+                 {producer}\
                  [kafka_consumer_notification]\nfetch.wait.max.ms = 10\n\n[kafka_consumer_manager]\nfetch.wait.max.ms = 10\n\n\
                  [tocsin]\nhttp_listen = {http}\nlog_format = json\n\n{extra}\n",
-                broker = broker.address
+                broker = broker.address,
+                producer = if batched {
+                    // As the manager run of BENCHMARKS.md: queues that hold a partition's whole share, so
+                    // that no partition is paused and no fetch resumes inside a batch.
+                    "[notification_engine]\nmax_concurrent_sends = 16\npartition_queue = 200000\nmax_in_flight_per_partition = 32\n\n"
+                } else {
+                    "[kafka_producer]\nlinger.ms = 0\nbatch.num.messages = 1\n\n"
+                }
             ),
         )
         .unwrap();
