@@ -507,7 +507,7 @@ fn print_stages(metrics: &str) {
         .collect();
     let quantile = |q: f64| buckets.iter().find(|(_, c)| *c >= q * count).map_or(f64::NAN, |(le, _)| *le);
     println!(
-        "  filtered-topic hop (arrival at the notification engine to applied by the manager): mean {:.2} s, p50 <= {} s, p99 <= {} s",
+        "  input lag (a transition written to the alarm topic to applied by the manager; a backlog loaded before the start counts its wait): mean {:.2} s, p50 <= {} s, p99 <= {} s",
         if count > 0.0 { sum / count } else { 0.0 },
         quantile(0.5),
         quantile(0.99)

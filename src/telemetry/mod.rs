@@ -195,7 +195,7 @@ impl Metrics {
             ),
             manager_input_lag: {
                 let h = Histogram::with_opts(
-                    HistogramOpts::new("tocsin_manager_input_lag_seconds", "From a transition's arrival at the notification engine to the alarm manager applying it")
+                    HistogramOpts::new("tocsin_manager_input_lag_seconds", "From a transition's record time on the alarm topic (when it was written there) to the alarm manager applying it")
                         .buckets(LAG_BUCKETS.to_vec()),
                 )
                 .expect("valid metric name");
