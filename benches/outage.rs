@@ -76,13 +76,16 @@
 //!
 //! `cargo bench --bench outage` (wrap measured runs in `flock /work/bench.lock`).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -669,30 +672,6 @@ fn transition(alarm: &Alarm) -> String {
     .to_string()
 }
 
-/// A fresh config database of the kind BENCH_DB names, as a URL.
-async fn config_database(kind: &str, dir: &Path) -> String {
-    use sqlx::Connection;
-    const NAME: &str = "tocsin_outage_bench";
-    match kind {
-        "sqlite" => format!("sqlite://{}/config.db", dir.display()),
-        "mariadb" => {
-            let mut admin = sqlx::MySqlConnection::connect("mysql://root@127.0.0.1:3306/").await.expect("MariaDB on 127.0.0.1:3306");
-            for statement in [format!("DROP DATABASE IF EXISTS {NAME}"), format!("CREATE DATABASE {NAME} CHARACTER SET utf8mb4")] {
-                sqlx::query(&statement).execute(&mut admin).await.unwrap();
-            }
-            format!("mysql://root@127.0.0.1:3306/{NAME}")
-        }
-        "postgres" => {
-            let mut admin = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres").await.expect("PostgreSQL on 127.0.0.1:5432");
-            for statement in [format!("DROP DATABASE IF EXISTS {NAME}"), format!("CREATE DATABASE {NAME}")] {
-                sqlx::query(&statement).execute(&mut admin).await.unwrap();
-            }
-            format!("postgres://postgres@127.0.0.1:5432/{NAME}")
-        }
-        other => fail(format!("BENCH_DB={other}: expected sqlite, mariadb or postgres")),
-    }
-}
-
 /// The method, the definition, and the tenant's rules.
 async fn tocsin_rules(plan: &Plan, db_url: &str, hook: &str) {
     use tocsin::rules::{aql, GroupRule, InhibitRule, Rule, RuleMeta, SilenceRule};
@@ -780,15 +759,6 @@ fn metric_with(text: &str, prefix: &str, label: &str) -> f64 {
     text.lines().find(|l| l.starts_with(prefix) && l.contains(label)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
 }
 
-/// The sum of a group's committed offsets over a topic's partitions (0 while unknown).
-fn committed_offsets(consumer: &BaseConsumer, topic: &str, partitions: i32) -> i64 {
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    let Ok(committed) = consumer.committed_offsets(list, Duration::from_secs(5)) else { return 0 };
-    committed.elements().iter().map(|e| if let Offset::Offset(o) = e.offset() { o } else { 0 }).sum()
-}
 
 struct Broker {
     child: Child,
@@ -807,13 +777,7 @@ async fn start_broker(dir: &Path) -> Broker {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&address).is_err() {
-        if Instant::now() > deadline {
-            fail("the broker did not accept connections within 30 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::broker_accepting(&address).await.unwrap_or_else(|e| fail(e));
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &address);
     Broker { child, address, client }
@@ -842,7 +806,7 @@ async fn run_tocsin(plan: &Plan, receiver: &Arc<Receiver>, hook: &str, stream: O
         }
     }
     let db_kind: String = env("BENCH_DB", if instances > 1 { "postgres" } else { "sqlite" }.to_owned());
-    let db_url = config_database(&db_kind, dir).await;
+    let db_url = support::fresh_database(&db_kind, "tocsin_outage_bench", dir).await.unwrap_or_else(|e| fail(e));
     tocsin_rules(plan, &db_url, hook).await;
 
     // One record per produce batch (docs/test-broker.md), unless BENCH_BATCHED.
@@ -990,13 +954,13 @@ async fn run_tocsin(plan: &Plan, receiver: &Arc<Receiver>, hook: &str, stream: O
         }
         let now = started.elapsed();
         if routed.is_none() {
-            routed_count = tokio::task::block_in_place(|| committed_offsets(&notification, ALARM_TOPIC, partitions));
+            routed_count = tokio::task::block_in_place(|| support::committed_offsets(&notification, ALARM_TOPIC, partitions));
             if routed_count >= total as i64 {
                 routed = Some(now);
             }
         }
         if persisted.is_none() {
-            persisted_count = tokio::task::block_in_place(|| committed_offsets(&manager, FILTERED_TOPIC, filtered_partitions));
+            persisted_count = tokio::task::block_in_place(|| support::committed_offsets(&manager, FILTERED_TOPIC, filtered_partitions));
             if persisted_count >= total as i64 {
                 persisted = Some(now);
             }

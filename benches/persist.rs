@@ -27,6 +27,10 @@
 //! BENCH_GROUPS, default 100000; BENCH_SHORT=1 makes it 2,000 groups, seconds even in a debug
 //! build). MariaDB and PostgreSQL must be running (scripts/ensure-databases.sh).
 
+#[path = "support/mod.rs"]
+#[allow(dead_code)] // this benchmark spawns no broker
+mod support;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -129,28 +133,6 @@ fn expected(changes: &[Change]) -> Expected {
     Expected { rows, bytes }
 }
 
-async fn fresh_database(kind: &str, dir: &std::path::Path) -> String {
-    use sqlx::Connection;
-    match kind {
-        "sqlite" => format!("sqlite://{}/config.db?mode=rwc", dir.display()),
-        "mariadb" => {
-            let mut admin = within("connecting to MariaDB", 0, sqlx::MySqlConnection::connect("mysql://root@127.0.0.1:3306/")).await;
-            for statement in [format!("DROP DATABASE IF EXISTS {DATABASE}"), format!("CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4")] {
-                within("creating the MariaDB database", 0, sqlx::query(&statement).execute(&mut admin)).await;
-            }
-            format!("mysql://root@127.0.0.1:3306/{DATABASE}")
-        }
-        "postgres" => {
-            let mut admin = within("connecting to PostgreSQL", 0, sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres")).await;
-            for statement in [format!("DROP DATABASE IF EXISTS {DATABASE}"), format!("CREATE DATABASE {DATABASE}")] {
-                within("creating the PostgreSQL database", 0, sqlx::query(&statement).execute(&mut admin)).await;
-            }
-            format!("postgres://postgres@127.0.0.1:5432/{DATABASE}")
-        }
-        other => fail(format!("BENCH_DB={other}: expected sqlite, mariadb, postgres or all")),
-    }
-}
-
 /// One timed operation, as printed.
 struct Line {
     database: &'static str,
@@ -194,7 +176,7 @@ async fn check(store: &StateStore, after: &str, total: usize, offset: i64, writt
 
 async fn run(kind: &'static str, groups: usize, all: &[Change], changed: &[Change], lines: &mut Vec<Line>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = fresh_database(kind, dir.path()).await;
+    let url = support::fresh_database(kind, DATABASE, dir.path()).await.map(|url| if kind == "sqlite" { format!("{url}?mode=rwc") } else { url }).unwrap_or_else(|e| fail(e));
     let db = Database::connect_lazy(&url).unwrap_or_else(|e| fail(format!("{url}: {e}")));
     let store = StateStore::new(db.clone());
     within("creating the state tables", 0, store.init_schema()).await;

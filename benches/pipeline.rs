@@ -37,6 +37,9 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "support/mod.rs"]
+mod support;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -150,13 +153,7 @@ async fn run() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("tansu on PATH (scripts/ensure-tansu.sh)");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&broker).is_err() {
-        if Instant::now() > deadline {
-            fail("the broker did not accept connections within 30 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::broker_accepting(&broker).await.unwrap_or_else(|e| fail(e));
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &broker);
     let admin: AdminClient<DefaultClientContext> = client.create().unwrap();
@@ -183,7 +180,7 @@ async fn run() {
     let router = axum::Router::new().fallback(receive).with_state(received.clone());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let db_url = config_database(&env("BENCH_DB", "sqlite".to_owned()), dir.path()).await;
+    let db_url = support::fresh_database(&env("BENCH_DB", "sqlite".to_owned()), "tocsin_bench", dir.path()).await.unwrap_or_else(|e| fail(e));
     let db = tocsin::db::Database::connect_lazy(&if db_url.starts_with("sqlite") { format!("{db_url}?mode=rwc") } else { db_url.clone() }).unwrap();
     db.init_schema().await.unwrap();
     for statement in [
@@ -514,31 +511,6 @@ fn print_stages(metrics: &str) {
     );
 }
 
-/// A fresh, empty config database of the kind BENCH_DB names (`sqlite`, `mariadb` or `postgres`,
-/// the last two on the local servers the tests use), as a URL.
-async fn config_database(kind: &str, dir: &std::path::Path) -> String {
-    use sqlx::Connection;
-    const NAME: &str = "tocsin_bench";
-    match kind {
-        "sqlite" => format!("sqlite://{}/config.db", dir.display()),
-        "mariadb" => {
-            let mut admin = sqlx::MySqlConnection::connect("mysql://root@127.0.0.1:3306/").await.expect("MariaDB on 127.0.0.1:3306");
-            for statement in [format!("DROP DATABASE IF EXISTS {NAME}"), format!("CREATE DATABASE {NAME} CHARACTER SET utf8mb4")] {
-                sqlx::query(&statement).execute(&mut admin).await.unwrap();
-            }
-            format!("mysql://root@127.0.0.1:3306/{NAME}")
-        }
-        "postgres" => {
-            let mut admin = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres").await.expect("PostgreSQL on 127.0.0.1:5432");
-            for statement in [format!("DROP DATABASE IF EXISTS {NAME}"), format!("CREATE DATABASE {NAME}")] {
-                sqlx::query(&statement).execute(&mut admin).await.unwrap();
-            }
-            format!("postgres://postgres@127.0.0.1:5432/{NAME}")
-        }
-        other => fail(format!("BENCH_DB={other}: expected sqlite, mariadb or postgres")),
-    }
-}
-
 /// How long a phase with `alarms` alarms may take before the run fails: generous (the slowest
 /// runs recorded in BENCHMARKS.md took under a tenth of it), so that only a stuck run ends there.
 fn deadline_for(alarms: usize) -> Duration {
@@ -630,8 +602,8 @@ impl Watch {
     fn counts(&self, received: &Received) -> Counts {
         let (committed, manager_committed) = tokio::task::block_in_place(|| {
             (
-                committed_offsets(&self.notification, "alarm-state-transitions", self.partitions),
-                self.manager.as_ref().map(|manager| committed_offsets(manager, "filtered-alarm-transitions", 4)),
+                support::committed_offsets(&self.notification, "alarm-state-transitions", self.partitions),
+                self.manager.as_ref().map(|manager| support::committed_offsets(manager, "filtered-alarm-transitions", 4)),
             )
         });
         // Ids before counts: every id recorded was counted first.
@@ -649,14 +621,4 @@ impl Watch {
         self.sent.stop.store(true, Ordering::Relaxed);
         self.reader.join().unwrap();
     }
-}
-
-/// The sum of a group's committed offsets over a topic's partitions (0 while unknown).
-fn committed_offsets(consumer: &BaseConsumer, topic: &str, partitions: i32) -> i64 {
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    let Ok(committed) = consumer.committed_offsets(list, Duration::from_secs(5)) else { return 0 };
-    committed.elements().iter().map(|e| if let Offset::Offset(o) = e.offset() { o } else { 0 }).sum()
 }
