@@ -485,63 +485,64 @@ async fn a_rules_actions_are_read_as_its_own_tenants_methods() {
     app.shutdown().await.unwrap();
 }
 
-/// A source on another filtered partition than its targets, and behind a backlog: every target
-/// of the tenant (grouped by host, so spread over the filtered partitions) waits for the source
-/// that was published within its wait, even though the source reaches the alarm manager seconds
-/// after the targets' wait has passed on the clock.
-///
-/// The source's alarm partition is made slow on purpose: thirty transitions of another tenant,
-/// each posted to a receiver that answers in 100 ms, are ahead of it, and the notification
-/// engine works on one record of a partition at a time. The targets' partition has nothing
-/// ahead of them.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_source_stuck_behind_a_backlog_on_another_partition_still_inhibits_every_target() {
-    let db = TestDb::new(DbKind::Sqlite).await;
-    db.ensure_type("WEBHOOK").await;
-    let receiver = Receiver::start().await;
-    let slow = Receiver::start().await;
-    slow.delay(Duration::from_millis(100));
-    db.definition_with_method("filler-def", "filler-hook", "WEBHOOK", &slow.url("/filler"), &["ALARM"]).await;
-    let topics = Topics::create(2).await;
-    // A fixed tenant id: the spread of its hosts over the filtered partitions is the same each run.
-    let t = Tenant { token: unique("token-spread"), id: "spread-tenant".into() };
-    let other = Tenant { token: unique("token-other"), id: "no-rules-tenant".into() };
-    let dir = tempfile::tempdir().unwrap();
-    let one_at_a_time = format!("{}\n[notification_engine]\nmax_in_flight_per_partition = 1\n", manager_config(&[&t]));
-    let config = write_config(dir.path(), &topics, &db.url, &one_at_a_time);
-    let app = start_in_process(&config).await;
-    let addr = app.http_addr().to_string();
-    let api = Api::new(&addr);
-    let group_action = api.webhook(&t, &receiver, "group", "/group").await;
-    api.post(&t, "/group-rules", json!({"name": "hosts", "expression": "group by hostname", "group_wait": "1s", "alarm_actions": [group_action]})).await;
-    api.post(&t, "/inhibit-rules", json!({"name": "outage", "expression": "source {severity=CRITICAL} targets {severity=HIGH}", "wait_time": "2s"})).await;
-    rules_in_force(&addr, &db.db).await;
-    app.shutdown().await.unwrap();
+crate::on_every_database! {
+    /// A source on another filtered partition than its targets, and behind a backlog: every target
+    /// of the tenant (grouped by host, so spread over the filtered partitions) waits for the source
+    /// that was published within its wait, even though the source reaches the alarm manager seconds
+    /// after the targets' wait has passed on the clock.
+    ///
+    /// The source's alarm partition is made slow on purpose: thirty transitions of another tenant,
+    /// each posted to a receiver that answers in 100 ms, are ahead of it, and the notification
+    /// engine works on one record of a partition at a time. The targets' partition has nothing
+    /// ahead of them.
+    async fn a_source_stuck_behind_a_backlog_on_another_partition_still_inhibits_every_target(kind: DbKind) {
+        let db = TestDb::new(kind).await;
+        db.ensure_type("WEBHOOK").await;
+        let receiver = Receiver::start().await;
+        let slow = Receiver::start().await;
+        slow.delay(Duration::from_millis(100));
+        db.definition_with_method("filler-def", "filler-hook", "WEBHOOK", &slow.url("/filler"), &["ALARM"]).await;
+        let topics = Topics::create(2).await;
+        // A fixed tenant id: the spread of its hosts over the filtered partitions is the same each run.
+        let t = Tenant { token: unique("token-spread"), id: "spread-tenant".into() };
+        let other = Tenant { token: unique("token-other"), id: "no-rules-tenant".into() };
+        let dir = tempfile::tempdir().unwrap();
+        let one_at_a_time = format!("{}\n[notification_engine]\nmax_in_flight_per_partition = 1\n", manager_config(&[&t]));
+        let config = write_config(dir.path(), &topics, &db.url, &one_at_a_time);
+        let app = start_in_process(&config).await;
+        let addr = app.http_addr().to_string();
+        let api = Api::new(&addr);
+        let group_action = api.webhook(&t, &receiver, "group", "/group").await;
+        api.post(&t, "/group-rules", json!({"name": "hosts", "expression": "group by hostname", "group_wait": "1s", "alarm_actions": [group_action]})).await;
+        api.post(&t, "/inhibit-rules", json!({"name": "outage", "expression": "source {severity=CRITICAL} targets {severity=HIGH}", "wait_time": "2s"})).await;
+        rules_in_force(&addr, &db.db).await;
+        app.shutdown().await.unwrap();
 
-    // The input, all in the alarm topic before Tocsin starts again: a backlog.
-    let b = broker();
-    let producer = b.producer();
-    for _ in 0..30 {
-        b.produce_to(&producer, &topics.alarms, 0, "filler", transition(&other, "filler", "filler-def", "filler", "ALARM", "LOW", "f").to_string().as_bytes()).await;
-    }
-    let hosts: Vec<String> = (0..8).map(|n| format!("host{n}")).collect();
-    for host in &hosts {
-        b.produce_to(&producer, &topics.alarms, 1, host, transition(&t, &format!("target-{host}"), "no-actions", "disk", "ALARM", "HIGH", host).to_string().as_bytes()).await;
-    }
-    b.produce_to(&producer, &topics.alarms, 0, "source", transition(&t, "source", "no-actions", "network down", "ALARM", "CRITICAL", "router").to_string().as_bytes()).await;
+        // The input, all in the alarm topic before Tocsin starts again: a backlog.
+        let b = broker();
+        let producer = b.producer();
+        for _ in 0..30 {
+            b.produce_to(&producer, &topics.alarms, 0, "filler", transition(&other, "filler", "filler-def", "filler", "ALARM", "LOW", "f").to_string().as_bytes()).await;
+        }
+        let hosts: Vec<String> = (0..8).map(|n| format!("host{n}")).collect();
+        for host in &hosts {
+            b.produce_to(&producer, &topics.alarms, 1, host, transition(&t, &format!("target-{host}"), "no-actions", "disk", "ALARM", "HIGH", host).to_string().as_bytes()).await;
+        }
+        b.produce_to(&producer, &topics.alarms, 0, "source", transition(&t, "source", "no-actions", "network down", "ALARM", "CRITICAL", "router").to_string().as_bytes()).await;
 
-    let app = start_in_process(&config).await;
-    let addr = app.http_addr().to_string();
-    manager_settled(&addr, &topics, hosts.len() as i64 + 1).await;
-    eventually(Duration::from_secs(20), "the source's own group notice", || async { (receiver.count() >= 1).then_some(()) }).await;
-    let notices = received(&receiver, "/group");
-    assert_eq!(notices, pairs(&[("/group", "group_notification_hosts_router_alarm[1]")]), "no target leaked through: {notices:?}");
-    let metrics = app.metrics().render_prometheus();
-    assert_eq!(metric_value(&metrics, "tocsin_manager_suppressed_total{by=\"inhibited\"}"), hosts.len() as u64, "{metrics}");
-    assert!(slow.count() >= 30, "the backlog ahead of the source was worked through");
-    let used = b.records_by_partition(&topics.filtered).iter().filter(|records| **records > 0).count();
-    assert!(used >= 2, "one tenant's groups spread over the filtered partitions: {:?}", b.records_by_partition(&topics.filtered));
-    app.shutdown().await.unwrap();
+        let app = start_in_process(&config).await;
+        let addr = app.http_addr().to_string();
+        manager_settled(&addr, &topics, hosts.len() as i64 + 1).await;
+        eventually(Duration::from_secs(20), "the source's own group notice", || async { (receiver.count() >= 1).then_some(()) }).await;
+        let notices = received(&receiver, "/group");
+        assert_eq!(notices, pairs(&[("/group", "group_notification_hosts_router_alarm[1]")]), "no target leaked through: {notices:?}");
+        let metrics = app.metrics().render_prometheus();
+        assert_eq!(metric_value(&metrics, "tocsin_manager_suppressed_total{by=\"inhibited\"}"), hosts.len() as u64, "{metrics}");
+        assert!(slow.count() >= 30, "the backlog ahead of the source was worked through");
+        let used = b.records_by_partition(&topics.filtered).iter().filter(|records| **records > 0).count();
+        assert!(used >= 2, "one tenant's groups spread over the filtered partitions: {:?}", b.records_by_partition(&topics.filtered));
+        app.shutdown().await.unwrap();
+    }
 }
 
 /// One tenant's outage divides between two instances: each applies the transitions and sends
