@@ -61,12 +61,12 @@
 //! Env: BENCH_WORKLOAD, BENCH_INPUT, BENCH_RATE, BENCH_INSTANCES (1), BENCH_SYSTEMS
 //! (`both`, `alertmanager` or `tocsin`; `scale` is Tocsin only), BENCH_HOSTS and
 //! BENCH_PER_HOST (override the sizes), BENCH_PARTITIONS (alarm topic, 8),
-//! BENCH_BATCHED=1 (the input in multi-record batches and Tocsin's producer at its defaults, with
-//! the queues of the manager run in BENCHMARKS.md so that no partition is paused: far less broker
-//! work, valid only while no consumer resumes inside a batch), BENCH_FILTERED_PARTITIONS (filtered topic, 8; 16 for `scale`), BENCH_DB (sqlite, mariadb,
+//! BENCH_BATCHED=1 (the input in multi-record batches and Tocsin at its defaults but for a
+//! partition queue that holds a partition's whole share, so that no partition is paused: far less
+//! broker work, valid only while no consumer resumes inside a batch), BENCH_FILTERED_PARTITIONS (filtered topic, 8; 16 for `scale`), BENCH_DB (sqlite, mariadb,
 //! postgres; postgres by default with more than one instance, since several processes share
 //! it), BENCH_AM_CONCURRENCY (4), BENCH_EXTRA_CONFIG (INI text appended to Tocsin's
-//! configuration, `\n` for newlines), BENCH_SHORT=1 (seconds long, every check kept: 2,000
+//! configuration, `\n` for newlines), BENCH_KEEP=1 (keep Tocsin's logs and configuration), BENCH_SHORT=1 (seconds long, every check kept: 2,000
 //! alarms on 200 hosts; `inhibit` with 20 sources and 5 silences; `groups100k` 2,000 hosts;
 //! `scale` 2,000 transitions).
 //!
@@ -859,9 +859,9 @@ async fn run_tocsin(plan: &Plan, receiver: &Arc<Receiver>, hook: &str, stream: O
                  [tocsin]\nhttp_listen = {http}\nlog_format = json\n\n{extra}\n",
                 broker = broker.address,
                 producer = if batched {
-                    // As the manager run of BENCHMARKS.md: queues that hold a partition's whole share, so
-                    // that no partition is paused and no fetch resumes inside a batch.
-                    "[notification_engine]\nmax_concurrent_sends = 16\npartition_queue = 200000\nmax_in_flight_per_partition = 32\n\n"
+                    // The engines' defaults (what an operator runs) but a queue that holds a partition's
+                    // whole share, so that no partition is paused and no fetch resumes inside a batch.
+                    "[notification_engine]\npartition_queue = 200000\n\n"
                 } else {
                     "[kafka_producer]\nlinger.ms = 0\nbatch.num.messages = 1\n\n"
                 }
@@ -1118,6 +1118,9 @@ async fn run() {
         let mut broker = broker;
         let _ = broker.child.kill();
         let _ = broker.child.wait();
+        if env("BENCH_KEEP", 0) > 0 {
+            println!("    logs and configuration kept in {}", dir.keep().display());
+        }
         tocsin_failed = outcome.inhibited_leaks + outcome.silenced_leaks > 0;
         Some(outcome)
     } else {

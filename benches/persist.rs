@@ -126,8 +126,8 @@ fn expected(changes: &[Change]) -> Expected {
     for change in changes {
         if let Some(value) = &change.value {
             let entity = serde_json::to_string(&change.entity).expect("serializes");
-            bytes += SCOPE.len() + entity_hash(&change.entity).len() + entity.len() + value.to_string().len();
-            rows.insert(change.entity.clone(), value.clone());
+            bytes += SCOPE.len() + entity_hash(&change.entity).len() + entity.len() + value.len();
+            rows.insert(change.entity.clone(), serde_json::from_str(value).expect("a row's value is JSON"));
         }
     }
     Expected { rows, bytes }

@@ -429,7 +429,7 @@ crate::on_every_database! {
         store.init_schema().await.unwrap();
         let scope = unique("scope");
         let body = json!({"members": "x".repeat(100_000)});
-        let change = Change { entity: Entity::Notified { tenant: "t".into(), alarm_id: "a".into() }, value: Some(body.clone()) };
+        let change = Change { entity: Entity::Notified { tenant: "t".into(), alarm_id: "a".into() }, value: Some(body.to_string()) };
         store.save(&scope, &[change], 42).await.unwrap();
         let good_entity = serde_json::to_string(&Entity::Notified { tenant: "t".into(), alarm_id: "b".into() }).unwrap();
         for (hash, entity, body) in [("bad-entity", "{\"Nonsense\": 1}", "{}"), ("bad-body", good_entity.as_str(), "{not json")] {

@@ -103,7 +103,7 @@ impl StateStore {
             .iter()
             .map(|change| {
                 let entity = serde_json::to_string(&change.entity).expect("an entity serializes");
-                (stable_hash_hex(&entity), entity, change.value.as_ref().map(|v| v.to_string()))
+                (stable_hash_hex(&entity), entity, change.value.clone())
             })
             .collect();
         for chunk in keyed.chunks(BATCH) {

@@ -164,13 +164,33 @@ pub struct Pending {
 /// A transition waiting for an inhibition source to appear.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hold {
-    pub alarm: Arc<AlarmTransition>,
+    pub alarm: HeldAlarm,
     /// The record it came from, so a replayed record is not held twice.
     pub offset: i64,
     /// Its record time.
     pub arrived_ms: i64,
     /// In record time: `arrived_ms` + the longest wait of the rules targeting it.
     pub due_ms: i64,
+}
+
+/// A held transition as its JSON text, decoded again when it is released. An outage holds one
+/// per target: decoded (every field a `serde_json::Value`) a transition takes about 9 KiB, its
+/// text about 500 bytes; 100,000 held targets peaked at 939 MiB decoded (`benches/outage.rs`,
+/// `inhibit`, backlog).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldAlarm(Box<str>);
+
+impl HeldAlarm {
+    fn new(alarm: &AlarmTransition) -> HeldAlarm {
+        HeldAlarm(serde_json::to_string(&alarm.raw).expect("a JSON object serializes").into_boxed_str())
+    }
+
+    /// The transition again: its text was written from a transition that decoded (or, when
+    /// restored, was checked to decode), so this cannot fail short of a bug.
+    fn decode(&self) -> AlarmTransition {
+        let raw: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&self.0).expect("a held transition's text is a JSON object");
+        crate::ingest::transition(raw).expect("a held transition decoded when it was held")
+    }
 }
 
 /// The state of one tenant.
@@ -214,11 +234,13 @@ pub struct ManagerState {
     interner: Interner,
 }
 
-/// A row to persist: the entity, and its value or `None` when it no longer exists.
+/// A row to persist: the entity, and its value (JSON text) or `None` when it no longer exists.
+/// Text, not a `serde_json::Value`: a flush of 100,000 held targets built as values peaked at
+/// about 9 KiB each.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
     pub entity: Entity,
-    pub value: Option<serde_json::Value>,
+    pub value: Option<String>,
 }
 
 impl ManagerState {
@@ -248,7 +270,7 @@ impl ManagerState {
             (wait, behind) => arrived_ms.saturating_add(wait.unwrap_or(0)).max(behind.unwrap_or(i64::MIN)),
         };
         let tenant = self.tenants.get_mut(&tenant_id).expect("entry created above");
-        tenant.holds.entry(alarm_id.clone()).or_default().push_back(Hold { alarm, offset, arrived_ms, due_ms });
+        tenant.holds.entry(alarm_id.clone()).or_default().push_back(Hold { alarm: HeldAlarm::new(&alarm), offset, arrived_ms, due_ms });
         if queued_behind.is_none() {
             self.hold_timers.insert((due_ms, tenant_id.clone(), alarm_id.clone()));
         }
@@ -327,7 +349,7 @@ impl ManagerState {
             self.hold_timers.insert((next_due, tenant_id.to_owned(), alarm_id.to_owned()));
         }
         self.dirty.insert(Entity::Holds { tenant: tenant_id.to_owned(), alarm_id: alarm_id.to_owned() });
-        self.decide(rules, sources, hold.alarm, hold.arrived_ms, now_ms)
+        self.decide(rules, sources, Arc::new(hold.alarm.decode()), hold.arrived_ms, now_ms)
     }
 
     /// Silence and inhibit, independently; then own actions and groups for what neither
@@ -499,24 +521,27 @@ impl ManagerState {
         self.dirty.extend(entities);
     }
 
-    fn value_of(&self, entity: &Entity) -> Option<serde_json::Value> {
+    fn value_of(&self, entity: &Entity) -> Option<String> {
         match entity {
             Entity::Group { tenant, key } => {
+                #[derive(Serialize)]
+                struct GroupRow<'a> {
+                    key: &'a GroupKey,
+                    group: &'a Group,
+                }
                 let group = self.tenants.get(tenant)?.groups.get(key)?;
-                Some(serde_json::json!({ "key": key, "group": group }))
+                Some(serde_json::to_string(&GroupRow { key, group }).expect("a group serializes"))
             }
             Entity::Holds { tenant, alarm_id } => {
                 let holds = self.tenants.get(tenant)?.holds.get(alarm_id)?;
-                let rows: Vec<serde_json::Value> = holds
+                let rows: Vec<String> = holds
                     .iter()
-                    .map(|h| serde_json::json!({ "alarm": h.alarm.raw, "offset": h.offset, "arrived_ms": h.arrived_ms, "due_ms": h.due_ms }))
+                    .map(|h| format!(r#"{{"alarm":{},"offset":{},"arrived_ms":{},"due_ms":{}}}"#, h.alarm.0, h.offset, h.arrived_ms, h.due_ms))
                     .collect();
-                Some(serde_json::Value::Array(rows))
+                Some(format!("[{}]", rows.join(",")))
             }
             Entity::Source { .. } => None,
-            Entity::Notified { tenant, alarm_id } => {
-                self.tenants.get(tenant)?.notified_firing.contains(alarm_id).then(|| serde_json::Value::Bool(true))
-            }
+            Entity::Notified { tenant, alarm_id } => self.tenants.get(tenant)?.notified_firing.contains(alarm_id).then(|| "true".to_owned()),
         }
     }
 
@@ -543,7 +568,7 @@ impl ManagerState {
                     let raw = row.get("alarm").and_then(|a| a.as_object()).cloned().ok_or("hold has no alarm")?;
                     let alarm = crate::ingest::transition(raw).map_err(|e| e.to_string())?;
                     let number = |field: &str| row.get(field).and_then(serde_json::Value::as_i64).ok_or(format!("hold has no {field}"));
-                    queue.push_back(Hold { alarm: Arc::new(alarm), offset: number("offset")?, arrived_ms: number("arrived_ms")?, due_ms: number("due_ms")? });
+                    queue.push_back(Hold { alarm: HeldAlarm::new(&alarm), offset: number("offset")?, arrived_ms: number("arrived_ms")?, due_ms: number("due_ms")? });
                 }
                 if let Some(first) = queue.front() {
                     self.hold_timers.insert((first.due_ms, tenant.clone(), alarm_id.clone()));

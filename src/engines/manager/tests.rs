@@ -422,7 +422,7 @@ fn state_written_as_changes_and_read_back_behaves_the_same() {
     // Sources are not partition state: the restored partition reads them from the topic too.
     restored.sources = run.sources.clone();
     for change in changes {
-        let value = change.value.expect("everything written still exists");
+        let value = serde_json::from_str(&change.value.expect("everything written still exists")).expect("a row's value is JSON");
         let entity = serde_json::from_str(&serde_json::to_string(&change.entity).unwrap()).unwrap();
         restored.state.restore(entity, value).expect("a written row reads back");
     }
