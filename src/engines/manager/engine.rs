@@ -422,7 +422,8 @@ impl ManagerEngine {
     }
 }
 
-/// One INFO line per `every` while the manager works, instead of one per group or transition.
+/// One INFO line per `every` while the manager works, instead of one per group or transition;
+/// at the same pace, inhibition sources that can inhibit nothing any more are forgotten.
 async fn summarize(engine: std::sync::Weak<ManagerEngine>, every: Duration, stop: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -433,6 +434,7 @@ async fn summarize(engine: std::sync::Weak<ManagerEngine>, every: Duration, stop
             _ = stop.cancelled() => return,
         }
         let Some(engine) = engine.upgrade() else { return };
+        engine.forget_stale_sources();
         let taken = |counter: &AtomicU64| counter.swap(0, Ordering::Relaxed);
         let summary = &engine.summary;
         let (transitions, silenced, inhibited, notices) = (taken(&summary.transitions), taken(&summary.silenced), taken(&summary.inhibited), taken(&summary.notices));
@@ -452,6 +454,26 @@ async fn summarize(engine: std::sync::Weak<ManagerEngine>, every: Duration, stop
             transitions, silenced, inhibited, grouped_notifications = notices, open_groups, awaiting_first_notice, held, sources,
             "alarm manager: {transitions} transitions applied ({silenced} silenced, {inhibited} inhibited), {notices} grouped notifications sent in the last {every:?}; {open_groups} groups open ({awaiting_first_notice} awaiting their first notification), {held} transitions held"
         );
+    }
+}
+
+/// How long after its rule's wait an inactive inhibition source is still kept: far longer than
+/// any partition's timers lag behind the sources' completeness, even across a rebalance that
+/// restores held targets from the database.
+const SOURCE_RETENTION: Duration = Duration::from_secs(3600);
+
+impl ManagerEngine {
+    /// Forgets inhibition sources that can no longer inhibit any target still to be decided.
+    fn forget_stale_sources(&self) {
+        let Some(complete_below) = self.sources.complete_below() else { return };
+        let rules = self.parts.rules.current();
+        let wait_ms = |tenant: &str, rule_id: &str| {
+            rules.inhibit(rule_id).filter(|rule| rule.meta.tenant_id == tenant).map(|rule| i64::try_from(rule.wait.as_millis()).unwrap_or(i64::MAX))
+        };
+        let forgotten = self.sources.forget_inactive(wait_ms, complete_below.saturating_sub(SOURCE_RETENTION.as_millis() as i64));
+        if forgotten > 0 {
+            tracing::debug!(forgotten, "inactive inhibition sources forgotten");
+        }
     }
 }
 

@@ -215,6 +215,41 @@ impl SourceView {
             .cloned()
     }
 
+    /// Forgets sources that can inhibit nothing any more, so the view does not grow with every
+    /// alarm that ever matched a source side: inactive ones that never fired, and ones that left
+    /// ALARM longer ago than their rule's wait (`wait_ms` of tenant and rule id) before
+    /// `before_ms`. Sources of a rule `wait_ms` does not know are kept: the rule may be newer
+    /// than this instance's copy of the rules. Returns how many were forgotten.
+    pub fn forget_inactive(&mut self, wait_ms: impl Fn(&str, &str) -> Option<i64>, before_ms: i64) -> usize {
+        let mut forgotten = 0;
+        for (tenant, rules) in &mut self.tenants {
+            for (rule_id, rule) in rules.iter_mut() {
+                let Some(wait) = wait_ms(tenant, rule_id) else { continue };
+                let stale: Vec<String> = rule
+                    .by_alarm
+                    .iter()
+                    .filter(|(_, source)| !source.active && source.left_ms.is_none_or(|left| left.saturating_add(wait) < before_ms))
+                    .map(|(alarm_id, _)| alarm_id.clone())
+                    .collect();
+                for alarm_id in stale {
+                    let source = rule.by_alarm.remove(&alarm_id).expect("listed above");
+                    for tuple in &source.values {
+                        if let Some(alarms) = rule.by_values.get_mut(tuple) {
+                            alarms.remove(&alarm_id);
+                            if alarms.is_empty() {
+                                rule.by_values.remove(tuple);
+                            }
+                        }
+                    }
+                    forgotten += 1;
+                }
+            }
+            rules.retain(|_, rule| !rule.by_alarm.is_empty());
+        }
+        self.tenants.retain(|_, rules| !rules.is_empty());
+        forgotten
+    }
+
     /// How many sources it knows of (active or not), for the log.
     pub fn len(&self) -> usize {
         self.tenants.values().flat_map(|rules| rules.values()).map(|rule| rule.by_alarm.len()).sum()
@@ -247,6 +282,11 @@ impl SharedSources {
     /// How complete the view is now.
     pub fn complete_below(&self) -> Option<i64> {
         *self.complete.borrow()
+    }
+
+    /// [`SourceView::forget_inactive`] on the shared view.
+    pub fn forget_inactive(&self, wait_ms: impl Fn(&str, &str) -> Option<i64>, before_ms: i64) -> usize {
+        self.view.write().expect("lock poisoned").forget_inactive(wait_ms, before_ms)
     }
 
     fn recompute(&self) {
@@ -382,6 +422,27 @@ mod tests {
         assert_eq!(view.inhibiting("r", &hostname(), 1_000, &target("tgt", "h1", "ALARM"), 9_000), None, "moved to other values");
         assert_eq!(view.inhibiting("r", &hostname(), 1_000, &target("tgt", "h2", "ALARM"), 9_000), Some("src".into()));
         assert_eq!(view.len(), 1);
+    }
+
+    #[test]
+    fn sources_that_can_inhibit_nothing_any_more_are_forgotten() {
+        let mut view = SourceView::new("alarms", 1, Duration::from_secs(60));
+        view.apply(source("firing", "h1", true, 0));
+        view.apply(source("left-early", "h2", true, 0));
+        view.apply(source("left-early", "h2", false, 1_000));
+        view.apply(source("left-late", "h3", true, 0));
+        view.apply(source("left-late", "h3", false, 9_500));
+        view.apply(source("never-fired", "h4", false, 0));
+        view.apply(SourceRecord::Source { tenant: "t".into(), rule_id: "unknown".into(), alarm_id: "x".into(), values: vec![vec!["h5".into()]], firing: false, at_ms: 0 });
+        let wait = |_: &str, rule_id: &str| (rule_id == "r").then_some(1_000);
+        assert_eq!(view.forget_inactive(wait, 10_000), 2, "left-early (left at 1 s + 1 s wait < 10 s) and never-fired");
+        assert_eq!(view.inhibiting("r", &hostname(), 1_000, &target("tgt", "h1", "ALARM"), 10_000), Some("firing".into()), "an active source stays");
+        assert_eq!(view.inhibiting("r", &hostname(), 1_000, &target("tgt", "h3", "OK"), 10_000), Some("left-late".into()), "still within its wait");
+        assert_eq!(view.inhibiting("r", &hostname(), 1_000, &target("tgt", "h2", "OK"), 1_500), None, "forgotten, with its values");
+        assert_eq!(view.len(), 3, "firing, left-late, and the source of a rule not known here");
+        assert_eq!(view.forget_inactive(wait, 11_000), 1, "left-late's wait has passed too");
+        view.apply(source("left-early", "h2", true, 12_000));
+        assert_eq!(view.inhibiting("r", &hostname(), 1_000, &target("tgt", "h2", "ALARM"), 12_000), Some("left-early".into()), "a forgotten source that fires again is back");
     }
 
     #[test]
