@@ -855,7 +855,6 @@ async fn run_tocsin(plan: &Plan, receiver: &Arc<Receiver>, hook: &str, stream: O
             format!(
                 "[kafka]\nurl = {broker}\n\n[database]\nurl = {db_url}\n\n[notification_types]\nenabled = webhook\n\n[network]\nallow = 127.0.0.1\n\n[statsd]\nenable = false\n\n\
                  {producer}\
-                 [kafka_consumer_notification]\nfetch.wait.max.ms = 10\n\n[kafka_consumer_manager]\nfetch.wait.max.ms = 10\n\n\
                  [tocsin]\nhttp_listen = {http}\nlog_format = json\n\n{extra}\n",
                 broker = broker.address,
                 producer = if batched {
