@@ -471,9 +471,9 @@ impl ManagerEngine {
         let Some(complete_below) = self.sources.complete_below() else { return };
         let rules = self.parts.rules.current();
         let wait_ms = |tenant: &str, rule_id: &str| {
-            rules.inhibit(rule_id).filter(|rule| rule.meta.tenant_id == tenant).map(|rule| i64::try_from(rule.wait.as_millis()).unwrap_or(i64::MAX))
+            rules.inhibit(rule_id).filter(|rule| rule.meta.tenant_id == tenant).map(|rule| super::state::millis(rule.wait))
         };
-        let forgotten = self.sources.forget_inactive(wait_ms, complete_below.saturating_sub(SOURCE_RETENTION.as_millis() as i64));
+        let forgotten = self.sources.forget_inactive(wait_ms, complete_below.saturating_sub(super::state::millis(SOURCE_RETENTION)));
         if forgotten > 0 {
             tracing::debug!(forgotten, "inactive inhibition sources forgotten");
         }

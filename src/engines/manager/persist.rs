@@ -99,11 +99,12 @@ impl StateStore {
     /// Writes the changes and the offset they are complete up to, atomically.
     pub async fn save(&self, scope: &str, changes: &[Change], next_offset: i64) -> Result<(), Error> {
         let mut tx = self.db.begin_write().await?;
-        let keyed: Vec<(String, String, Option<String>)> = changes
+        // The bodies are bound borrowed: a first flush of 100,000 groups is 400 MB of them.
+        let keyed: Vec<(String, String, Option<&str>)> = changes
             .iter()
             .map(|change| {
                 let entity = serde_json::to_string(&change.entity).expect("an entity serializes");
-                (stable_hash_hex(&entity), entity, change.value.clone())
+                (stable_hash_hex(&entity), entity, change.value.as_deref())
             })
             .collect();
         for chunk in keyed.chunks(BATCH) {
@@ -115,13 +116,13 @@ impl StateStore {
             }
             query.execute(&mut *tx).await?;
         }
-        let present: Vec<&(String, String, Option<String>)> = keyed.iter().filter(|(_, _, body)| body.is_some()).collect();
+        let present: Vec<&(String, String, Option<&str>)> = keyed.iter().filter(|(_, _, body)| body.is_some()).collect();
         for chunk in present.chunks(BATCH) {
             let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = self.db.sql(&format!("INSERT INTO alarm_manager_state (scope, entity_hash, entity, body) VALUES {rows}"));
             let mut query = sqlx::query(&sql);
             for (hash, entity, body) in chunk {
-                query = query.bind(scope).bind(hash.as_str()).bind(entity.as_str()).bind(body.as_deref());
+                query = query.bind(scope).bind(hash.as_str()).bind(entity.as_str()).bind(*body);
             }
             query.execute(&mut *tx).await?;
         }

@@ -588,7 +588,7 @@ impl ManagerState {
 
 /// A rule's duration in milliseconds. Times here are saturating sums of these and of input
 /// times, so neither a restored row nor a rule's duration can overflow them.
-fn millis(duration: std::time::Duration) -> i64 {
+pub(super) fn millis(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
