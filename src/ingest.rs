@@ -5,7 +5,9 @@
 //! counts it, logs it with its partition and offset and dead-letters the raw bytes. This module
 //! does no I/O and never looks at the database.
 
-use crate::model::{AlarmState, AlarmTransition, Metric};
+mod typed;
+
+use crate::model::{AlarmState, AlarmTransition, Metric, RawAlarm};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -44,6 +46,15 @@ pub fn decode(payload: Option<&[u8]>, max_bytes: usize) -> Result<AlarmTransitio
         )));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| reject(format!("message is not UTF-8: {e}")))?;
+    match typed::decode(text) {
+        Some(alarm) => Ok(alarm),
+        None => decode_document(text),
+    }
+}
+
+/// The object path: the whole message as a `serde_json::Value`, then each field checked. It
+/// decides every message the typed path does not take, so it is the one that explains rejections.
+fn decode_document(text: &str) -> Result<AlarmTransition, Rejected> {
     let document: Value =
         serde_json::from_str(text).map_err(|e| reject(format!("message is not JSON: {e}")))?;
     let raw = match document {
@@ -55,6 +66,14 @@ pub fn decode(payload: Option<&[u8]>, max_bytes: usize) -> Result<AlarmTransitio
         _ => return Err(reject("message is not a JSON object")),
     };
     transition(raw)
+}
+
+/// The `alarm-transitioned` object alone, as JSON text (a held transition's).
+pub fn decode_object(text: &str) -> Result<AlarmTransition, Rejected> {
+    match typed::decode_object(text) {
+        Some(alarm) => Ok(alarm),
+        None => transition(serde_json::from_str(text).map_err(|e| reject(format!("\"alarm-transitioned\" is not a JSON object: {e}")))?),
+    }
 }
 
 /// Checks and types the inner `alarm-transitioned` object (also stored as `raw_alarm` in
@@ -76,7 +95,7 @@ pub fn transition(raw: Map<String, Value>) -> Result<AlarmTransition, Rejected> 
         lifecycle_state: optional_string(&raw, "lifecycleState")?,
         timestamp_ms: timestamp_ms(&raw["timestamp"])?,
         metrics: metrics(raw.get("metrics")),
-        raw,
+        raw: RawAlarm::from_object(raw),
     })
 }
 

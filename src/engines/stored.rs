@@ -187,7 +187,7 @@ mod tests {
               "lifecycleState": null, "timestamp": 1556703552918, "metrics": [{"name": "cpu", "dimensions": {"v": [-2.6574874242562245e+98]}}]}}"#;
         let n = decode(Some(text.as_bytes()), 1 << 20).unwrap();
         assert_eq!(n.notification_timestamp, Some(924270e-31));
-        assert_eq!(n.alarm.raw["metrics"][0]["dimensions"]["v"][0].as_f64(), Some(-2.6574874242562245e+98));
+        assert_eq!(n.alarm.raw.object()["metrics"][0]["dimensions"]["v"][0].as_f64(), Some(-2.6574874242562245e+98));
         assert_eq!(decode(Some(notification_json(&n).as_bytes()), 1 << 20).unwrap(), n);
     }
 

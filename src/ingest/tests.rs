@@ -31,8 +31,37 @@ fn decodes_the_thresh_example() {
     assert_eq!(alarm.new_state, AlarmState::Alarm);
     assert_eq!(alarm.timestamp_secs(), 1556703552);
     assert_eq!(alarm.metrics[0].dimension("hostname"), Some("operator"));
-    let keys: Vec<&str> = alarm.raw.keys().map(String::as_str).collect();
+    let keys: Vec<&str> = alarm.raw.object().keys().map(String::as_str).collect();
     assert_eq!(keys[..3], ["tenantId", "alarmId", "alarmDefinitionId"], "wire order is kept");
+}
+
+/// The typed path takes what thresh writes (escapes, extra fields and all) and keeps the object
+/// as text; what it does not take exactly as the object path would goes to the object path.
+#[test]
+fn the_typed_path_takes_thresh_messages_and_leaves_the_rest() {
+    let mut message = thresh_example();
+    message["alarm-transitioned"]["alarmName"] = json!("cpu \"high\" on host\u{e9}\n");
+    message["alarm-transitioned"]["extra"] = json!({"nested": [1.5, -2, null, "x"]});
+    let text = message.to_string();
+    let typed = typed::decode(&text).expect("the typed path takes it");
+    assert_eq!(typed, decode_document(&text).expect("valid"));
+    assert_eq!(typed.alarm_name, "cpu \"high\" on host\u{e9}\n");
+    assert_eq!(typed.raw.to_json(), message["alarm-transitioned"].to_string(), "the object is kept as received");
+    let object_path_only: [(&str, Value); 5] = [
+        ("actionsEnabled", json!(1)),
+        ("metrics", json!([[]])),
+        ("alarmId", json!(42)),
+        ("metrics", json!([{"name": "cpu", "dimensions": {"hostname": 7}}])),
+        ("link", json!(3)),
+    ];
+    for (field, value) in object_path_only {
+        let mut message = thresh_example();
+        message["alarm-transitioned"][field] = value;
+        assert!(typed::decode(&message.to_string()).is_none(), "{field}");
+    }
+    let out_of_range = text.replacen("\"nested\":[", "\"nested\":[1e400,", 1);
+    assert!(typed::decode(&out_of_range).is_none(), "a number the object path cannot hold");
+    assert!(decode(Some(out_of_range.as_bytes()), 1 << 20).unwrap_err().reason.starts_with("message is not JSON"));
 }
 
 #[test]
@@ -81,7 +110,7 @@ fn accepts_what_monasca_accepts() {
     assert!(alarm.actions_enabled);
     assert_eq!(alarm.alarm_definition_id, "0");
     assert!(alarm.metrics.is_empty());
-    assert_eq!(alarm.raw["metrics"], json!("cpu_util"));
+    assert_eq!(alarm.raw.object()["metrics"], json!("cpu_util"));
 }
 
 #[test]
@@ -249,9 +278,25 @@ pub(crate) mod properties {
         prop_assert!((0..(TIMESTAMP_LIMIT_MS / 1000.0) as i64).contains(&alarm.timestamp_secs()));
         prop_assert!(!alarm.tenant_id.is_empty() && !alarm.alarm_id.is_empty() && !alarm.alarm_definition_id.is_empty());
         for field in REQUIRED_FIELDS {
-            prop_assert!(alarm.raw.contains_key(field), "raw lacks {}", field);
+            prop_assert!(alarm.raw.object().contains_key(field), "raw lacks {}", field);
         }
         Ok(())
+    }
+
+    /// `decode`, checked against the object path alone: the typed path may only take a message
+    /// the object path accepts, and must decode it to the same transition.
+    fn decoded(bytes: &[u8], max: usize) -> Result<Result<AlarmTransition, Rejected>, TestCaseError> {
+        let outcome = decode(Some(bytes), max);
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            if bytes.len() <= max {
+                match (&outcome, decode_document(text)) {
+                    (Ok(fast), Ok(object)) => prop_assert_eq!(fast, &object),
+                    (Err(fast), Err(object)) => prop_assert_eq!(&fast.reason, &object.reason),
+                    (fast, object) => prop_assert!(false, "decode gave {:?}, the object path {:?}", fast, object),
+                }
+            }
+        }
+        Ok(outcome)
     }
 
     /// The outcome's contract, and the verdict (an age in seconds) computable at any clock.
@@ -278,12 +323,12 @@ pub(crate) mod properties {
     proptest! {
         #[test]
         fn arbitrary_bytes_are_rejected_or_bounded(bytes in prop::collection::vec(any::<u8>(), 0..2048), max in max_bytes(), ttl in any::<u64>(), now in 0.0..TIMESTAMP_LIMIT_MS) {
-            check_outcome(decode(Some(&bytes), max), ttl, now)?;
+            check_outcome(decoded(&bytes, max)?, ttl, now)?;
         }
 
         #[test]
         fn json_shaped_text_is_rejected_or_bounded(bytes in prop_oneof![json_soup(), any::<String>().prop_map(String::into_bytes)], ttl in any::<u64>(), now in 0.0..TIMESTAMP_LIMIT_MS) {
-            check_outcome(decode(Some(&bytes), 1 << 20), ttl, now)?;
+            check_outcome(decoded(&bytes, 1 << 20)?, ttl, now)?;
         }
 
         #[test]
@@ -304,7 +349,7 @@ pub(crate) mod properties {
                 Some((field, literal)) => splice(&mut document, inner, field, literal),
                 None => document.to_string(),
             };
-            let outcome = decode(Some(text.as_bytes()), max);
+            let outcome = decoded(text.as_bytes(), max)?;
             if text.len() > max {
                 prop_assert!(outcome.as_ref().is_err_and(|e| e.reason.contains("exceeds the limit")));
             }
@@ -315,7 +360,7 @@ pub(crate) mod properties {
         fn any_timestamp_is_rejected_or_bounded(timestamp in prop_oneof![extreme_number().prop_map(|n| n.to_string()), raw_literal()]) {
             let mut document = thresh_example();
             let text = splice(&mut document, inner, "timestamp", &timestamp);
-            check_outcome(decode(Some(text.as_bytes()), 1 << 20), 0, 0.0)?;
+            check_outcome(decoded(text.as_bytes(), 1 << 20)?, 0, 0.0)?;
         }
     }
 }

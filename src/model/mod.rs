@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The three alarm states of Monasca, spelled as they are on the wire and in the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -40,6 +40,8 @@ impl fmt::Display for AlarmState {
 /// One `alarm-transitioned` event. The typed fields are the ones Tocsin acts on; `raw` is the
 /// whole object as received, key order included, because it is republished as `raw_alarm` and
 /// plugins copy some of its fields (`alarmDefinitionId`, `oldState`, `metrics`) untouched.
+/// Only plugins and published records read `raw`, so a decoded transition keeps it as text
+/// until then: routing and the alarm manager never build it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlarmTransition {
     pub tenant_id: String,
@@ -55,7 +57,7 @@ pub struct AlarmTransition {
     /// Milliseconds since the epoch, as monasca-thresh writes it.
     pub timestamp_ms: f64,
     pub metrics: Vec<Metric>,
-    pub raw: Map<String, Value>,
+    pub raw: RawAlarm,
 }
 
 impl AlarmTransition {
@@ -66,7 +68,68 @@ impl AlarmTransition {
 
     /// A raw field as received, `null` when absent.
     pub fn raw_field(&self, key: &str) -> &Value {
-        self.raw.get(key).unwrap_or(&Value::Null)
+        self.raw.object().get(key).unwrap_or(&Value::Null)
+    }
+}
+
+/// The `alarm-transitioned` object as received: its JSON text, parsed into an object the first
+/// time something reads it. Parsing an object of `serde_json::Value`s costs about three times
+/// as much as typing the fields Tocsin acts on, and most transitions of an outage are only
+/// routed, grouped or held, never read whole.
+#[derive(Clone, Debug)]
+pub struct RawAlarm {
+    /// `None` for an object built in memory (a grouped notice) or changed since.
+    text: Option<Box<str>>,
+    object: OnceLock<Map<String, Value>>,
+}
+
+impl RawAlarm {
+    /// `text` must be the text of a JSON object that `serde_json` parses into a `Map` (the
+    /// ingest path checked it); anything else is a bug, found at the first read.
+    pub fn from_text(text: &str) -> RawAlarm {
+        RawAlarm { text: Some(text.into()), object: OnceLock::new() }
+    }
+
+    pub fn from_object(object: Map<String, Value>) -> RawAlarm {
+        RawAlarm { text: None, object: OnceLock::from(object) }
+    }
+
+    pub fn object(&self) -> &Map<String, Value> {
+        self.object.get_or_init(|| {
+            let text = self.text.as_deref().expect("a raw alarm without an object has its text");
+            serde_json::from_str(text).expect("the text of a raw alarm was checked to be a JSON object")
+        })
+    }
+
+    /// The object, to change; its text is dropped since it no longer matches.
+    pub fn object_mut(&mut self) -> &mut Map<String, Value> {
+        self.object();
+        self.text = None;
+        self.object.get_mut().expect("parsed above")
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.object().get(key)
+    }
+
+    /// Its JSON text: as received when it was, otherwise serialised.
+    pub fn to_json(&self) -> std::borrow::Cow<'_, str> {
+        match &self.text {
+            Some(text) => std::borrow::Cow::Borrowed(text),
+            None => std::borrow::Cow::Owned(serde_json::to_string(self.object()).expect("a JSON object serialises")),
+        }
+    }
+}
+
+impl PartialEq for RawAlarm {
+    fn eq(&self, other: &RawAlarm) -> bool {
+        self.object() == other.object()
+    }
+}
+
+impl serde::Serialize for RawAlarm {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.object().serialize(serializer)
     }
 }
 

@@ -159,7 +159,7 @@ pub fn notification_json(n: &Notification) -> String {
         name: n.method.name.as_deref(),
         address: n.method.address.as_deref(),
         retry_count: n.retry_count,
-        raw_alarm: &alarm.raw,
+        raw_alarm: alarm.raw.object(),
         alarm_id: alarm.raw_field("alarmId"),
         alarm_name: alarm.raw_field("alarmName"),
         alarm_timestamp: alarm.timestamp_secs(),

@@ -7,7 +7,7 @@
 //! and PagerDuty deduplicates repeats. It must not decide anything about the group.
 
 use super::state::{GroupNotice, Member};
-use crate::model::{AlarmTransition, Metric};
+use crate::model::{AlarmTransition, Metric, RawAlarm};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -63,6 +63,7 @@ pub fn to_transition(notice: &GroupNotice, now_ms: f64) -> AlarmTransition {
         "groupRule": { "id": notice.rule_id, "name": notice.rule_name, "values": notice.values, "sequence": notice.sequence },
     });
     let Value::Object(raw) = raw else { unreachable!("json! of an object literal is an object") };
+    let raw = RawAlarm::from_object(raw);
     AlarmTransition {
         tenant_id: notice.tenant_id.clone(),
         alarm_id,
@@ -183,11 +184,11 @@ mod tests {
         assert_eq!(t.alarm_name, "group_notification_rule_1_host1_alarm[2]");
         assert_eq!(t.severity, "HIGH");
         assert_eq!(t.metrics.len(), 1, "identical metrics are listed once");
-        assert_eq!(t.raw["members"].as_array().map(Vec::len), Some(2));
+        assert_eq!(t.raw.object()["members"].as_array().map(Vec::len), Some(2));
         assert!(t.state_change_reason.contains("alarm a1 (a1) ALARM LOW [hostname=host1]: threshold exceeded"));
         assert_eq!(t.alarm_id, to_transition(&notice, 9000.0).alarm_id);
         assert_eq!(t.alarm_id.len(), 36);
-        let reparsed = crate::ingest::transition(t.raw.clone()).expect("the synthetic transition is a valid one");
+        let reparsed = crate::ingest::transition(t.raw.object().clone()).expect("the synthetic transition is a valid one");
         assert_eq!(reparsed.alarm_id, t.alarm_id);
     }
 

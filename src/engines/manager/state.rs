@@ -182,14 +182,13 @@ pub struct HeldAlarm(Box<str>);
 
 impl HeldAlarm {
     fn new(alarm: &AlarmTransition) -> HeldAlarm {
-        HeldAlarm(serde_json::to_string(&alarm.raw).expect("a JSON object serializes").into_boxed_str())
+        HeldAlarm(alarm.raw.to_json().into())
     }
 
     /// The transition again: its text was written from a transition that decoded (or, when
     /// restored, was checked to decode), so this cannot fail short of a bug.
     fn decode(&self) -> AlarmTransition {
-        let raw: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&self.0).expect("a held transition's text is a JSON object");
-        crate::ingest::transition(raw).expect("a held transition decoded when it was held")
+        crate::ingest::decode_object(&self.0).expect("a held transition decoded when it was held")
     }
 }
 

@@ -132,7 +132,7 @@ fn notification_value(n: &Notification) -> Value {
         "address": n.method.address,
         "period": n.method.period,
         "retry_count": n.retry_count,
-        "raw_alarm": alarm.raw,
+        "raw_alarm": alarm.raw.object(),
         "alarm_id": alarm.raw_field("alarmId"),
         "alarm_name": alarm.raw_field("alarmName"),
         "alarm_timestamp": alarm.timestamp_secs(),

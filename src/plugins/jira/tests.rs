@@ -199,9 +199,9 @@ fn template_values_print_as_python_str() {
     assert_eq!(fields.comments.as_deref(), Some("True 1556703552.5  TEST ALARM test"));
 
     let mut raw = (*n.alarm).clone();
-    raw.raw.insert("link".into(), json!(null));
-    raw.raw.insert("alarmName".into(), json!("it's \"quoted\"\n"));
-    raw.raw.insert("metrics".into(), json!([{"name": "it's", "value": 1.5e-5, "ok": false}]));
+    raw.raw.object_mut().insert("link".into(), json!(null));
+    raw.raw.object_mut().insert("alarmName".into(), json!("it's \"quoted\"\n"));
+    raw.raw.object_mut().insert("metrics".into(), json!([{"name": "it's", "value": 1.5e-5, "ok": false}]));
     n.alarm = std::sync::Arc::new(raw);
     let fields = templates.render(&n).unwrap();
     assert!(fields.summary.starts_with("None|"), "{}", fields.summary);
@@ -213,7 +213,7 @@ fn templates_are_not_html_escaped() {
     let yaml = "jira_format:\n  summary: \"{{ notification.message }}\"\n  description: d\n";
     let mut n = monasca_test_notification("jira", ADDRESS);
     let mut alarm = (*n.alarm).clone();
-    alarm.raw.insert("stateChangeReason".into(), json!("cpu > 90% & <rising>"));
+    alarm.raw.object_mut().insert("stateChangeReason".into(), json!("cpu > 90% & <rising>"));
     n.alarm = std::sync::Arc::new(alarm);
     let formatter = Formatter::parse(yaml, Path::new("f.yml")).unwrap();
     assert_eq!(Templates::new(&formatter).unwrap().render(&n).unwrap().summary, "cpu > 90% & <rising>");

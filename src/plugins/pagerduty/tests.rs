@@ -27,7 +27,7 @@ fn plugin(ini: &str) -> PagerDuty {
 /// Monasca's test notification with another new state and severity.
 fn notification(key: &str, state: &str, severity: &str) -> Notification {
     let mut n = monasca_test_notification("pagerduty", key);
-    let mut raw = n.alarm.raw.clone();
+    let mut raw = n.alarm.raw.object().clone();
     raw.insert("newState".into(), state.into());
     raw.insert("severity".into(), severity.into());
     let message = serde_json::json!({ "alarm-transitioned": raw }).to_string();
