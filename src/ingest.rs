@@ -36,8 +36,25 @@ const REQUIRED_FIELDS: [&str; 12] = [
     "timestamp",
 ];
 
-/// Decodes one message value. `max_bytes` bounds what is parsed at all.
+/// Decodes one message value, keeping the `alarm-transitioned` object as text until something
+/// reads it (routing and the alarm manager never do). `max_bytes` bounds what is parsed at all.
 pub fn decode(payload: Option<&[u8]>, max_bytes: usize) -> Result<AlarmTransition, Rejected> {
+    let text = checked_text(payload, max_bytes)?;
+    match typed::decode(text) {
+        Some(alarm) => Ok(alarm),
+        None => decode_document(text),
+    }
+}
+
+/// The same transition as [`decode`], with the object built now: for one that is sent, since
+/// plugins and the sent record read the object anyway and typing the fields first would only
+/// add to that.
+pub fn decode_for_sending(payload: Option<&[u8]>, max_bytes: usize) -> Result<AlarmTransition, Rejected> {
+    decode_document(checked_text(payload, max_bytes)?)
+}
+
+/// The payload as text, within the size limit.
+fn checked_text(payload: Option<&[u8]>, max_bytes: usize) -> Result<&str, Rejected> {
     let bytes = payload.ok_or_else(|| reject("message has no value"))?;
     if bytes.len() > max_bytes {
         return Err(reject(format!(
@@ -45,11 +62,7 @@ pub fn decode(payload: Option<&[u8]>, max_bytes: usize) -> Result<AlarmTransitio
             bytes.len()
         )));
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| reject(format!("message is not UTF-8: {e}")))?;
-    match typed::decode(text) {
-        Some(alarm) => Ok(alarm),
-        None => decode_document(text),
-    }
+    std::str::from_utf8(bytes).map_err(|e| reject(format!("message is not UTF-8: {e}")))
 }
 
 /// The object path: the whole message as a `serde_json::Value`, then each field checked. It

@@ -283,10 +283,16 @@ pub(crate) mod properties {
         Ok(())
     }
 
-    /// `decode`, checked against the object path alone: the typed path may only take a message
-    /// the object path accepts, and must decode it to the same transition.
+    /// `decode`, checked against the object path alone (and `decode_for_sending`, which takes
+    /// it): the typed path may only take a message the object path accepts, and must decode it
+    /// to the same transition.
     fn decoded(bytes: &[u8], max: usize) -> Result<Result<AlarmTransition, Rejected>, TestCaseError> {
         let outcome = decode(Some(bytes), max);
+        match (&outcome, decode_for_sending(Some(bytes), max)) {
+            (Ok(kept_as_text), Ok(built)) => prop_assert_eq!(kept_as_text, &built),
+            (Err(kept_as_text), Err(built)) => prop_assert_eq!(&kept_as_text.reason, &built.reason),
+            (kept_as_text, built) => prop_assert!(false, "decode gave {:?}, decode_for_sending {:?}", kept_as_text, built),
+        }
         if let Ok(text) = std::str::from_utf8(bytes) {
             if bytes.len() <= max {
                 match (&outcome, decode_document(text)) {

@@ -301,6 +301,11 @@ impl RuleIndex {
         self.rules.is_empty()
     }
 
+    /// Whether any tenant has a rule.
+    pub fn has_tenants(&self) -> bool {
+        !self.tenants.is_empty()
+    }
+
     /// Whether the tenant has any rule (its transitions then go through the alarm manager).
     pub fn has_tenant(&self, tenant_id: &str) -> bool {
         self.tenants.contains_key(tenant_id)

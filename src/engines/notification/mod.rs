@@ -154,7 +154,10 @@ impl Handler for NotificationEngine {
     const INPUT: &'static str = "Alarm";
 
     fn decode(&self, record: &Record) -> Result<Job, Rejected> {
-        let alarm = ingest::decode(record.payload.as_deref(), self.parts.max_message_bytes)?;
+        // With no rule anywhere every transition is sent, so its object is built at once.
+        let routed_somewhere = self.routing.as_ref().is_some_and(|routing| routing.rules.current().has_tenants());
+        let decode = if routed_somewhere { ingest::decode } else { ingest::decode_for_sending };
+        let alarm = decode(record.payload.as_deref(), self.parts.max_message_bytes)?;
         let arrived_ms = record.time_ms(crate::clock::unix_ms());
         Ok(Job { partition: record.partition, offset: record.offset, arrived_ms, alarm: Arc::new(alarm) })
     }
