@@ -414,7 +414,18 @@ struct GroupContext {
     shared: Arc<Shared>,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    /// librdkafka also reports reaching the end of a partition as a global error, which
+    /// rdkafka's default logs at ERROR; with `enable.partition.eof` (how progress is tracked)
+    /// that is an ordinary event, so it stays out of the operator's log.
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_) = error {
+            tracing::trace!(topic = %self.shared.topic, "librdkafka: {error}: {reason}");
+            return;
+        }
+        tracing::error!(topic = %self.shared.topic, "librdkafka: {error}: {reason}");
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -561,7 +561,11 @@ async fn one_tenants_groups_divide_between_two_instances() {
     let (first_addr, second_addr) = (first.http_addr().await, second.http_addr().await);
     let api = Api::new(&first_addr);
     let action = api.webhook(&t, &receiver, "group", "/group").await;
-    api.post(&t, "/group-rules", json!({"name": "hosts", "expression": "group by hostname", "group_wait": "1s", "alarm_actions": [action]})).await;
+    // group_wait is wall-clock time from a group's first member: long enough that, on a loaded
+    // CI machine, all 120 records (one per produce batch) are routed and applied within it, so
+    // that every first notice lists its three members (with 1 s, one full-suite run saw groups
+    // notified with one or two).
+    api.post(&t, "/group-rules", json!({"name": "hosts", "expression": "group by hostname", "group_wait": "5s", "alarm_actions": [action]})).await;
     rules_in_force(&first_addr, &db.db).await;
     rules_in_force(&second_addr, &db.db).await;
     let assigned = |p: &Process| p.log_text().lines().any(|l| l.contains("partitions assigned") && l.contains(topics.filtered.as_str()));

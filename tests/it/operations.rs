@@ -32,13 +32,20 @@ async fn sigterm_drains_commits_and_exits_zero() {
     assert!(committed as usize <= delivered_before, "committed {committed} but only {delivered_before} delivered");
     assert!(delivered_before < total, "the test must stop the engine mid-stream");
 
-    let _second = Process::spawn(&config);
+    let second = Process::spawn(&config);
     eventually(WAIT, "every alarm delivered", || async {
         let ids: HashSet<String> = hook.requests().into_iter().map(|r| r.body).collect();
         (ids.len() == total).then_some(())
     })
     .await;
     assert_eq!(hook.count(), total, "a graceful stop commits everything it sent: no duplicates");
+    // Reaching the end of its partitions is not an error (librdkafka reports it as one).
+    eventually(WAIT, "the successor committed everything", || async {
+        (b.committed(&topics.group, &topics.alarms).values().sum::<i64>() == total as i64).then_some(())
+    })
+    .await;
+    let errors: Vec<String> = second.log_text().lines().filter(|line| line.contains(" ERROR ")).map(str::to_owned).collect();
+    assert!(errors.is_empty(), "a clean run logs no error:\n{}", errors.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
