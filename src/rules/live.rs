@@ -47,6 +47,11 @@ impl LiveRules {
         self.loaded.send_replace(true);
     }
 
+    /// Whether the rules were loaded at least once.
+    pub fn is_loaded(&self) -> bool {
+        *self.loaded.borrow()
+    }
+
     /// Returns once the rules were loaded at least once (at once after that).
     pub async fn loaded(&self) {
         if *self.loaded.borrow() {

@@ -467,7 +467,11 @@ const SOURCE_RETENTION: Duration = Duration::from_secs(3600);
 
 impl ManagerEngine {
     /// Forgets inhibition sources that can no longer inhibit any target still to be decided.
+    /// Not before the rules were loaded: until then every rule would look deleted.
     fn forget_stale_sources(&self) {
+        if !self.parts.rules.is_loaded() {
+            return;
+        }
         let Some(complete_below) = self.sources.complete_below() else { return };
         let rules = self.parts.rules.current();
         let wait_ms = |tenant: &str, rule_id: &str| {

@@ -121,7 +121,14 @@ pub struct SourceView {
     /// it holds nothing back (nothing of it is being routed either).
     progress_timeout: Duration,
     created: Instant,
+    /// Rules with sources here that this instance's rules did not know, since when
+    /// ([`SourceView::forget_inactive`]).
+    unknown_rules: HashMap<(String, String), Instant>,
 }
+
+/// A rule whose sources are here but which this instance's rules have not known for this long
+/// was deleted: a rule newer than an instance's copy of the rules is known within seconds.
+const DELETED_RULE_AFTER: Duration = Duration::from_secs(3600);
 
 impl SourceView {
     pub fn new(alarm_topic: &str, partitions: i32, progress_timeout: Duration) -> SourceView {
@@ -129,7 +136,15 @@ impl SourceView {
     }
 
     fn created_at(alarm_topic: &str, partitions: i32, progress_timeout: Duration, created: Instant) -> SourceView {
-        SourceView { tenants: HashMap::new(), alarm_topic: alarm_topic.to_owned(), progress: HashMap::new(), partitions, progress_timeout, created }
+        SourceView {
+            tenants: HashMap::new(),
+            alarm_topic: alarm_topic.to_owned(),
+            progress: HashMap::new(),
+            partitions,
+            progress_timeout,
+            created,
+            unknown_rules: HashMap::new(),
+        }
     }
 
     /// The alarm topic has (now) this many partitions.
@@ -218,13 +233,29 @@ impl SourceView {
     /// Forgets sources that can inhibit nothing any more, so the view does not grow with every
     /// alarm that ever matched a source side: inactive ones that never fired, and ones that left
     /// ALARM longer ago than their rule's wait (`wait_ms` of tenant and rule id) before
-    /// `before_ms`. Sources of a rule `wait_ms` does not know are kept: the rule may be newer
-    /// than this instance's copy of the rules. Returns how many were forgotten.
+    /// `before_ms`. Sources of a rule `wait_ms` does not know are kept (the rule may be newer
+    /// than this instance's copy of the rules) until it has not known the rule for
+    /// [`DELETED_RULE_AFTER`]: the rule was deleted, and all of its sources go. Returns how many
+    /// were forgotten.
     pub fn forget_inactive(&mut self, wait_ms: impl Fn(&str, &str) -> Option<i64>, before_ms: i64) -> usize {
+        self.forget_inactive_at(wait_ms, before_ms, Instant::now())
+    }
+
+    fn forget_inactive_at(&mut self, wait_ms: impl Fn(&str, &str) -> Option<i64>, before_ms: i64, now: Instant) -> usize {
         let mut forgotten = 0;
         for (tenant, rules) in &mut self.tenants {
             for (rule_id, rule) in rules.iter_mut() {
-                let Some(wait) = wait_ms(tenant, rule_id) else { continue };
+                let unknown_key = (tenant.clone(), rule_id.clone());
+                let Some(wait) = wait_ms(tenant, rule_id) else {
+                    let since = *self.unknown_rules.entry(unknown_key).or_insert(now);
+                    if now.saturating_duration_since(since) >= DELETED_RULE_AFTER {
+                        forgotten += rule.by_alarm.len();
+                        rule.by_alarm.clear();
+                        rule.by_values.clear();
+                    }
+                    continue;
+                };
+                self.unknown_rules.remove(&unknown_key);
                 let stale: Vec<String> = rule
                     .by_alarm
                     .iter()
@@ -247,6 +278,8 @@ impl SourceView {
             rules.retain(|_, rule| !rule.by_alarm.is_empty());
         }
         self.tenants.retain(|_, rules| !rules.is_empty());
+        let tenants = &self.tenants;
+        self.unknown_rules.retain(|(tenant, rule_id), _| tenants.get(tenant).is_some_and(|rules| rules.contains_key(rule_id)));
         forgotten
     }
 
@@ -443,6 +476,28 @@ mod tests {
         assert_eq!(view.forget_inactive(wait, 11_000), 1, "left-late's wait has passed too");
         view.apply(source("left-early", "h2", true, 12_000));
         assert_eq!(view.inhibiting("r", &hostname(), 1_000, &target("tgt", "h2", "ALARM"), 12_000), Some("left-early".into()), "a forgotten source that fires again is back");
+    }
+
+    /// A rule this instance has not known for an hour was deleted: its sources go, active or
+    /// not. One it knows again before that keeps them.
+    #[test]
+    fn sources_of_a_rule_unknown_for_an_hour_are_forgotten() {
+        let start = Instant::now();
+        let at = |minutes: u64| start + Duration::from_secs(60 * minutes);
+        let mut view = SourceView::created_at("alarms", 1, Duration::from_secs(60), start);
+        let firing = |rule_id: &str, alarm_id: &str| SourceRecord::Source { tenant: "t".into(), rule_id: rule_id.into(), alarm_id: alarm_id.into(), values: vec![vec!["h1".into()]], firing: true, at_ms: 0 };
+        view.apply(firing("deleted", "a"));
+        view.apply(firing("deleted", "b"));
+        view.apply(firing("late", "c"));
+        let knows_nothing = |_: &str, _: &str| None;
+        assert_eq!(view.forget_inactive_at(knows_nothing, 0, at(0)), 0, "unknown since now: kept");
+        assert_eq!(view.forget_inactive_at(knows_nothing, 0, at(59)), 0, "unknown for 59 minutes: kept");
+        let knows_late = |_: &str, rule_id: &str| (rule_id == "late").then_some(1_000);
+        assert_eq!(view.forget_inactive_at(knows_late, 0, at(59)), 0, "a firing source of a known rule stays");
+        assert_eq!(view.forget_inactive_at(knows_nothing, 0, at(61)), 2, "\"deleted\" unknown for an hour: both its sources go");
+        assert_eq!(view.len(), 1, "\"late\" was known at 59 minutes, so its hour starts again at 61");
+        assert_eq!(view.forget_inactive_at(knows_nothing, 0, at(122)), 1);
+        assert!(view.is_empty() && view.unknown_rules.is_empty(), "nothing is kept of rules without sources");
     }
 
     #[test]
