@@ -288,21 +288,23 @@ pub(crate) mod properties {
     /// to the same transition.
     fn decoded(bytes: &[u8], max: usize) -> Result<Result<AlarmTransition, Rejected>, TestCaseError> {
         let outcome = decode(Some(bytes), max);
-        match (&outcome, decode_for_sending(Some(bytes), max)) {
-            (Ok(kept_as_text), Ok(built)) => prop_assert_eq!(kept_as_text, &built),
-            (Err(kept_as_text), Err(built)) => prop_assert_eq!(&kept_as_text.reason, &built.reason),
-            (kept_as_text, built) => prop_assert!(false, "decode gave {:?}, decode_for_sending {:?}", kept_as_text, built),
-        }
+        same_outcome(&outcome, &decode_for_sending(Some(bytes), max), "decode_for_sending")?;
         if let Ok(text) = std::str::from_utf8(bytes) {
             if bytes.len() <= max {
-                match (&outcome, decode_document(text)) {
-                    (Ok(fast), Ok(object)) => prop_assert_eq!(fast, &object),
-                    (Err(fast), Err(object)) => prop_assert_eq!(&fast.reason, &object.reason),
-                    (fast, object) => prop_assert!(false, "decode gave {:?}, the object path {:?}", fast, object),
-                }
+                same_outcome(&outcome, &decode_document(text), "the object path")?;
             }
         }
         Ok(outcome)
+    }
+
+    /// The same transition, or a rejection for the same reason.
+    fn same_outcome(decoded: &Result<AlarmTransition, Rejected>, other: &Result<AlarmTransition, Rejected>, other_name: &str) -> Result<(), TestCaseError> {
+        match (decoded, other) {
+            (Ok(decoded), Ok(other)) => prop_assert_eq!(decoded, other),
+            (Err(decoded), Err(other)) => prop_assert_eq!(&decoded.reason, &other.reason),
+            (decoded, other) => prop_assert!(false, "decode gave {:?}, {} {:?}", decoded, other_name, other),
+        }
+        Ok(())
     }
 
     /// The outcome's contract, and the verdict (an age in seconds) computable at any clock.

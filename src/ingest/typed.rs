@@ -6,7 +6,8 @@
 //! It only ever accepts: anything it does not take exactly as the object path would (a number
 //! as an identifier, `actionsEnabled` as 0/1, a non-string dimension, a duplicate key, …) gives
 //! `None`, and the object path decides, so every rejection and its message come from one place.
-//! `decodes_like_the_object_path` checks the two agree.
+//! The property tests of `ingest` (`decoded` in its tests) check the two agree on every message
+//! they generate.
 
 use super::TIMESTAMP_LIMIT_MS;
 use crate::model::{AlarmState, AlarmTransition, Metric, RawAlarm};

@@ -85,8 +85,9 @@ pub struct RawAlarm {
 
 impl RawAlarm {
     /// `text` must be the text of a JSON object that `serde_json` parses into a `Map` (the
-    /// ingest path checked it); anything else is a bug, found at the first read.
-    pub fn from_text(text: &str) -> RawAlarm {
+    /// ingest path checked it); anything else is a bug, found at the first read. Only `ingest`
+    /// makes one from text, so that no unchecked input can reach that read.
+    pub(crate) fn from_text(text: &str) -> RawAlarm {
         RawAlarm { text: Some(text.into()), object: OnceLock::new() }
     }
 

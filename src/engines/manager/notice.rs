@@ -214,4 +214,3 @@ mod tests {
         assert_eq!(ids, ["a1", "a2"]);
     }
 }
-
