@@ -20,7 +20,10 @@
 //! exit status 1 and says what was reached.
 //!
 //! `cargo bench --bench pipeline` (env: BENCH_ALARMS, BENCH_PARTITIONS, BENCH_BATCHED, BENCH_RATE, BENCH_CACHE_TTL, BENCH_IN_FLIGHT,
-//! BENCH_RETRY_WAITING, BENCH_GROUP_HOSTS, BENCH_SHORT).
+//! BENCH_RETRY_WAITING, BENCH_GROUP_HOSTS, BENCH_SHORT, BENCH_RECEIVER_DELAY_MS: the receiver
+//! answers each post that much later, BENCH_EXTRA_CONFIG: INI text appended to Tocsin's).
+//! `scripts/bench-defaults.sh` runs it at Tocsin's defaults and at the best hand-tuned setting,
+//! against a fast and a 200 ms receiver, alternating, and prints the figures side by side.
 //! BENCH_SHORT=1 makes it seconds long, even in a debug build, with every check kept: 200 alarms,
 //! a latency phase of 200 alarms in 1 s, group_wait 1s. CI runs it so (scripts/test.sh).
 //!
@@ -61,8 +64,10 @@ struct Received {
     posts: AtomicUsize,
     /// Alarm ids posted so far (a grouped notification's id is its group's).
     ids: Mutex<HashSet<Box<str>>>,
-    /// Latencies in microseconds of posts whose alarm carried a send time.
+    /// Latencies in microseconds of posts whose alarm carried a send time (at arrival).
     latencies: Mutex<Vec<u64>>,
+    /// How long the receiver takes to answer each post (BENCH_RECEIVER_DELAY_MS).
+    answer_after: Duration,
 }
 
 impl Received {
@@ -90,6 +95,9 @@ async fn receive(State(received): State<Arc<Received>>, body: Bytes) -> &'static
         if let Ok(sent) = digits.parse::<u64>() {
             received.latencies.lock().unwrap().push(now_us().saturating_sub(sent));
         }
+    }
+    if !received.answer_after.is_zero() {
+        tokio::time::sleep(received.answer_after).await;
     }
     "ok"
 }
@@ -170,7 +178,7 @@ async fn run() {
     let new: Vec<NewTopic> = topics.iter().map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1))).collect();
     admin.create_topics(&new, &AdminOptions::new()).await.unwrap();
 
-    let received = Arc::new(Received::default());
+    let received = Arc::new(Received { answer_after: Duration::from_millis(env("BENCH_RECEIVER_DELAY_MS", 0)), ..Received::default() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     // Without TCP_NODELAY every response waits out the client's delayed ACK (40 ms).
@@ -388,8 +396,9 @@ async fn run() {
     let _ = tansu.kill();
     let _ = tansu.wait();
     println!(
-        "pipeline benchmark: {alarms} alarms ({}), {partitions} partitions, lookup cache {cache_ttl}, {in_flight} in flight per partition; no alarm-manager rule (the manager is on and idle)",
-        if batched { "multi-record batches" } else { "one record per batch" }
+        "pipeline benchmark: {alarms} alarms ({}), {partitions} partitions, lookup cache {cache_ttl}, {in_flight} in flight per partition, receiver answering after {:?}; no alarm-manager rule (the manager is on and idle)",
+        if batched { "multi-record batches" } else { "one record per batch" },
+        received.answer_after
     );
     println!(
         "  throughput: {throughput:.0} notifications/s ({alarms} finished at {:.2} s: every alarm posted at {:.2} s, every offset committed at {:.2} s, every sent record written at {:.2} s)",

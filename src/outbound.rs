@@ -68,11 +68,14 @@ pub struct Answer {
     pub body: String,
     /// The body was longer than [`ANSWER_LIMIT`]; the rest was not read.
     pub truncated: bool,
+    /// The answer's `Retry-After`, as a wait from now.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// Reads at most `limit` bytes of the answer. Dropping the rest closes the connection.
 pub async fn read_answer(mut response: reqwest::Response, limit: usize) -> Result<Answer, reqwest::Error> {
     let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
     let mut body: Vec<u8> = Vec::new();
     let mut truncated = false;
     while let Some(chunk) = response.chunk().await? {
@@ -84,7 +87,17 @@ pub async fn read_answer(mut response: reqwest::Response, limit: usize) -> Resul
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Answer { status, body: String::from_utf8_lossy(&body).into_owned(), truncated })
+    Ok(Answer { status, body: String::from_utf8_lossy(&body).into_owned(), truncated, retry_after })
+}
+
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110, 10.2.3); a date in the past is no wait.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 /// The URL without credentials and with every query value replaced by `****`.
@@ -102,6 +115,22 @@ pub fn redact_url(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_a_date() {
+        let headers = |value: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(reqwest::header::RETRY_AFTER, value.parse().unwrap());
+            h
+        };
+        assert_eq!(retry_after(&headers("120")), Some(std::time::Duration::from_secs(120)));
+        let later = httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(60));
+        let wait = retry_after(&headers(&later)).unwrap();
+        assert!((58..=60).contains(&wait.as_secs()), "{wait:?}");
+        assert_eq!(retry_after(&headers("Wed, 21 Oct 2015 07:28:00 GMT")), Some(std::time::Duration::ZERO));
+        assert_eq!(retry_after(&headers("soon")), None);
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
+    }
 
     #[test]
     fn destinations_match_host_port_and_scheme_as_written() {

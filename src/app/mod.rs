@@ -196,7 +196,7 @@ fn shared_parts(config: &Config, guard: &Guard) -> anyhow::Result<(Parts, Regist
     let producer = Producer::new(&config.kafka.brokers, &config.kafka.producer_properties).context("kafka producer")?;
     let publisher = Publisher::new(producer.clone(), metrics.clone());
     // One sender for all engines: `max_concurrent_sends` bounds the process, not each engine.
-    let sender = Sender::new(plugins.clone(), metrics.clone(), config.engine.max_concurrent_sends);
+    let sender = Sender::new(plugins.clone(), metrics.clone(), config.engine.max_concurrent_sends, config.engine.per_destination);
     let kafka = &config.kafka;
     let topics = OutcomeTopics {
         notification_topic: kafka.notification_topic.clone(),

@@ -63,6 +63,15 @@ pub fn receipt(status: u16, body: &str) -> Receipt {
     Receipt::new(format!("HTTP {status}: {}{ellipsis}", &body[..end]))
 }
 
+/// The host and port part of a URL as written (without credentials): the destination of a
+/// send to a tenant's address. Anything that is not a URL is its own destination.
+pub fn authority(address: &str) -> &str {
+    let Some((_, rest)) = address.split_once("://") else { return address };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    authority.rsplit_once('@').map_or(authority, |(_, host)| host)
+}
+
 /// Classifies a status the plugin's own success rule rejected.
 pub fn status_error(status: u16, url: &str) -> SendError {
     let reason = match status {
@@ -73,7 +82,9 @@ pub fn status_error(status: u16, url: &str) -> SendError {
         _ => Reason::Client,
     };
     let redirect = if (300..400).contains(&status) { " (a redirect that was not followed)" } else { "" };
-    SendError::new(reason, format!("received HTTP code {status} when posting to {}{redirect}", redact_url(url)))
+    let mut error = SendError::new(reason, format!("received HTTP code {status} when posting to {}{redirect}", redact_url(url)));
+    error.overloaded |= status == 503;
+    error
 }
 
 /// Classifies a transport error of reqwest; a refusal of the network guard is permanent.
@@ -116,7 +127,16 @@ mod tests {
         for (status, reason, retryable) in cases {
             let err = status_error(status, "http://h/");
             assert_eq!((err.reason, err.retryable), (reason, retryable), "status {status}");
+            assert_eq!(err.overloaded, matches!(status, 408 | 429 | 503), "status {status}");
         }
+    }
+
+    #[test]
+    fn the_authority_is_host_and_port_without_credentials() {
+        assert_eq!(authority("http://127.0.0.1:8080/hook?x=1"), "127.0.0.1:8080");
+        assert_eq!(authority("https://user:secret@hooks.example/a"), "hooks.example");
+        assert_eq!(authority("https://hooks.example?token=a@b"), "hooks.example");
+        assert_eq!(authority("mailto:ops@example.com"), "mailto:ops@example.com");
     }
 
 }

@@ -36,6 +36,12 @@ pub trait Plugin: Send + Sync {
     fn timeout(&self) -> Duration;
     /// Checks a method address before it is stored; the message says what to fix.
     fn validate_address(&self, address: &str) -> Result<(), String>;
+    /// Where a send goes, as the key of its concurrency limit (`send::adaptive`): by default
+    /// the plugin's one configured endpoint; plugins sending to the method's address key by
+    /// its host and port.
+    fn destination<'a>(&self, _notification: &'a Notification) -> &'a str {
+        self.kind()
+    }
     /// Sends one notification; on success, says what the remote end answered.
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError>;
 }
@@ -61,11 +67,22 @@ pub struct SendError {
     pub reason: Reason,
     pub retryable: bool,
     pub detail: String,
+    /// The receiver said it is overloaded (429, 503) or could not be reached in time: fewer
+    /// sends go to it for a while (`send::adaptive`).
+    pub overloaded: bool,
+    /// How long the receiver asked to be left alone (`Retry-After`).
+    pub retry_after: Option<Duration>,
 }
 
 impl SendError {
     pub fn new(reason: Reason, detail: impl Into<String>) -> SendError {
-        SendError { reason, retryable: reason.is_retryable(), detail: detail.into() }
+        let overloaded = matches!(reason, Reason::Timeout | Reason::Connect | Reason::RateLimited);
+        SendError { reason, retryable: reason.is_retryable(), detail: detail.into(), overloaded, retry_after: None }
+    }
+
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> SendError {
+        self.retry_after = retry_after;
+        self
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod api;
 mod bad_input;
+mod concurrency;
 mod consumer;
 mod engine;
 mod faults;

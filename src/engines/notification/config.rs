@@ -21,6 +21,8 @@ pub struct NotificationConfig {
     pub partition_queue: usize,
     /// Sends in progress at once across all engines; also the connections kept per host.
     pub max_concurrent_sends: usize,
+    /// Sends in progress to one destination, and whether that bound adapts to its answers.
+    pub per_destination: crate::send::adaptive::Settings,
     /// How often finished offsets are committed (every engine).
     pub commit_interval: Duration,
     /// How long a notification-method lookup is reused.
@@ -41,6 +43,10 @@ impl NotificationConfig {
             max_in_flight_per_partition: r.int(SECTION, "max_in_flight_per_partition", 256, 1)? as usize,
             partition_queue: r.int(SECTION, "partition_queue", 1024, 1)? as usize,
             max_concurrent_sends: r.int(SECTION, "max_concurrent_sends", 256, 1)? as usize,
+            per_destination: crate::send::adaptive::Settings {
+                adaptive: r.bool(SECTION, "adaptive_concurrency", true)?,
+                max_per_destination: r.int(SECTION, "max_concurrent_sends_per_destination", 256, 1)? as usize,
+            },
             commit_interval: r.interval(SECTION, "commit_interval", Duration::from_millis(500))?,
             lookup_cache_ttl: r.duration(SECTION, "lookup_cache_ttl", Duration::from_secs(5))?,
         })
@@ -55,6 +61,8 @@ impl NotificationConfig {
             ("max_in_flight_per_partition".into(), self.max_in_flight_per_partition.to_string()),
             ("partition_queue".into(), self.partition_queue.to_string()),
             ("max_concurrent_sends".into(), self.max_concurrent_sends.to_string()),
+            ("adaptive_concurrency".into(), self.per_destination.adaptive.to_string()),
+            ("max_concurrent_sends_per_destination".into(), self.per_destination.max_per_destination.to_string()),
             ("commit_interval".into(), format!("{:?}", self.commit_interval)),
             ("lookup_cache_ttl".into(), format!("{:?}", self.lookup_cache_ttl)),
         ]

@@ -91,6 +91,10 @@ impl Plugin for HipChat {
         Ok(())
     }
 
+    fn destination<'a>(&self, notification: &'a Notification) -> &'a str {
+        http::authority(notification.address())
+    }
+
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
         let address = notification.address();
         let redacted = http::redact_url(address);
@@ -115,7 +119,7 @@ impl Plugin for HipChat {
         if (200..300).contains(&status) {
             return Ok(http::receipt(status, &answer));
         }
-        let mut error = http::status_error(status, &redacted);
+        let mut error = http::status_error(status, &redacted).with_retry_after(read.retry_after);
         if !answer.is_empty() {
             error.detail.push_str(&format!(" with response {}", http::receipt(status, &answer).answer));
         }

@@ -134,7 +134,7 @@ impl Api<'_> {
                 format!("{step}: Jira at {} answered more than {} bytes; the answer was not read", http::redact_url(url.as_str()), http::ANSWER_LIMIT),
             ));
         }
-        Ok(Answer { status: answer.status, body: answer.body })
+        Ok(Answer { status: answer.status, body: answer.body, retry_after: answer.retry_after })
     }
 }
 
@@ -142,18 +142,17 @@ impl Api<'_> {
 struct Answer {
     status: u16,
     body: String,
+    retry_after: Option<std::time::Duration>,
 }
 
 fn success(step: &str, url: &url::Url, answer: Answer) -> Result<String, SendError> {
     if (200..300).contains(&answer.status) {
         return Ok(answer.body);
     }
-    let reason = http::status_error(answer.status, url.as_str()).reason;
+    let classified = http::status_error(answer.status, url.as_str());
     let said = jira_messages(&answer.body).map(|m| format!(": {m}")).unwrap_or_default();
-    Err(SendError::new(
-        reason,
-        format!("{step}: Jira answered HTTP {} at {}{said}", answer.status, http::redact_url(url.as_str())),
-    ))
+    let detail = format!("{step}: Jira answered HTTP {} at {}{said}", answer.status, http::redact_url(url.as_str()));
+    Err(SendError { detail, retry_after: answer.retry_after, ..classified })
 }
 
 fn parse_search(step: &str, url: &url::Url, answer: Answer) -> Result<Option<FoundIssue>, SendError> {

@@ -127,6 +127,10 @@ impl Plugin for Jira {
         self.refuses_credentials(&target).map_or(Ok(()), Err)
     }
 
+    fn destination<'a>(&self, notification: &'a Notification) -> &'a str {
+        http::authority(notification.address())
+    }
+
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
         let target = Target::parse(notification.address())
             .map_err(|problem| SendError::new(Reason::Invalid, format!("unusable Jira address: {problem}")))?;

@@ -88,11 +88,12 @@ impl Plugin for PagerDuty {
             .await
             .map_err(|e| with_key("Exception on pagerduty request.", http::transport_error(e, &self.url)))?;
         let status = response.status().as_u16();
+        let retry_after = crate::outbound::retry_after(response.headers());
         let answer = scrub(&response.text().await.unwrap_or_default(), key);
         if self.is_success(status) {
             return Ok(http::receipt(status, &answer));
         }
-        let mut error = with_key("Error with pagerduty request.", http::status_error(status, &self.url));
+        let mut error = with_key("Error with pagerduty request.", http::status_error(status, &self.url).with_retry_after(retry_after));
         if !answer.is_empty() {
             error.detail.push_str(&format!(": {}", http::receipt(status, &answer).answer));
         }

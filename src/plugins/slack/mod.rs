@@ -118,7 +118,7 @@ impl Slack {
         let answer = http::read_answer(response, http::ANSWER_LIMIT, &target.redacted).await.map_err(Failure::Transport)?;
         let (status, body) = (answer.status, answer.body);
         if !(200..300).contains(&status) {
-            return Err(Failure::Answered(http::status_error(status, &target.redacted)));
+            return Err(Failure::Answered(http::status_error(status, &target.redacted).with_retry_after(answer.retry_after)));
         }
         if answer.truncated {
             let detail = format!("Slack at {} answered more than {} bytes; the answer was not read", target.redacted, http::ANSWER_LIMIT);
@@ -165,6 +165,10 @@ impl Plugin for Slack {
         Ok(())
     }
 
+    fn destination<'a>(&self, notification: &'a Notification) -> &'a str {
+        http::authority(notification.address())
+    }
+
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
         let text = self.text(notification)?;
         let target = Target::parse(notification.address()).map_err(|e| SendError::new(Reason::Invalid, e))?;
@@ -190,7 +194,7 @@ impl Plugin for Slack {
         }
         let (_, last) = refusals.last().cloned().expect("at least one encoding is tried");
         let detail = refusals.iter().map(|(e, err)| format!("as {}: {}", e.as_str(), err.detail)).collect::<Vec<_>>().join("; ");
-        Err(SendError { reason: last.reason, retryable: last.retryable, detail })
+        Err(SendError { detail, ..last })
     }
 }
 

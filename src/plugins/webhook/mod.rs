@@ -84,6 +84,10 @@ impl Plugin for Webhook {
         }
     }
 
+    fn destination<'a>(&self, notification: &'a Notification) -> &'a str {
+        http::authority(notification.address())
+    }
+
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
         let address = notification.address();
         let url = url::Url::parse(address).map_err(|_| SendError::new(Reason::Invalid, format!("{} is not a URL", http::redact_url(address))))?;
@@ -106,7 +110,7 @@ impl Plugin for Webhook {
                 tokens.invalidate().await;
             }
         }
-        Err(http::status_error(answer.status, address))
+        Err(http::status_error(answer.status, address).with_retry_after(answer.retry_after))
     }
 }
 

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Router;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,8 @@ pub struct Request {
     pub body: String,
     /// When the request arrived.
     pub at: Instant,
+    /// Requests in progress when it arrived, itself included.
+    pub at_once: usize,
 }
 
 #[derive(Default)]
@@ -27,6 +29,10 @@ struct Shared {
     /// Requests still to be answered with `failing_status` before `status` applies.
     failures_left: AtomicU64,
     failing_status: AtomicU16,
+    /// Sent as `Retry-After` with every answer that is not a 2xx.
+    retry_after: Mutex<Option<String>>,
+    in_progress: AtomicUsize,
+    most_at_once: AtomicUsize,
     /// Set while the endpoint is down ([`Receiver::go_down`]).
     down: std::sync::atomic::AtomicBool,
     /// The server task, aborted to stop listening.
@@ -88,6 +94,16 @@ impl Receiver {
         self.shared.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
+    /// Answers that are not a 2xx carry `Retry-After: {value}`.
+    pub fn retry_after(&self, value: &str) {
+        *self.shared.retry_after.lock().unwrap() = Some(value.to_owned());
+    }
+
+    /// The most requests that were in progress at once.
+    pub fn most_at_once(&self) -> usize {
+        self.shared.most_at_once.load(Ordering::SeqCst)
+    }
+
     pub fn requests(&self) -> Vec<Request> {
         self.shared.requests.lock().unwrap().clone()
     }
@@ -102,17 +118,19 @@ async fn record(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap,
     if shared.down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, [(axum::http::header::CONNECTION, "close")]).into_response();
     }
+    let at_once = shared.in_progress.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.most_at_once.fetch_max(at_once, Ordering::SeqCst);
+    let at = Instant::now();
     let delay = shared.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    shared.requests.lock().unwrap().push(Request {
-        path: uri.path().to_owned(),
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        at: Instant::now(),
-    });
+    shared.in_progress.fetch_sub(1, Ordering::SeqCst);
+    shared.requests.lock().unwrap().push(Request { path: uri.path().to_owned(), headers, body: String::from_utf8_lossy(&body).into_owned(), at, at_once });
     let failing = shared.failures_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-    let status = if failing { &shared.failing_status } else { &shared.status };
-    StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap().into_response()
+    let status = StatusCode::from_u16(if failing { &shared.failing_status } else { &shared.status }.load(Ordering::SeqCst)).unwrap();
+    match shared.retry_after.lock().unwrap().clone() {
+        Some(wait) if !status.is_success() => (status, [(axum::http::header::RETRY_AFTER, wait)]).into_response(),
+        _ => status.into_response(),
+    }
 }
