@@ -21,7 +21,9 @@
 //!
 //! `cargo bench --bench pipeline` (env: BENCH_ALARMS, BENCH_PARTITIONS, BENCH_BATCHED, BENCH_RATE, BENCH_CACHE_TTL, BENCH_IN_FLIGHT,
 //! BENCH_RETRY_WAITING, BENCH_GROUP_HOSTS, BENCH_SHORT, BENCH_RECEIVER_DELAY_MS: the receiver
-//! answers each post that much later, BENCH_EXTRA_CONFIG: INI text appended to Tocsin's).
+//! answers each post that much later, BENCH_EXTRA_CONFIG: INI text appended to Tocsin's,
+//! BENCH_IDLE_SECS: after the latency phase, how long the broker's CPU is measured while Tocsin
+//! idles, default 20).
 //! `scripts/bench-defaults.sh` runs it at Tocsin's defaults and at the best hand-tuned setting,
 //! against a fast and a 200 ms receiver, alternating, and prints the figures side by side.
 //! BENCH_SHORT=1 makes it seconds long, even in a debug build, with every check kept: 200 alarms,
@@ -68,6 +70,8 @@ struct Received {
     latencies: Mutex<Vec<u64>>,
     /// How long the receiver takes to answer each post (BENCH_RECEIVER_DELAY_MS).
     answer_after: Duration,
+    in_progress: AtomicUsize,
+    most_at_once: AtomicUsize,
 }
 
 impl Received {
@@ -81,6 +85,8 @@ impl Received {
 }
 
 async fn receive(State(received): State<Arc<Received>>, body: Bytes) -> &'static str {
+    let at_once = received.in_progress.fetch_add(1, Ordering::Relaxed) + 1;
+    received.most_at_once.fetch_max(at_once, Ordering::Relaxed);
     // Counted before the id is recorded, so that ids read before posts never outnumber them.
     received.posts.fetch_add(1, Ordering::Relaxed);
     let text = std::str::from_utf8(&body).unwrap_or_default();
@@ -99,6 +105,7 @@ async fn receive(State(received): State<Arc<Received>>, body: Bytes) -> &'static
     if !received.answer_after.is_zero() {
         tokio::time::sleep(received.answer_after).await;
     }
+    received.in_progress.fetch_sub(1, Ordering::Relaxed);
     "ok"
 }
 
@@ -391,8 +398,18 @@ async fn run() {
     let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] as f64 / 1000.0;
 
     let metrics = app.metrics().render_prometheus();
-    app.shutdown().await.unwrap();
     watch.close();
+    // Idle phase: what an idle Tocsin costs the broker (the benchmark's own readers are closed).
+    let idle_secs: u64 = env("BENCH_IDLE_SECS", if short { 0 } else { 20 });
+    let idle_broker_cpu = if idle_secs > 0 {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let before = cpu_seconds(tansu.id());
+        tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+        Some((cpu_seconds(tansu.id()) - before) / idle_secs as f64)
+    } else {
+        None
+    };
+    app.shutdown().await.unwrap();
     let _ = tansu.kill();
     let _ = tansu.wait();
     println!(
@@ -416,6 +433,10 @@ async fn run() {
     println!("  latency at {rate} alarms/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)", percentile(0.50), percentile(0.99), percentile(1.0), latencies.len());
     println!("  counted after the latency phase ({total} alarms in all): {final_counts}");
     println!("  peak RSS: {} MiB", peak_rss_kib() / 1024);
+    println!("  most posts in progress at once at the receiver: {}", received.most_at_once.load(Ordering::Relaxed));
+    if let Some(share) = idle_broker_cpu {
+        println!("  idle: the broker used {:.1} % of a core while Tocsin idled for {idle_secs} s", share * 100.0);
+    }
     if retry_waiting > 0 {
         let held = metrics.lines().find(|l| l.starts_with("tocsin_waiting_notifications{engine=\"retry\"}")).unwrap_or("none");
         println!("  {retry_waiting} notifications waiting in the retry engine throughout; held in memory at the end: {held}");

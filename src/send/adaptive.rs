@@ -4,7 +4,8 @@
 //! Each destination has a [`Limiter`] whose limit moves by AIMD, the rule TCP uses for its
 //! congestion window and Vector uses for its adaptive request concurrency:
 //!
-//! - Sends are measured in windows of one round trip (the previous window's mean). A window in which the limit was
+//! - Sends are measured in windows of one round trip (the previous window's mean), counting
+//!   only sends made within the window, so that each window judges the limit it set. A window in which the limit was
 //!   reached and answers came back as fast as the destination's best recent round trip raises
 //!   the limit: doubled while the limit has never been cut (slow start, so a receiver that
 //!   answers in 200 ms reaches the maximum within a couple of seconds), by one afterwards.
@@ -16,7 +17,8 @@
 //! - An answer saying "too much" (HTTP 429 or 503, a timeout, a refused connection) halves the
 //!   limit at once, and a `Retry-After` on it stops new sends to the destination until then.
 //!
-//! The limit stays within 1 and the configured maximum per destination. What this module must
+//! The limit starts at [`INITIAL_LIMIT`] and stays within 1 and the configured maximum per
+//! destination. What this module must
 //! not do is hold a partition: a destination that asked for a pause longer than a send may take
 //! answers [`Busy`] at once, and the caller fails the send (to the retry topic) instead of
 //! waiting.
@@ -27,6 +29,9 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+/// The limit a destination starts with, as TCP's initial window (RFC 6928): ten at once is
+/// harmless to any receiver worth the name, and saves a slow one three round trips of slow start.
+const INITIAL_LIMIT: usize = 10;
 /// Answers slower than `LATENCY_FACTOR` × the best recent window, plus this, mean queueing.
 pub const LATENCY_SLACK: Duration = Duration::from_millis(2);
 const LATENCY_FACTOR: u32 = 2;
@@ -147,7 +152,7 @@ impl Window {
 impl Limiter {
     fn new(settings: Settings) -> Limiter {
         let max = settings.max_per_destination.max(1);
-        let limit = if settings.adaptive { 1 } else { max };
+        let limit = if settings.adaptive { INITIAL_LIMIT.min(max) } else { max };
         let now = Instant::now();
         Limiter {
             permits: Arc::new(Semaphore::new(limit)),
@@ -209,12 +214,15 @@ impl Limiter {
         }
     }
 
-    fn finish(&self, permit: OwnedSemaphorePermit, signal: Signal, round_trip: Duration) {
+    fn finish(&self, permit: OwnedSemaphorePermit, signal: Signal, started: Instant) {
         let mut state = self.lock();
         state.in_flight -= 1;
         let now = Instant::now();
+        let round_trip = now - started;
         match signal {
             Signal::NotSent => {}
+            // An answer to a send made before the window began says nothing about its limit.
+            Signal::Answered if started < state.window.started => {}
             Signal::Answered => {
                 if let Some(target) = state.measure(now, round_trip) {
                     self.set_limit(&mut state, target);
@@ -312,7 +320,7 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         if let Some(permit) = self.permit.take() {
-            self.limiter.finish(permit, self.signal, self.started.elapsed());
+            self.limiter.finish(permit, self.signal, self.started);
         }
     }
 }

@@ -28,7 +28,10 @@ async fn one_kill_9(run: u64) -> usize {
     let hook = Receiver::start().await;
     db.definition_with_method("def-scale", "m-scale", "WEBHOOK", &hook.url("/"), &["ALARM"]).await;
     let topics = Topics::create(8).await;
-    let config = write_config(dir.path(), &topics, &db.url, "");
+    // TOCSIN_FAULT_CONFIG: INI text for both instances, to measure duplicates against the
+    // in-flight window and the commit interval (BENCHMARKS.md).
+    let extra = std::env::var("TOCSIN_FAULT_CONFIG").unwrap_or_default().replace("\\n", "\n");
+    let config = write_config(dir.path(), &topics, &db.url, &extra);
     let mut doomed = Process::spawn(&config);
     let survivor = Process::spawn(&config);
     eventually(Duration::from_secs(30), "both members serving", || async {
