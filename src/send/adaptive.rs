@@ -97,15 +97,6 @@ impl Limiters {
         map.insert(destination.to_owned(), limiter.clone());
         limiter
     }
-
-    /// Destinations tracked now.
-    pub fn len(&self) -> usize {
-        self.by_destination.lock().expect("limiter map lock poisoned").len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// One destination's limit and the sends in progress to it.
@@ -312,6 +303,11 @@ pub struct Permit {
 }
 
 impl Permit {
+    /// The send starts now (after waiting for other bounds): its round trip is measured from here.
+    pub fn begin(&mut self) {
+        self.started = Instant::now();
+    }
+
     pub fn finish(mut self, signal: Signal) {
         self.signal = signal;
     }

@@ -61,7 +61,7 @@ impl Sender {
         };
         let timeout = plugin.timeout();
         let destination = self.destinations.get(plugin.destination(&notification));
-        let slot = match destination.acquire(timeout).await {
+        let mut slot = match destination.acquire(timeout).await {
             Ok(slot) => slot,
             Err(busy) => {
                 let wait = busy.until.saturating_duration_since(tokio::time::Instant::now());
@@ -70,6 +70,7 @@ impl Sender {
             }
         };
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        slot.begin();
         notification.notification_timestamp = Some(crate::clock::unix_secs());
         let started = Instant::now();
         let result = match tokio::time::timeout(timeout, plugin.send(&notification)).await {

@@ -47,7 +47,7 @@ impl NotificationConfig {
                 adaptive: r.bool(SECTION, "adaptive_concurrency", true)?,
                 max_per_destination: r.int(SECTION, "max_concurrent_sends_per_destination", 256, 1)? as usize,
             },
-            commit_interval: r.interval(SECTION, "commit_interval", Duration::from_millis(500))?,
+            commit_interval: r.interval(SECTION, "commit_interval", Duration::from_millis(100))?,
             lookup_cache_ttl: r.duration(SECTION, "lookup_cache_ttl", Duration::from_secs(5))?,
         })
     }

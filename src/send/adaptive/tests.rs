@@ -119,3 +119,18 @@ async fn without_adaptation_every_destination_gets_the_maximum() {
     let most = drive(&limiter, 400, 100, |in_progress| Duration::from_millis(10) * in_progress as u32).await;
     assert_eq!((most, limiter.limit()), (16, 16));
 }
+
+#[tokio::test(start_paused = true)]
+async fn idle_destinations_are_forgotten_when_too_many_are_known() {
+    let limiters = Limiters::new(Settings { adaptive: true, max_per_destination: 8 });
+    let busy = limiters.get("busy:443");
+    let _in_progress = busy.acquire(PATIENCE).await.unwrap();
+    for n in 1..MAX_DESTINATIONS {
+        limiters.get(&format!("host{n}:80"));
+    }
+    assert_eq!(limiters.by_destination.lock().unwrap().len(), MAX_DESTINATIONS);
+    limiters.get("one-more:80");
+    let known: Vec<String> = limiters.by_destination.lock().unwrap().keys().cloned().collect();
+    assert_eq!(known.len(), 2, "only the destination with a send in progress is kept, and the new one");
+    assert!(Arc::ptr_eq(&limiters.get("busy:443"), &busy), "a busy destination keeps what it learnt");
+}
