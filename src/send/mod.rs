@@ -65,7 +65,8 @@ impl Sender {
             Ok(slot) => slot,
             Err(busy) => {
                 let wait = busy.until.saturating_duration_since(tokio::time::Instant::now());
-                let detail = format!("not sent: {} asked not to be sent to for another {}s (Retry-After)", plugin.destination(&notification), wait.as_secs());
+                // The destination may be a URL with a secret in it (Slack's): not named here.
+                let detail = format!("not sent: the receiver asked not to be sent to for another {}s (Retry-After)", wait.as_secs());
                 return self.failed(plugin.kind(), notification, SendError::new(Reason::RateLimited, detail), std::time::Duration::ZERO);
             }
         };

@@ -165,8 +165,11 @@ impl Plugin for Slack {
         Ok(())
     }
 
+    /// Slack limits each incoming webhook on its own (and answers 429 with a Retry-After for
+    /// it), so one channel's limit must not hold back every other on hooks.slack.com.
     fn destination<'a>(&self, notification: &'a Notification) -> &'a str {
-        http::authority(notification.address())
+        let address = notification.address();
+        address.split(['?', '#']).next().unwrap_or(address)
     }
 
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {

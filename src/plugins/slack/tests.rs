@@ -350,3 +350,11 @@ fn addresses_are_checked() {
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+#[test]
+fn each_incoming_webhook_is_its_own_destination() {
+    let slack = slack("");
+    let to = |address: &str| slack.destination(&monasca_test_notification("slack", address)).to_owned();
+    assert_eq!(to("https://hooks.slack.com/services/T1/B1/secret?channel=ops"), "https://hooks.slack.com/services/T1/B1/secret");
+    assert_ne!(to("https://hooks.slack.com/services/T1/B1/secret"), to("https://hooks.slack.com/services/T2/B2/other"));
+}
