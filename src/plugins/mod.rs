@@ -72,12 +72,15 @@ pub struct SendError {
     pub overloaded: bool,
     /// How long the receiver asked to be left alone (`Retry-After`).
     pub retry_after: Option<Duration>,
+    /// Nothing was sent: the receiver had asked to be left alone for longer than a send may
+    /// wait. Not an attempt; the retry engine tries again without counting it.
+    pub deferred: bool,
 }
 
 impl SendError {
     pub fn new(reason: Reason, detail: impl Into<String>) -> SendError {
         let overloaded = matches!(reason, Reason::Timeout | Reason::Connect | Reason::RateLimited);
-        SendError { reason, retryable: reason.is_retryable(), detail: detail.into(), overloaded, retry_after: None }
+        SendError { reason, retryable: reason.is_retryable(), detail: detail.into(), overloaded, retry_after: None, deferred: false }
     }
 
     pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> SendError {

@@ -67,7 +67,8 @@ impl Sender {
                 let wait = busy.until.saturating_duration_since(tokio::time::Instant::now());
                 // The destination may be a URL with a secret in it (Slack's): not named here.
                 let detail = format!("not sent: the receiver asked not to be sent to for another {}s (Retry-After)", wait.as_secs());
-                return self.failed(plugin.kind(), notification, SendError::new(Reason::RateLimited, detail), std::time::Duration::ZERO);
+                let error = SendError { deferred: true, ..SendError::new(Reason::RateLimited, detail) };
+                return self.failed(plugin.kind(), notification, error, std::time::Duration::ZERO);
             }
         };
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");

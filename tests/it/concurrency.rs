@@ -64,3 +64,26 @@ async fn retry_after_stops_sends_to_the_receiver_until_then() {
     assert_eq!(broker().read(&topics.sent, 9, WAIT).len(), 9);
     app.shutdown().await.unwrap();
 }
+
+/// A retry refused at once because the receiver's pause outlasts a send's patience was no
+/// attempt: it goes back to the retry topic uncounted instead of using up `max_attempts`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_the_receiver_asked_to_defer_is_not_counted_as_an_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let hook = Receiver::start().await;
+    hook.fail_first(1, 429);
+    hook.retry_after("60");
+    db.definition_with_method("def-1", "m-1", "WEBHOOK", &hook.url("/hook"), &["ALARM"]).await;
+    let topics = Topics::create(1).await;
+    let retry = "[retry_engine]\nenabled = true\ninterval = 1s\nmax_attempts = 1\n";
+    let app = start_in_process(&write_config(dir.path(), &topics, &db.url, retry)).await;
+
+    publish(&topics, 0..1).await;
+    let retried = broker().read(&topics.retry, 3, WAIT);
+    let counts: Vec<u64> = retried.iter().map(|r| serde_json::from_str::<serde_json::Value>(&r.payload).unwrap()["retry_count"].as_u64().unwrap()).collect();
+    assert_eq!(counts, [0, 0, 0], "deferred retries keep their count");
+    assert_eq!(hook.count(), 1, "nothing was sent while the receiver's pause lasted");
+    assert_eq!(broker().records(&topics.retry_dead), 0, "nothing given up");
+    app.shutdown().await.unwrap();
+}

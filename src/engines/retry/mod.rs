@@ -79,6 +79,13 @@ impl RetryEngine {
                 let reason = format!("type {} has no enabled plugin", n.method.kind);
                 self.give_up(&record, n, "invalid_type", &reason, &stop).await
             }
+            SendOutcome::Failed(mut n, error) if error.deferred => {
+                // The receiver's pause outlasted a send's patience: back to the topic, due a
+                // retry interval from now, the attempt not counted.
+                n.notification_timestamp = Some(crate::clock::unix_secs());
+                self.parts.metrics.retry_requeued(&kind);
+                self.parts.publisher.failed_notification(&self.retry_topic, &n, &error, &stop.abort).await
+            }
             SendOutcome::Failed(mut n, error) => {
                 n.retry_count = n.retry_count.saturating_add(1);
                 let (kind, name, address) = (n.method.kind.clone(), n.method.name.clone().unwrap_or_default(), loggable_address(n.address()));
