@@ -21,7 +21,8 @@
 //!
 //! `cargo bench --bench pipeline` (env: BENCH_ALARMS, BENCH_PARTITIONS, BENCH_BATCHED, BENCH_RATE, BENCH_CACHE_TTL, BENCH_IN_FLIGHT,
 //! BENCH_RETRY_WAITING, BENCH_GROUP_HOSTS, BENCH_SHORT, BENCH_RECEIVER_DELAY_MS: the receiver
-//! answers each post that much later, BENCH_EXTRA_CONFIG: INI text appended to Tocsin's,
+//! answers each post that much later, BENCH_RECEIVER_ONE_AT_A_TIME: and serves one post at a
+//! time, BENCH_EXTRA_CONFIG: INI text appended to Tocsin's,
 //! BENCH_IDLE_SECS: after the latency phase, how long the broker's CPU is measured while Tocsin
 //! idles, default 20).
 //! `scripts/bench-defaults.sh` runs it at Tocsin's defaults and at the best hand-tuned setting,
@@ -72,6 +73,7 @@ struct Received {
     answer_after: Duration,
     in_progress: AtomicUsize,
     most_at_once: AtomicUsize,
+    one_at_a_time: Option<tokio::sync::Mutex<()>>,
 }
 
 impl Received {
@@ -103,6 +105,11 @@ async fn receive(State(received): State<Arc<Received>>, body: Bytes) -> &'static
         }
     }
     if !received.answer_after.is_zero() {
+        // BENCH_RECEIVER_ONE_AT_A_TIME: a receiver that serves one request at a time.
+        let _serving = match &received.one_at_a_time {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
+        };
         tokio::time::sleep(received.answer_after).await;
     }
     received.in_progress.fetch_sub(1, Ordering::Relaxed);
@@ -185,7 +192,11 @@ async fn run() {
     let new: Vec<NewTopic> = topics.iter().map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1))).collect();
     admin.create_topics(&new, &AdminOptions::new()).await.unwrap();
 
-    let received = Arc::new(Received { answer_after: Duration::from_millis(env("BENCH_RECEIVER_DELAY_MS", 0)), ..Received::default() });
+    let received = Arc::new(Received {
+        answer_after: Duration::from_millis(env("BENCH_RECEIVER_DELAY_MS", 0)),
+        one_at_a_time: std::env::var("BENCH_RECEIVER_ONE_AT_A_TIME").is_ok().then(|| tokio::sync::Mutex::new(())),
+        ..Received::default()
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     // Without TCP_NODELAY every response waits out the client's delayed ACK (40 ms).
@@ -434,6 +445,8 @@ async fn run() {
     println!("  counted after the latency phase ({total} alarms in all): {final_counts}");
     println!("  peak RSS: {} MiB", peak_rss_kib() / 1024);
     println!("  most posts in progress at once at the receiver: {}", received.most_at_once.load(Ordering::Relaxed));
+    let failed: u64 = metrics.lines().filter(|l| l.starts_with("tocsin_notifications_failed_total")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).map(|n| n as u64).sum();
+    println!("  failed sends (timeouts and errors, each handed to the retry topic): {failed}");
     if let Some(share) = idle_broker_cpu {
         println!("  idle: the broker used {:.1} % of a core while Tocsin idled for {idle_secs} s", share * 100.0);
     }
