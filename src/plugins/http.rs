@@ -6,7 +6,7 @@
 use super::{Reason, Receipt, SendError};
 use crate::netguard::{self, Guard, Refused};
 
-pub use crate::outbound::{redact_url, Answer, ANSWER_LIMIT};
+pub use crate::outbound::{redact_url, retry_after, Answer, ANSWER_LIMIT};
 
 /// Redirects followed at most, each hop checked like the first request.
 const MAX_REDIRECTS: usize = 5;

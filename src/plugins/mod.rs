@@ -38,7 +38,7 @@ pub trait Plugin: Send + Sync {
     fn validate_address(&self, address: &str) -> Result<(), String>;
     /// Where a send goes, as the key of its concurrency limit (`send::adaptive`): by default
     /// the plugin's one configured endpoint; plugins sending to the method's address key by
-    /// its host and port.
+    /// its host and port (Slack by the webhook URL, which Slack limits on its own).
     fn destination<'a>(&self, _notification: &'a Notification) -> &'a str {
         self.kind()
     }

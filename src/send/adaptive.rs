@@ -5,10 +5,11 @@
 //! congestion window and Vector uses for its adaptive request concurrency:
 //!
 //! - Sends are measured in windows of one round trip (the previous window's mean), counting
-//!   only sends made within the window, so that each window judges the limit it set. A window in which the limit was
-//!   reached and answers came back as fast as the destination's best recent round trip raises
-//!   the limit: doubled while the limit has never been cut (slow start, so a receiver that
-//!   answers in 200 ms reaches the maximum within a couple of seconds), by one afterwards.
+//!   only sends made within the window, so that each window judges the limit it set. A window
+//!   in which the limit was reached and answers came back as fast as the destination's best
+//!   recent round trip raises the limit: doubled while the limit has never been cut (slow
+//!   start, so a receiver that answers in 200 ms reaches the maximum within about a second),
+//!   by one afterwards.
 //! - A window whose answers took more than twice the best recent round trip (plus
 //!   [`LATENCY_SLACK`], so that scheduling noise on a sub-millisecond loopback receiver is not
 //!   read as queueing) cuts the limit by a tenth: the receiver is queueing, more in flight only
@@ -18,10 +19,9 @@
 //!   limit at once, and a `Retry-After` on it stops new sends to the destination until then.
 //!
 //! The limit starts at [`INITIAL_LIMIT`] and stays within 1 and the configured maximum per
-//! destination. What this module must
-//! not do is hold a partition: a destination that asked for a pause longer than a send may take
-//! answers [`Busy`] at once, and the caller fails the send (to the retry topic) instead of
-//! waiting.
+//! destination. What this module must not do is hold a partition: a destination that asked for
+//! a pause longer than a send may take answers [`Busy`] at once, and the caller fails the send
+//! (to the retry topic) instead of waiting.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -5,8 +5,26 @@
 use crate::support::tocsin::{start_in_process, write_config, Topics};
 use crate::support::{alarm_message, broker, eventually, DbKind, Receiver, TestDb};
 use std::time::Duration;
+use tocsin::app::App;
 
 const WAIT: Duration = Duration::from_secs(40);
+
+/// Tocsin running with one webhook method, on `def-1`'s ALARM transitions, pointing at `hook`.
+struct Running {
+    app: App,
+    topics: Topics,
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(kind: DbKind, hook: &Receiver, partitions: i32, extra: &str) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(kind).await;
+    db.definition_with_method("def-1", "m-1", "WEBHOOK", &hook.url("/hook"), &["ALARM"]).await;
+    let topics = Topics::create(partitions).await;
+    let app = start_in_process(&write_config(dir.path(), &topics, &db.url, extra)).await;
+    Running { app, topics, _db: db, _dir: dir }
+}
 
 async fn publish(topics: &Topics, alarms: std::ops::Range<usize>) {
     let b = broker();
@@ -19,14 +37,9 @@ async fn publish(topics: &Topics, alarms: std::ops::Range<usize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_receiver_gets_the_maximum_at_once_and_an_overloaded_one_gets_less() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(DbKind::Sqlite).await;
     let hook = Receiver::start().await;
     hook.delay(Duration::from_millis(200));
-    db.definition_with_method("def-1", "m-1", "WEBHOOK", &hook.url("/hook"), &["ALARM"]).await;
-    let topics = Topics::create(2).await;
-    let extra = "[notification_engine]\nmax_concurrent_sends_per_destination = 8\n";
-    let app = start_in_process(&write_config(dir.path(), &topics, &db.url, extra)).await;
+    let Running { app, topics, .. } = start(DbKind::Sqlite, &hook, 2, "[notification_engine]\nmax_concurrent_sends_per_destination = 8\n").await;
 
     publish(&topics, 0..64).await;
     eventually(WAIT, "64 posts", || async { (hook.count() == 64).then_some(()) }).await;
@@ -42,14 +55,10 @@ async fn a_slow_receiver_gets_the_maximum_at_once_and_an_overloaded_one_gets_les
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_stops_sends_to_the_receiver_until_then() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(DbKind::Sqlite).await;
     let hook = Receiver::start().await;
     hook.fail_first(1, 429);
     hook.retry_after("2");
-    db.definition_with_method("def-1", "m-1", "WEBHOOK", &hook.url("/hook"), &["ALARM"]).await;
-    let topics = Topics::create(1).await;
-    let app = start_in_process(&write_config(dir.path(), &topics, &db.url, "")).await;
+    let Running { app, topics, .. } = start(DbKind::Sqlite, &hook, 1, "").await;
 
     publish(&topics, 0..1).await;
     eventually(WAIT, "the first post", || async { (hook.count() == 1).then_some(()) }).await;
@@ -65,25 +74,22 @@ async fn retry_after_stops_sends_to_the_receiver_until_then() {
     app.shutdown().await.unwrap();
 }
 
-/// A retry refused at once because the receiver's pause outlasts a send's patience was no
-/// attempt: it goes back to the retry topic uncounted instead of using up `max_attempts`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_the_receiver_asked_to_defer_is_not_counted_as_an_attempt() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(DbKind::Sqlite).await;
-    let hook = Receiver::start().await;
-    hook.fail_first(1, 429);
-    hook.retry_after("60");
-    db.definition_with_method("def-1", "m-1", "WEBHOOK", &hook.url("/hook"), &["ALARM"]).await;
-    let topics = Topics::create(1).await;
-    let retry = "[retry_engine]\nenabled = true\ninterval = 1s\nmax_attempts = 1\n";
-    let app = start_in_process(&write_config(dir.path(), &topics, &db.url, retry)).await;
+crate::on_every_database! {
+    /// A retry refused at once because the receiver's pause outlasts a send's patience was no
+    /// attempt: it goes back to the retry topic uncounted instead of using up `max_attempts`.
+    async fn a_retry_the_receiver_asked_to_defer_is_not_counted_as_an_attempt(kind: DbKind) {
+        let hook = Receiver::start().await;
+        hook.fail_first(1, 429);
+        hook.retry_after("60");
+        let retry = "[retry_engine]\nenabled = true\ninterval = 1s\nmax_attempts = 1\n";
+        let Running { app, topics, .. } = start(kind, &hook, 1, retry).await;
 
-    publish(&topics, 0..1).await;
-    let retried = broker().read(&topics.retry, 3, WAIT);
-    let counts: Vec<u64> = retried.iter().map(|r| serde_json::from_str::<serde_json::Value>(&r.payload).unwrap()["retry_count"].as_u64().unwrap()).collect();
-    assert_eq!(counts, [0, 0, 0], "deferred retries keep their count");
-    assert_eq!(hook.count(), 1, "nothing was sent while the receiver's pause lasted");
-    assert_eq!(broker().records(&topics.retry_dead), 0, "nothing given up");
-    app.shutdown().await.unwrap();
+        publish(&topics, 0..1).await;
+        let retried = broker().read(&topics.retry, 3, WAIT);
+        let counts: Vec<u64> = retried.iter().map(|r| serde_json::from_str::<serde_json::Value>(&r.payload).unwrap()["retry_count"].as_u64().unwrap()).collect();
+        assert_eq!(counts, [0, 0, 0], "deferred retries keep their count");
+        assert_eq!(hook.count(), 1, "nothing was sent while the receiver's pause lasted");
+        assert_eq!(broker().records(&topics.retry_dead), 0, "nothing given up");
+        app.shutdown().await.unwrap();
+    }
 }

@@ -88,7 +88,7 @@ impl Plugin for PagerDuty {
             .await
             .map_err(|e| with_key("Exception on pagerduty request.", http::transport_error(e, &self.url)))?;
         let status = response.status().as_u16();
-        let retry_after = crate::outbound::retry_after(response.headers());
+        let retry_after = http::retry_after(response.headers());
         let answer = scrub(&response.text().await.unwrap_or_default(), key);
         if self.is_success(status) {
             return Ok(http::receipt(status, &answer));
