@@ -22,7 +22,7 @@
 //! `cargo bench --bench pipeline` (env: BENCH_ALARMS, BENCH_PARTITIONS, BENCH_BATCHED, BENCH_RATE, BENCH_CACHE_TTL, BENCH_IN_FLIGHT,
 //! BENCH_RETRY_WAITING, BENCH_GROUP_HOSTS, BENCH_SHORT, BENCH_RECEIVER_DELAY_MS: the receiver
 //! answers each post that much later, BENCH_RECEIVER_ONE_AT_A_TIME: and serves one post at a
-//! time, BENCH_EXTRA_CONFIG: INI text appended to Tocsin's,
+//! time, blocking its only thread meanwhile, BENCH_EXTRA_CONFIG: INI text appended to Tocsin's,
 //! BENCH_IDLE_SECS: after the latency phase, how long the broker's CPU is measured while Tocsin
 //! idles, default 20).
 //! `scripts/bench-defaults.sh` runs it at Tocsin's defaults and at the best hand-tuned setting,
@@ -73,7 +73,9 @@ struct Received {
     answer_after: Duration,
     in_progress: AtomicUsize,
     most_at_once: AtomicUsize,
-    one_at_a_time: Option<tokio::sync::Mutex<()>>,
+    /// BENCH_RECEIVER_ONE_AT_A_TIME: the receiver's only thread sleeps through each answer, as a
+    /// single-threaded server does; further posts wait in its socket backlog.
+    one_at_a_time: bool,
 }
 
 impl Received {
@@ -104,12 +106,9 @@ async fn receive(State(received): State<Arc<Received>>, body: Bytes) -> &'static
             received.latencies.lock().unwrap().push(now_us().saturating_sub(sent));
         }
     }
-    if !received.answer_after.is_zero() {
-        // BENCH_RECEIVER_ONE_AT_A_TIME: a receiver that serves one request at a time.
-        let _serving = match &received.one_at_a_time {
-            Some(turn) => Some(turn.lock().await),
-            None => None,
-        };
+    if received.one_at_a_time {
+        std::thread::sleep(received.answer_after);
+    } else if !received.answer_after.is_zero() {
         tokio::time::sleep(received.answer_after).await;
     }
     received.in_progress.fetch_sub(1, Ordering::Relaxed);
@@ -139,12 +138,18 @@ fn alarm_on(i: usize, hostname: &str, description: &str) -> String {
     .to_string()
 }
 
+/// Tocsin's tasks run on this runtime's workers, named so that their CPU can be told apart from
+/// the receiver's (which has a runtime of its own) and the benchmark's (on the main thread).
+const TOCSIN_THREADS: &str = "tocsin-worker";
+
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(run());
+    let runtime = tokio::runtime::Builder::new_multi_thread().thread_name(TOCSIN_THREADS).enable_all().build().unwrap();
+    let receiver = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("bench-receiver").enable_all().build().unwrap();
+    runtime.block_on(run(receiver.handle()));
 }
 
-async fn run() {
+/// `receiver`: the runtime the webhook receiver runs on.
+async fn run(receiver: &tokio::runtime::Handle) {
     tocsin::telemetry::init_logging(tocsin::telemetry::LogFormat::Text);
     let short = env("BENCH_SHORT", 0) > 0;
     let alarms: usize = env("BENCH_ALARMS", if short { 200 } else { 100_000 });
@@ -194,17 +199,21 @@ async fn run() {
 
     let received = Arc::new(Received {
         answer_after: Duration::from_millis(env("BENCH_RECEIVER_DELAY_MS", 0)),
-        one_at_a_time: std::env::var("BENCH_RECEIVER_ONE_AT_A_TIME").is_ok().then(|| tokio::sync::Mutex::new(())),
+        one_at_a_time: std::env::var("BENCH_RECEIVER_ONE_AT_A_TIME").is_ok(),
         ..Received::default()
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    // Without TCP_NODELAY every response waits out the client's delayed ACK (40 ms).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        let _ = stream.set_nodelay(true);
-    });
     let router = axum::Router::new().fallback(receive).with_state(received.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    // Registered with the receiver's runtime, whose thread also drives its sockets.
+    receiver.spawn(async move {
+        // Without TCP_NODELAY every response waits out the client's delayed ACK (40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(tokio::net::TcpListener::from_std(listener).unwrap(), |stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        axum::serve(listener, router).await.unwrap()
+    });
 
     let db_url = support::fresh_database(&env("BENCH_DB", "sqlite".to_owned()), "tocsin_bench", dir.path()).await.unwrap_or_else(|e| fail(e));
     let db = tocsin::db::Database::connect_lazy(&if db_url.starts_with("sqlite") { format!("{db_url}?mode=rwc") } else { db_url.clone() }).unwrap();
@@ -345,7 +354,10 @@ async fn run() {
     .unwrap();
     let watch = Watch::new(&client, partitions, group_hosts > 0);
     let (started, start_ms) = (Instant::now(), now_us() / 1000);
-    let cpu_before = (cpu_seconds(std::process::id()), cpu_seconds(tansu.id()));
+    // Every thread that exists now but Tocsin's runtime workers is the benchmark's own: the
+    // receiver, the watch's readers, the main thread. Tocsin's CPU is the rest of the process's.
+    let bench_threads = threads_except(TOCSIN_THREADS);
+    let cpu_before = (cpu_seconds(std::process::id()), cpu_seconds(tansu.id()), threads_cpu_seconds(&bench_threads));
     let app = tocsin::app::App::start(tocsin::app::Config::load(&config).unwrap()).await.unwrap();
     if group_hosts > 0 {
         grouped(app, watch, alarms, group_hosts, &received, (started, start_ms)).await;
@@ -376,7 +388,8 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     let finished_at = finished.0.max(finished.1).max(finished.2);
-    let cpu_used = (cpu_seconds(std::process::id()) - cpu_before.0, cpu_seconds(tansu.id()) - cpu_before.1);
+    let bench_cpu = threads_cpu_seconds(&bench_threads) - cpu_before.2;
+    let cpu_used = (cpu_seconds(std::process::id()) - cpu_before.0 - bench_cpu, cpu_seconds(tansu.id()) - cpu_before.1, bench_cpu);
     let throughput = alarms as f64 / finished_at.as_secs_f64();
 
     // Latency phase: a steady rate, one record per batch so each alarm leaves at once.
@@ -437,8 +450,9 @@ async fn run() {
     );
     println!("  counted when finished: {counts}");
     println!(
-        "  CPU per notification: {:.1} µs in this process (Tocsin and the receiver), {:.1} µs in the broker",
+        "  CPU per notification: {:.1} µs in Tocsin, {:.1} µs in the benchmark (receiver and readers), {:.1} µs in the broker",
         cpu_used.0 * 1e6 / alarms as f64,
+        cpu_used.2 * 1e6 / alarms as f64,
         cpu_used.1 * 1e6 / alarms as f64
     );
     println!("  latency at {rate} alarms/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)", percentile(0.50), percentile(0.99), percentile(1.0), latencies.len());
@@ -463,12 +477,33 @@ async fn run() {
 
 /// User and system CPU time a process has used so far, from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    cpu_seconds_of(&format!("/proc/{pid}/stat"))
+}
+
+/// User and system CPU time from a `stat` file of /proc (a process's or a thread's).
+fn cpu_seconds_of(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else { return 0.0 };
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
     let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
     // SAFETY: sysconf has no preconditions.
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// This process's threads whose name does not start with `prefix`.
+fn threads_except(prefix: &str) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return vec![] };
+    tasks
+        .filter_map(|task| task.ok().map(|t| t.path()))
+        .filter(|path| std::fs::read_to_string(path.join("comm")).is_ok_and(|name| !name.starts_with(prefix)))
+        .filter_map(|path| path.file_name()?.to_str().map(str::to_owned))
+        .collect()
+}
+
+/// User and system CPU time the given threads of this process have used so far (a thread that
+/// has ended counts nothing).
+fn threads_cpu_seconds(threads: &[String]) -> f64 {
+    threads.iter().map(|tid| cpu_seconds_of(&format!("/proc/self/task/{tid}/stat"))).sum()
 }
 
 /// Peak resident set of this process (broker excluded), from /proc.

@@ -42,7 +42,7 @@ for round in $(seq 1 "$rounds"); do
     run slow-tuned "$slow_alarms" 200 256 "$tuned_slow"
 done
 echo
-echo "| receiver, setting | notifications/s | CPU µs per notification (Tocsin + receiver) | latency p50 / p99 at 1,000/s | most posts in progress at once | broker CPU while Tocsin idles |"
+echo "| receiver, setting | notifications/s | CPU µs per notification in Tocsin | latency p50 / p99 at 1,000/s | most posts in progress at once | broker CPU while Tocsin idles |"
 echo "|---|---|---|---|---|---|"
 for name in fast-default fast-tuned slow-default slow-tuned; do
     rates=$(grep -o 'throughput: [0-9]*' "$out/$name" | awk '{print $2}' | paste -sd/ -)

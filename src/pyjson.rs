@@ -111,15 +111,18 @@ impl Formatter for PythonFormatter {
     }
 
     fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
-        for c in fragment.chars() {
-            if (' '..='~').contains(&c) {
-                w.write_all(&[c as u8])?;
-            } else {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    write!(w, "\\u{unit:04x}")?;
-                }
+        let mut rest = fragment;
+        while !rest.is_empty() {
+            // Printable ASCII, nearly all of what Tocsin writes, is copied in one piece.
+            let printable = rest.bytes().position(|b| !(b' '..=b'~').contains(&b)).unwrap_or(rest.len());
+            w.write_all(&rest.as_bytes()[..printable])?;
+            rest = &rest[printable..];
+            let Some(c) = rest.chars().next() else { break };
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(w, "\\u{unit:04x}")?;
             }
+            rest = &rest[c.len_utf8()..];
         }
         Ok(())
     }

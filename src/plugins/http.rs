@@ -35,8 +35,10 @@ pub fn guarded(builder: reqwest::ClientBuilder, guard: &Guard, trusted: &[String
 
 /// Checks a tenant-chosen URL before a request: a literal address never reaches the guarded
 /// resolver, and Tocsin's own listeners are only known with their port.
-pub async fn preflight(guard: &Guard, url: &url::Url, redacted: &str) -> Result<(), SendError> {
-    guard.check_destination(url).await.map_err(|refused| refused_error(&refused, redacted))
+/// `redacted` names the URL in a refusal; it is asked for only then, since redacting costs a
+/// parse and most sends are not refused.
+pub async fn preflight(guard: &Guard, url: &url::Url, redacted: impl FnOnce() -> String) -> Result<(), SendError> {
+    guard.check_destination(url).await.map_err(|refused| refused_error(&refused, &redacted()))
 }
 
 /// A refused destination: permanent, since the address itself is the problem.
@@ -139,4 +141,30 @@ mod tests {
         assert_eq!(authority("mailto:ops@example.com"), "mailto:ops@example.com");
     }
 
+}
+
+/// Tenant URLs parsed once and kept, since a method's address is the same on every send and
+/// parsing one (with its IDNA step) was 5 % of the notification path's CPU (BENCHMARKS.md).
+/// Holds at most [`ParsedUrls::CAPACITY`] addresses, forgetting them all when full, so that
+/// tenants cannot grow it without bound.
+#[derive(Default)]
+pub struct ParsedUrls {
+    parsed: std::sync::Mutex<std::collections::HashMap<Box<str>, url::Url>>,
+}
+
+impl ParsedUrls {
+    const CAPACITY: usize = 4096;
+
+    pub fn parse(&self, address: &str) -> Result<url::Url, url::ParseError> {
+        if let Some(url) = self.parsed.lock().expect("lock poisoned").get(address) {
+            return Ok(url.clone());
+        }
+        let url = url::Url::parse(address)?;
+        let mut parsed = self.parsed.lock().expect("lock poisoned");
+        if parsed.len() >= Self::CAPACITY {
+            parsed.clear();
+        }
+        parsed.insert(address.into(), url.clone());
+        Ok(url)
+    }
 }

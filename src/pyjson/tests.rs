@@ -41,3 +41,8 @@ fn floats_follow_python_repr() {
 fn control_characters_and_delete_are_escaped_like_python() {
     assert_eq!(to_string(&json!("\u{1}\u{7f}/")), r#""\u0001\u007f/""#);
 }
+
+#[test]
+fn printable_runs_between_escapes_are_kept_whole() {
+    assert_eq!(to_string(&json!("ab é cd\u{1F600}ef\u{7f}gh")), r#""ab \u00e9 cd\ud83d\ude00ef\u007fgh""#);
+}

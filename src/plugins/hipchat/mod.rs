@@ -101,7 +101,7 @@ impl Plugin for HipChat {
         let url = url::Url::parse(address)
             .map_err(|_| SendError::new(super::Reason::Invalid, format!("{redacted} is not a URL")))?;
         let (url, query) = split_query(url);
-        http::preflight(&self.guard, &url, &redacted).await?;
+        http::preflight(&self.guard, &url, || redacted.clone()).await?;
         let response = self
             .client
             .post(url)

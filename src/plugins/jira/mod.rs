@@ -137,7 +137,7 @@ impl Plugin for Jira {
         if let Some(refused) = self.refuses_credentials(&target) {
             return Err(SendError::new(Reason::Invalid, refused));
         }
-        http::preflight(&self.guard, &target.server, &http::redact_url(target.server.as_str())).await?;
+        http::preflight(&self.guard, &target.server, || http::redact_url(target.server.as_str())).await?;
         let fields = self.fields(notification)?;
         let api = api::Api {
             client: &self.client,

@@ -175,7 +175,7 @@ impl Plugin for Slack {
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
         let text = self.text(notification)?;
         let target = Target::parse(notification.address()).map_err(|e| SendError::new(Reason::Invalid, e))?;
-        http::preflight(&self.guard, &target.url, &target.redacted).await?;
+        http::preflight(&self.guard, &target.url, || target.redacted.clone()).await?;
         let encodings: &[Encoding] =
             if self.cached(target.url.as_str()) { &[Encoding::Form] } else { &[Encoding::Json, Encoding::Form] };
         let mut refusals: Vec<(Encoding, SendError)> = Vec::new();

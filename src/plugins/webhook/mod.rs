@@ -27,6 +27,7 @@ pub struct Webhook {
     guard: Guard,
     /// Present when `[keystone] auth_required` is set and `webhook_hosts` names who may get it.
     tokens: Option<(TokenSource, Destinations)>,
+    urls: http::ParsedUrls,
 }
 
 impl Webhook {
@@ -46,7 +47,7 @@ impl Webhook {
         // guard is for tenant addresses.
         let keystone_client = reqwest::Client::builder().timeout(config.timeout).build().map_err(failed)?;
         let tokens = credentials.then(|| (TokenSource::new(keystone.clone(), keystone_client), keystone.webhook_hosts.clone()));
-        Ok(Webhook { client, timeout: config.timeout, guard: guard.clone(), tokens })
+        Ok(Webhook { client, timeout: config.timeout, guard: guard.clone(), tokens, urls: http::ParsedUrls::default() })
     }
 
     /// Whether a post to `url` would carry the operator's token and may not: the method points
@@ -90,11 +91,11 @@ impl Plugin for Webhook {
 
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
         let address = notification.address();
-        let url = url::Url::parse(address).map_err(|_| SendError::new(Reason::Invalid, format!("{} is not a URL", http::redact_url(address))))?;
+        let url = self.urls.parse(address).map_err(|_| SendError::new(Reason::Invalid, format!("{} is not a URL", http::redact_url(address))))?;
         if let Some(refused) = self.refuses_credentials(&url) {
             return Err(SendError::new(Reason::Invalid, refused));
         }
-        http::preflight(&self.guard, &url, &http::redact_url(address)).await?;
+        http::preflight(&self.guard, &url, || http::redact_url(address)).await?;
         let body = pyjson::to_string(&standard_body(notification));
         let mut request = self.client.post(url).header("content-type", "application/json").body(body);
         if let Some((tokens, _)) = &self.tokens {
