@@ -21,7 +21,7 @@
 //!
 //! `cargo bench --bench pipeline` (env: BENCH_ALARMS, BENCH_PARTITIONS, BENCH_BATCHED, BENCH_RATE, BENCH_CACHE_TTL, BENCH_IN_FLIGHT,
 //! BENCH_RETRY_WAITING, BENCH_GROUP_HOSTS, BENCH_SHORT, BENCH_RECEIVER_DELAY_MS: the receiver
-//! answers each post that much later, BENCH_RECEIVER_ONE_AT_A_TIME: and serves one post at a
+//! answers each post that much later (fractions allowed), BENCH_RECEIVER_ONE_AT_A_TIME: and serves one post at a
 //! time, blocking its only thread meanwhile, BENCH_EXTRA_CONFIG: INI text appended to Tocsin's,
 //! BENCH_IDLE_SECS: after the latency phase, how long the broker's CPU is measured while Tocsin
 //! idles, default 20).
@@ -198,7 +198,7 @@ async fn run(receiver: &tokio::runtime::Handle) {
     admin.create_topics(&new, &AdminOptions::new()).await.unwrap();
 
     let received = Arc::new(Received {
-        answer_after: Duration::from_millis(env("BENCH_RECEIVER_DELAY_MS", 0)),
+        answer_after: Duration::from_secs_f64(env("BENCH_RECEIVER_DELAY_MS", 0.0) / 1000.0),
         one_at_a_time: std::env::var("BENCH_RECEIVER_ONE_AT_A_TIME").is_ok(),
         ..Received::default()
     });

@@ -108,6 +108,32 @@ pub fn transport_error(error: reqwest::Error, url: &str) -> SendError {
     SendError::new(reason, format!("error posting to {}: {error}", redact_url(url)))
 }
 
+/// Tenant URLs parsed once and kept, since a method's address is the same on every send and
+/// parsing one (with its IDNA step) was 5 % of the notification path's CPU (BENCHMARKS.md).
+/// Holds at most [`ParsedUrls::CAPACITY`] addresses, forgetting them all when full, so that
+/// tenants cannot grow it without bound.
+#[derive(Default)]
+pub struct ParsedUrls {
+    parsed: std::sync::Mutex<std::collections::HashMap<Box<str>, url::Url>>,
+}
+
+impl ParsedUrls {
+    const CAPACITY: usize = 4096;
+
+    pub fn parse(&self, address: &str) -> Result<url::Url, url::ParseError> {
+        if let Some(url) = self.parsed.lock().expect("lock poisoned").get(address) {
+            return Ok(url.clone());
+        }
+        let url = url::Url::parse(address)?;
+        let mut parsed = self.parsed.lock().expect("lock poisoned");
+        if parsed.len() >= Self::CAPACITY {
+            parsed.clear();
+        }
+        parsed.insert(address.into(), url.clone());
+        Ok(url)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,30 +167,18 @@ mod tests {
         assert_eq!(authority("mailto:ops@example.com"), "mailto:ops@example.com");
     }
 
-}
-
-/// Tenant URLs parsed once and kept, since a method's address is the same on every send and
-/// parsing one (with its IDNA step) was 5 % of the notification path's CPU (BENCHMARKS.md).
-/// Holds at most [`ParsedUrls::CAPACITY`] addresses, forgetting them all when full, so that
-/// tenants cannot grow it without bound.
-#[derive(Default)]
-pub struct ParsedUrls {
-    parsed: std::sync::Mutex<std::collections::HashMap<Box<str>, url::Url>>,
-}
-
-impl ParsedUrls {
-    const CAPACITY: usize = 4096;
-
-    pub fn parse(&self, address: &str) -> Result<url::Url, url::ParseError> {
-        if let Some(url) = self.parsed.lock().expect("lock poisoned").get(address) {
-            return Ok(url.clone());
+    #[test]
+    fn parsed_urls_are_the_parser_s_and_their_number_is_bounded() {
+        let urls = ParsedUrls::default();
+        let kept = || urls.parsed.lock().unwrap().len();
+        assert_eq!(urls.parse("http://Hooks.Example:80/a?b=1").unwrap().as_str(), "http://hooks.example/a?b=1");
+        assert_eq!(urls.parse("http://Hooks.Example:80/a?b=1").unwrap().as_str(), "http://hooks.example/a?b=1");
+        assert!(urls.parse("not a url").is_err());
+        assert_eq!(kept(), 1, "a failed parse is not kept");
+        for n in 0..ParsedUrls::CAPACITY + 10 {
+            urls.parse(&format!("http://h{n}.example/")).unwrap();
+            assert!(kept() <= ParsedUrls::CAPACITY);
         }
-        let url = url::Url::parse(address)?;
-        let mut parsed = self.parsed.lock().expect("lock poisoned");
-        if parsed.len() >= Self::CAPACITY {
-            parsed.clear();
-        }
-        parsed.insert(address.into(), url.clone());
-        Ok(url)
+        assert_eq!(urls.parse("http://h5.example/x").unwrap().host_str(), Some("h5.example"));
     }
 }
