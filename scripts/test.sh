@@ -14,7 +14,7 @@ cargo test --locked
 # that none can rot (all but benches/outage.rs, which needs Alertmanager installed): each still
 # runs all of its checks (posts deduplicated by alarm id, committed offsets, the sent topic, a deadline on every wait, the manager's silenced/inhibited/grouped
 # counts). Built by `cargo test` in the test profile, not by `cargo bench`: this reuses what
-# `cargo test` just built (about 10 s to build the three benchmarks and 10 s to run them, the
+# `cargo test` just built (about 10 s to build the benchmarks and 10 s to run them, the
 # grouped alarm-manager run included), where `cargo bench` would build every dependency again in
 # release (about 10 minutes on 2 cores). The figures of a debug build mean nothing; the checks do.
 BENCH_SHORT=1 cargo test --locked --bench pipeline --bench manager --bench rules --bench persist --bench encode
