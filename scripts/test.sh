@@ -17,5 +17,5 @@ cargo test --locked
 # `cargo test` just built (about 10 s to build the benchmarks and 10 s to run them, the
 # grouped alarm-manager run included), where `cargo bench` would build every dependency again in
 # release (about 10 minutes on 2 cores). The figures of a debug build mean nothing; the checks do.
-BENCH_SHORT=1 cargo test --locked --bench pipeline --bench manager --bench rules --bench persist --bench encode
+BENCH_SHORT=1 cargo test --locked --bench pipeline --bench manager --bench rules --bench persist --bench encode --bench http_client
 BENCH_SHORT=1 BENCH_GROUP_HOSTS=20 cargo test --locked --bench pipeline
