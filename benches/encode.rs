@@ -12,6 +12,9 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,20 +24,11 @@ fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// The pipeline benchmark's message (benches/pipeline.rs), key order as monasca-thresh writes it.
-fn alarm(i: usize) -> String {
-    format!(
-        r#"{{"alarm-transitioned": {{"tenantId": "62f7a7a314904aa3ab137d569d6b4fde", "alarmId": "bench-alarm-{i}", "alarmDefinitionId": "bench-definition", "metrics": [{{"id": null, "name": "cpu.user_perc", "dimensions": {{"hostname": "host-{}", "service": "monitoring"}}}}], "alarmName": "cpu high", "alarmDescription": "bench", "oldState": "OK", "newState": "ALARM", "actionsEnabled": true, "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.user_perc) > 90.0 with the values: [97.5]", "severity": "HIGH", "link": null, "lifecycleState": null, "subAlarms": [], "timestamp": 1764800000{:03}}}}}"#,
-        i % 500,
-        i % 1000
-    )
-}
-
 fn main() {
     let short = env("BENCH_SHORT", 0) > 0;
     let per_round = env("ENCODE_ALARMS", if short { 200 } else { 20_000 });
     let rounds = env("ENCODE_ROUNDS", if short { 3 } else { 9 });
-    let messages: Vec<String> = (0..1000).map(alarm).collect();
+    let messages: Vec<String> = (0..1000).map(|i| support::alarm_message(i, &format!("host-{}", i % 500), "bench", 1_764_800_000_000 + i as u64)).collect();
     let method = NotificationMethod { id: "bench-hook".into(), kind: "webhook".into(), name: Some("bench".into()), address: Some("http://127.0.0.1:8080/hook".into()), period: 0 };
     let notifications: Vec<Notification> = messages
         .iter()

@@ -12,6 +12,9 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "support/mod.rs"]
+mod support;
+
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 
@@ -41,7 +44,7 @@ fn main() {
     for _ in 0..rounds {
         for kind in ["reqwest, with the webhook plugin's timeout, pool and TCP_NODELAY", "hyper-util client"] {
             let (url, body) = (url.clone(), body.clone());
-            let cpu_before = thread_cpu_seconds("client");
+            let cpu_before = support::named_threads_cpu_seconds("client");
             let started = Instant::now();
             client.block_on(async move {
                 let reqwest = reqwest::Client::builder().timeout(Duration::from_secs(5)).pool_max_idle_per_host(IN_FLIGHT).tcp_nodelay(true).build().unwrap();
@@ -71,25 +74,8 @@ fn main() {
                 assert_eq!(posted.into_inner(), requests);
             });
             let took = started.elapsed().as_secs_f64();
-            let cpu = thread_cpu_seconds("client") - cpu_before;
+            let cpu = support::named_threads_cpu_seconds("client") - cpu_before;
             println!("  {kind}: {:.0} posts/s, {:.1} µs of client CPU per post", requests as f64 / took, cpu * 1e6 / requests as f64);
         }
     }
-}
-
-/// User and system CPU time so far of this process's threads whose name starts with `prefix`.
-fn thread_cpu_seconds(prefix: &str) -> f64 {
-    let tasks = std::fs::read_dir("/proc/self/task").expect("Linux /proc");
-    tasks
-        .filter_map(|task| task.ok().map(|t| t.path()))
-        .filter(|path| std::fs::read_to_string(path.join("comm")).is_ok_and(|name| name.starts_with(prefix)))
-        .map(|path| {
-            let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-            // Fields after the parenthesised name; utime and stime are the 14th and 15th.
-            let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-            let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
-            // SAFETY: sysconf has no preconditions.
-            ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-        })
-        .sum()
 }

@@ -332,15 +332,6 @@ fn spawn(command: &mut Command) -> Child {
     command.spawn().unwrap_or_else(|e| fail(format!("cannot start {:?}: {e}", command.get_program())))
 }
 
-/// User and system CPU seconds a process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
-    // SAFETY: sysconf has no preconditions.
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-}
-
 /// Peak resident set of a process in MiB (VmHWM).
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -375,7 +366,7 @@ struct Usage {
 
 impl Usage {
     fn of(pids: &[u32]) -> Usage {
-        Usage { cpu: pids.iter().map(|p| cpu_seconds(*p)).collect(), rss: pids.iter().map(|p| peak_rss_mib(*p)).collect() }
+        Usage { cpu: pids.iter().map(|p| support::process_cpu_seconds(*p)).collect(), rss: pids.iter().map(|p| peak_rss_mib(*p)).collect() }
     }
 
     fn cpu_total(&self) -> f64 {
@@ -844,7 +835,7 @@ async fn run_tocsin(plan: &Plan, receiver: &Arc<Receiver>, hook: &str, stream: O
     }
 
     let extra: String = env("BENCH_EXTRA_CONFIG", String::new()).replace("\\n", "\n");
-    let cpu_broker_before = cpu_seconds(broker.child.id());
+    let cpu_broker_before = support::process_cpu_seconds(broker.child.id());
     let started_backlog = Instant::now();
     let mut procs = Vec::new();
     for n in 0..instances {
@@ -981,7 +972,7 @@ async fn run_tocsin(plan: &Plan, receiver: &Arc<Receiver>, hook: &str, stream: O
     }
     let pids: Vec<u32> = procs.iter().map(|p| p.child.id()).collect();
     let usage = Usage::of(&pids);
-    let broker_cpu = cpu_seconds(broker.child.id()) - cpu_broker_before;
+    let broker_cpu = support::process_cpu_seconds(broker.child.id()) - cpu_broker_before;
     let (notified, routed, persisted) = (notified.unwrap(), routed.unwrap(), persisted.unwrap());
 
     // Nothing left to decide: no held transition, no group awaiting its first notice; then one

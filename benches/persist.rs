@@ -28,7 +28,6 @@
 //! build). MariaDB and PostgreSQL must be running (scripts/ensure-databases.sh).
 
 #[path = "support/mod.rs"]
-#[allow(dead_code)] // this benchmark spawns no broker
 mod support;
 
 use std::collections::HashMap;

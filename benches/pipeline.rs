@@ -57,6 +57,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::TENANT;
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -119,23 +120,12 @@ fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
 }
 
-const TENANT: &str = "62f7a7a314904aa3ab137d569d6b4fde";
-
 fn alarm(i: usize, description: &str) -> String {
     alarm_on(i, &format!("host-{}", i % 500), description)
 }
 
 fn alarm_on(i: usize, hostname: &str, description: &str) -> String {
-    let now_ms = now_us() / 1000;
-    serde_json::json!({"alarm-transitioned": {
-        "tenantId": TENANT, "alarmId": format!("bench-alarm-{i}"),
-        "alarmDefinitionId": "bench-definition",
-        "metrics": [{"id": null, "name": "cpu.user_perc", "dimensions": {"hostname": hostname, "service": "monitoring"}}],
-        "alarmName": "cpu high", "alarmDescription": description, "oldState": "OK", "newState": "ALARM",
-        "actionsEnabled": true,
-        "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.user_perc) > 90.0 with the values: [97.5]",
-        "severity": "HIGH", "link": null, "lifecycleState": null, "subAlarms": [], "timestamp": now_ms}})
-    .to_string()
+    support::alarm_message(i, hostname, description, now_us() / 1000)
 }
 
 /// Tocsin's tasks run on this runtime's workers, named so that their CPU can be told apart from
@@ -356,8 +346,8 @@ async fn run(receiver: &tokio::runtime::Handle) {
     let (started, start_ms) = (Instant::now(), now_us() / 1000);
     // Every thread that exists now but Tocsin's runtime workers is the benchmark's own: the
     // receiver, the watch's readers, the main thread. Tocsin's CPU is the rest of the process's.
-    let bench_threads = threads_except(TOCSIN_THREADS);
-    let cpu_before = (cpu_seconds(std::process::id()), cpu_seconds(tansu.id()), threads_cpu_seconds(&bench_threads));
+    let bench_threads = support::threads_except(TOCSIN_THREADS);
+    let cpu_before = (support::process_cpu_seconds(std::process::id()), support::process_cpu_seconds(tansu.id()), support::threads_cpu_seconds(&bench_threads));
     let app = tocsin::app::App::start(tocsin::app::Config::load(&config).unwrap()).await.unwrap();
     if group_hosts > 0 {
         grouped(app, watch, alarms, group_hosts, &received, (started, start_ms)).await;
@@ -388,8 +378,8 @@ async fn run(receiver: &tokio::runtime::Handle) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     let finished_at = finished.0.max(finished.1).max(finished.2);
-    let bench_cpu = threads_cpu_seconds(&bench_threads) - cpu_before.2;
-    let cpu_used = (cpu_seconds(std::process::id()) - cpu_before.0 - bench_cpu, cpu_seconds(tansu.id()) - cpu_before.1, bench_cpu);
+    let bench_cpu = support::threads_cpu_seconds(&bench_threads) - cpu_before.2;
+    let cpu_used = (support::process_cpu_seconds(std::process::id()) - cpu_before.0 - bench_cpu, support::process_cpu_seconds(tansu.id()) - cpu_before.1, bench_cpu);
     let throughput = alarms as f64 / finished_at.as_secs_f64();
 
     // Latency phase: a steady rate, one record per batch so each alarm leaves at once.
@@ -427,9 +417,9 @@ async fn run(receiver: &tokio::runtime::Handle) {
     let idle_secs: u64 = env("BENCH_IDLE_SECS", if short { 0 } else { 20 });
     let idle_broker_cpu = if idle_secs > 0 {
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let before = cpu_seconds(tansu.id());
+        let before = support::process_cpu_seconds(tansu.id());
         tokio::time::sleep(Duration::from_secs(idle_secs)).await;
-        Some((cpu_seconds(tansu.id()) - before) / idle_secs as f64)
+        Some((support::process_cpu_seconds(tansu.id()) - before) / idle_secs as f64)
     } else {
         None
     };
@@ -473,37 +463,6 @@ async fn run(receiver: &tokio::runtime::Handle) {
         value("sum") / value("count").max(1.0) * 1000.0
     };
     println!("  mean webhook send {:.2} ms, mean method lookup {:.3} ms", mean("tocsin_send_duration_seconds"), mean("tocsin_db_lookup_duration_seconds"));
-}
-
-/// User and system CPU time a process has used so far, from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
-    cpu_seconds_of(&format!("/proc/{pid}/stat"))
-}
-
-/// User and system CPU time from a `stat` file of /proc (a process's or a thread's).
-fn cpu_seconds_of(path: &str) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(path) else { return 0.0 };
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
-    // SAFETY: sysconf has no preconditions.
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-}
-
-/// This process's threads whose name does not start with `prefix`.
-fn threads_except(prefix: &str) -> Vec<String> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return vec![] };
-    tasks
-        .filter_map(|task| task.ok().map(|t| t.path()))
-        .filter(|path| std::fs::read_to_string(path.join("comm")).is_ok_and(|name| !name.starts_with(prefix)))
-        .filter_map(|path| path.file_name()?.to_str().map(str::to_owned))
-        .collect()
-}
-
-/// User and system CPU time the given threads of this process have used so far (a thread that
-/// has ended counts nothing).
-fn threads_cpu_seconds(threads: &[String]) -> f64 {
-    threads.iter().map(|tid| cpu_seconds_of(&format!("/proc/self/task/{tid}/stat"))).sum()
 }
 
 /// Peak resident set of this process (broker excluded), from /proc.

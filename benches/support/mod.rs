@@ -1,7 +1,9 @@
 //! What the benchmarks share: a fresh, empty config database on the local servers the tests use,
-//! the wait for the broker they spawn, and what a consumer group committed.
+//! the wait for the broker they spawn, what a consumer group committed, the pipeline
+//! benchmark's alarm message, and CPU time from /proc (of a process or of some of its threads).
 //! Included by each benchmark with `#[path = "support/mod.rs"] mod support;` (a benchmark is its
-//! own crate).
+//! own crate), so each uses a part of it and the rest is not dead code.
+#![allow(dead_code)]
 
 use sqlx::Connection;
 use std::path::Path;
@@ -61,4 +63,62 @@ pub fn committed_offsets(consumer: &rdkafka::consumer::BaseConsumer, topic: &str
     }
     let Ok(committed) = rdkafka::consumer::Consumer::committed_offsets(consumer, list, Duration::from_secs(5)) else { return 0 };
     committed.elements().iter().map(|e| if let rdkafka::Offset::Offset(o) = e.offset() { o } else { 0 }).sum()
+}
+
+/// The pipeline benchmark's alarm message (key order as monasca-thresh writes it), for alarm
+/// `i` of [`TENANT`] on `hostname`, written at `timestamp_ms`.
+pub fn alarm_message(i: usize, hostname: &str, description: &str, timestamp_ms: u64) -> String {
+    serde_json::json!({"alarm-transitioned": {
+        "tenantId": TENANT, "alarmId": format!("bench-alarm-{i}"),
+        "alarmDefinitionId": "bench-definition",
+        "metrics": [{"id": null, "name": "cpu.user_perc", "dimensions": {"hostname": hostname, "service": "monitoring"}}],
+        "alarmName": "cpu high", "alarmDescription": description, "oldState": "OK", "newState": "ALARM",
+        "actionsEnabled": true,
+        "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.user_perc) > 90.0 with the values: [97.5]",
+        "severity": "HIGH", "link": null, "lifecycleState": null, "subAlarms": [], "timestamp": timestamp_ms}})
+    .to_string()
+}
+
+/// The tenant of [`alarm_message`].
+pub const TENANT: &str = "62f7a7a314904aa3ab137d569d6b4fde";
+
+/// User and system CPU time a process has used so far, from /proc.
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    cpu_seconds_in(&format!("/proc/{pid}/stat"))
+}
+
+/// This process's threads (their ids) whose name does not start with `prefix`.
+pub fn threads_except(prefix: &str) -> Vec<String> {
+    own_threads().filter(|(_, name)| !name.starts_with(prefix)).map(|(id, _)| id).collect()
+}
+
+/// User and system CPU time the given threads of this process have used so far (a thread that
+/// has ended counts nothing).
+pub fn threads_cpu_seconds(threads: &[String]) -> f64 {
+    threads.iter().map(|id| cpu_seconds_in(&format!("/proc/self/task/{id}/stat"))).sum()
+}
+
+/// User and system CPU time so far of this process's threads whose name starts with `prefix`.
+pub fn named_threads_cpu_seconds(prefix: &str) -> f64 {
+    let named: Vec<String> = own_threads().filter(|(_, name)| name.starts_with(prefix)).map(|(id, _)| id).collect();
+    threads_cpu_seconds(&named)
+}
+
+/// This process's threads: id and name.
+fn own_threads() -> impl Iterator<Item = (String, String)> {
+    std::fs::read_dir("/proc/self/task").into_iter().flatten().filter_map(|task| {
+        let path = task.ok()?.path();
+        let name = std::fs::read_to_string(path.join("comm")).ok()?;
+        Some((path.file_name()?.to_str()?.to_owned(), name))
+    })
+}
+
+/// User and system CPU time from a `stat` file of /proc (a process's or a thread's).
+fn cpu_seconds_in(stat_file: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(stat_file) else { return 0.0 };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
