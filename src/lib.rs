@@ -37,6 +37,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod engines;
+pub mod history;
 pub mod ingest;
 pub mod kafka;
 pub mod keystone;

@@ -13,6 +13,7 @@ use crate::engines::manager::ManagerConfig;
 use crate::engines::notification::NotificationConfig;
 use crate::engines::periodic::PeriodicConfig;
 use crate::engines::retry::RetryConfig;
+use crate::history::HistoryConfig;
 use crate::kafka::KafkaConfig;
 use crate::netguard::NetworkPolicy;
 use crate::plugins::PluginsConfig;
@@ -31,6 +32,7 @@ pub struct Config {
     pub retry: RetryConfig,
     pub periodic: PeriodicConfig,
     pub manager: ManagerConfig,
+    pub history: HistoryConfig,
     pub api: ApiConfig,
     pub plugins: PluginsConfig,
     /// `[network]`: where tenant addresses may lead.
@@ -90,6 +92,7 @@ impl Config {
             retry: RetryConfig::read(&r, &kafka.group)?,
             periodic: PeriodicConfig::read(&r, &kafka.group)?,
             manager: ManagerConfig::read(&r, &kafka.group)?,
+            history: HistoryConfig::read(&r, &kafka.group)?,
             api: ApiConfig::read(&r)?,
             statsd: StatsdConfig::read(&r)?,
             service: ServiceConfig::read(&r)?,
@@ -110,6 +113,7 @@ impl Config {
             ("retry_engine".into(), self.retry.render()),
             ("periodic_engine".into(), self.periodic.render()),
             ("alarm_manager".into(), self.manager.render()),
+            ("history".into(), self.history.render()),
             ("api".into(), self.api.render()),
         ];
         sections.extend(self.plugins.render_masked());

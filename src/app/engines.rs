@@ -8,7 +8,10 @@ use crate::engines::manager::sources::{self, Follow};
 use crate::engines::manager::{ManagerEngine, ManagerHandler};
 use crate::engines::notification::NotificationEngine;
 use crate::engines::periodic::PeriodicEngine;
+use crate::engines::history::{HistoryEngine, Writer};
 use crate::engines::retry::RetryEngine;
+use crate::history::store::HistoryStore;
+use crate::history::Feed;
 use crate::engines::Parts;
 use crate::kafka::consumer::Prepared;
 use crate::kafka::topics::Needed;
@@ -36,6 +39,9 @@ pub async fn members(config: &Config, parts: &Parts) -> anyhow::Result<Vec<Membe
         for (period, topic) in &config.kafka.periodic {
             members.push(periodic(config, parts, *period as i64, topic)?);
         }
+    }
+    if config.history.enabled {
+        members.extend(history(config, parts).await?);
     }
     Ok(members)
 }
@@ -80,6 +86,35 @@ fn periodic(config: &Config, parts: &Parts, period: i64, topic: &str) -> anyhow:
     let group = format!("{}-{period}", p.group_prefix);
     let consumer = consumer(config, "periodic", ConsumingEngine::Periodic, &group, topic, p.max_waiting_per_partition, &p.dead_letter_topic);
     Member::prepare(consumer, Arc::new(engine), parts)
+}
+
+/// One consumer per topic that tells what became of notifications, sharing one batched writer.
+async fn history(config: &Config, parts: &Parts) -> anyhow::Result<Vec<Member>> {
+    let h = &config.history;
+    let store = HistoryStore::new(parts.db.clone());
+    if let Err(e) = store.init_schema().await {
+        tracing::warn!(error = %e, "cannot create the notification history tables yet; writes retry until they exist");
+    }
+    let writer = Writer::start(h, store, parts.metrics.clone(), parts.fatal.clone());
+    let feeds = [
+        (Feed::Sent, &config.kafka.notification_topic),
+        (Feed::Retry, &config.kafka.notification_retry_topic),
+        (Feed::GivenUp, &config.retry.dead_letter_topic),
+        (Feed::Events, &h.topic),
+    ];
+    let mut members = Vec::new();
+    for (feed, topic) in feeds {
+        let engine = HistoryEngine::new(feed, writer.clone(), parts.max_message_bytes);
+        // As many records in flight as a batch holds, so that one partition fills a batch.
+        let consumer = consumer(config, "history", ConsumingEngine::History, &format!("{}-{topic}", h.group), topic, h.batch_size, &history_dead_letter_topic(config));
+        members.push(Member::prepare(consumer, Arc::new(engine), parts)?);
+    }
+    Ok(members)
+}
+
+/// Where the history engine keeps records it cannot read.
+fn history_dead_letter_topic(config: &Config) -> String {
+    format!("{}-dead", config.history.topic)
 }
 
 /// One engine's consumer: its group, topic and in-flight window, and what every consumer of
@@ -170,6 +205,13 @@ pub fn needed_topics(config: &Config) -> Vec<Needed> {
     }
     if config.periodic.enabled {
         need(&config.periodic.dead_letter_topic, "malformed periodic notifications");
+    }
+    if config.history.enabled {
+        need(&config.history.topic, "outcomes without a notification record (skipped, silenced, inhibited, grouped), for the history engine");
+        need(&kafka.notification_topic, "sent notifications, read by the history engine");
+        need(&kafka.notification_retry_topic, "failed notifications, read by the history engine");
+        need(&config.retry.dead_letter_topic, "notifications the retry engine gave up, read by the history engine");
+        need(&history_dead_letter_topic(config), "records the history engine could not read");
     }
     needed
 }

@@ -20,6 +20,7 @@ use crate::api::{self, auth::ConfiguredTokens, keystone::KeystoneTokens, ApiStat
 use crate::backoff::{self, Backoff};
 use crate::db::{Database, MethodLookup};
 use crate::engines::Parts;
+use crate::history::Recorder;
 use crate::kafka::{self, Producer};
 use crate::netguard::Guard;
 use crate::outcomes::{Outcomes, Topics as OutcomeTopics};
@@ -207,6 +208,7 @@ fn shared_parts(config: &Config, guard: &Guard) -> anyhow::Result<(Parts, Regist
         lookup: MethodLookup::new(db.clone(), config.engine.lookup_cache_ttl, metrics.clone(), fatal.clone()),
         outcomes: Arc::new(Outcomes::new(topics, sender.clone(), publisher.clone(), metrics.clone())),
         sender,
+        history: Recorder::new(config.history.enabled.then(|| config.history.topic.clone()), publisher.clone()),
         publisher,
         rules: LiveRules::default(),
         max_message_bytes: config.engine.max_message_bytes,

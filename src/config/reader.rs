@@ -206,13 +206,14 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let (number, unit) = value.split_at(split);
     let number: f64 = number
         .parse()
-        .map_err(|_| format!("expected a duration like 30, 2.5s, 500ms, 5m or 1h, found {value:?}"))?;
+        .map_err(|_| format!("expected a duration like 30, 2.5s, 500ms, 5m, 1h or 7d, found {value:?}"))?;
     let scale = match unit.trim() {
         "" | "s" => 1.0,
         "ms" => 0.001,
         "m" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("unknown duration unit {other:?} (use ms, s, m or h)")),
+        "d" => 86400.0,
+        other => return Err(format!("unknown duration unit {other:?} (use ms, s, m, h or d)")),
     };
     Duration::try_from_secs_f64(number * scale)
         .ok()

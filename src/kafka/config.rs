@@ -34,6 +34,7 @@ pub struct ConsumerProperties {
     pub manager: Vec<(String, String)>,
     pub retry: Vec<(String, String)>,
     pub periodic: Vec<(String, String)>,
+    pub history: Vec<(String, String)>,
 }
 
 /// The engines that consume, each with its own `[kafka_consumer_<engine>]` section.
@@ -43,6 +44,7 @@ pub enum ConsumingEngine {
     Manager,
     Retry,
     Periodic,
+    History,
 }
 
 impl ConsumerProperties {
@@ -53,6 +55,7 @@ impl ConsumerProperties {
             ConsumingEngine::Manager => &self.manager,
             ConsumingEngine::Retry => &self.retry,
             ConsumingEngine::Periodic => &self.periodic,
+            ConsumingEngine::History => &self.history,
         };
         self.every.iter().chain(own).cloned().collect()
     }
@@ -86,6 +89,7 @@ impl KafkaConfig {
                 manager: r.all("kafka_consumer_manager"),
                 retry: r.all("kafka_consumer_retry"),
                 periodic: r.all("kafka_consumer_periodic"),
+                history: r.all("kafka_consumer_history"),
             },
             producer_properties: r.all("kafka_producer"),
         })
@@ -121,6 +125,7 @@ impl std::fmt::Debug for ConsumerProperties {
             .field("manager", &masked_properties(&self.manager))
             .field("retry", &masked_properties(&self.retry))
             .field("periodic", &masked_properties(&self.periodic))
+            .field("history", &masked_properties(&self.history))
             .finish()
     }
 }

@@ -28,6 +28,9 @@ use tokio_util::sync::CancellationToken;
 pub const ERROR_HEADER: &str = "tocsin.error";
 /// Header on retry records: `false` when the failure was permanent.
 pub const RETRYABLE_HEADER: &str = "tocsin.error.retryable";
+/// Header on a sent record the retry engine wrote: which attempt succeeded (2 for the first
+/// retry). The JSON's `retry_count` cannot say, as Monasca leaves it unchanged on success.
+pub const ATTEMPT_HEADER: &str = "tocsin.attempt";
 
 #[derive(Clone)]
 pub struct Publisher {
@@ -56,6 +59,14 @@ impl Publisher {
         let payload = notification_json(notification);
         self.until_confirmed(topic, Some(notification.alarm.alarm_id.as_bytes()), payload.as_bytes(), None, cancel)
             .await
+    }
+
+    /// Publishes a notification a retry delivered, naming the attempt (`tocsin.attempt`).
+    pub async fn retried_notification(&self, topic: &str, notification: &Notification, cancel: &CancellationToken) -> Result<(), Cancelled> {
+        let payload = notification_json(notification);
+        let attempt = (notification.retry_count + 2).to_string();
+        let headers = OwnedHeaders::new().insert(Header { key: ATTEMPT_HEADER, value: Some(&attempt) });
+        self.until_confirmed(topic, Some(notification.alarm.alarm_id.as_bytes()), payload.as_bytes(), Some(headers), cancel).await
     }
 
     /// Publishes a notification whose send failed to the retry topic, with the error in headers

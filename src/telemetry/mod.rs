@@ -94,6 +94,8 @@ struct Inner {
     manager_input_lag: Histogram,
     manager_unreadable_rows: IntCounter,
     rules_revision: IntGauge,
+    history_rows: IntCounter,
+    history_write_duration: Histogram,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -171,6 +173,12 @@ impl Metrics {
             },
             routed_to_manager: counter(&r, "tocsin_alarms_routed_to_manager_total", "Transitions of tenants with rules handed to the alarm manager"),
             manager_transitions: counter(&r, "tocsin_manager_transitions_total", "Transitions the alarm manager applied"),
+            history_rows: counter(&r, "tocsin_history_rows_total", "Rows the history engine wrote (one per outcome)"),
+            history_write_duration: {
+                let h = Histogram::with_opts(HistogramOpts::new("tocsin_history_write_duration_seconds", "One batch of history rows written to the config database")).expect("valid metric name");
+                r.register(Box::new(h.clone())).expect("metric registered once");
+                h
+            },
             manager_suppressed: counter_vec(&r, "tocsin_manager_suppressed_total", "Transitions whose own actions a rule suppressed", &["by"]),
             manager_group_notices: counter(&r, "tocsin_manager_group_notifications_total", "Grouped notifications made (first and repeats)"),
             manager_open_groups: gauge(&r, "tocsin_manager_open_groups", "Groups open in the partitions this instance holds"),
@@ -315,6 +323,11 @@ impl Metrics {
     pub fn manager_suppressed(&self, by: &str) {
         self.inner.manager_suppressed.with_label_values(&[by]).inc();
         self.inner.statsd.count(&format!("alarms_{by}_count"), 1);
+    }
+
+    pub fn history_written(&self, rows: usize, took: Duration) {
+        self.inner.history_rows.inc_by(rows as u64);
+        self.inner.history_write_duration.observe(took.as_secs_f64());
     }
 
     pub fn manager_group_notice(&self) {

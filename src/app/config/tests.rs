@@ -303,7 +303,7 @@ mod properties {
 
     fn sections() -> Vec<String> {
         let mut names: Vec<String> = OPTIONS.iter().map(|(section, _, _)| section.clone()).collect();
-        names.extend(["kafka_consumer_manager", "kafka_consumer_retry", "kafka_consumer_periodic", "orm", "DEFAULT", "zookeeper"].map(String::from));
+        names.extend(["kafka_consumer_manager", "kafka_consumer_retry", "kafka_consumer_periodic", "kafka_consumer_history", "orm", "DEFAULT", "zookeeper"].map(String::from));
         names.dedup();
         names
     }

@@ -89,6 +89,9 @@ struct Partition {
     stop: CancellationToken,
     abort: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// History events of suppressed transitions, published without holding the partition up;
+    /// a flush waits for them before it writes an offset past their transitions.
+    history_publishes: Mutex<Vec<JoinHandle<Result<(), Cancelled>>>>,
 }
 
 struct Loaded {
@@ -177,6 +180,7 @@ impl ManagerEngine {
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
             tasks: Mutex::default(),
+            history_publishes: Mutex::default(),
         });
         let ticker = tokio::spawn(self.clone().restarted_on_panic("timers", partition.clone(), |engine, part| engine.tick(part).boxed()));
         let flusher = tokio::spawn(self.clone().restarted_on_panic("persistence", partition.clone(), |engine, part| engine.flush_periodically(part).boxed()));
@@ -206,7 +210,7 @@ impl ManagerEngine {
         self.parts.metrics.manager_transition();
         self.summary.transitions.fetch_add(1, Ordering::Relaxed);
         part.wake.notify_one();
-        let notified = self.carry_out(effects, cancel).await?;
+        let notified = self.carry_out(&part, effects, cancel).await?;
         if !notified.is_empty() {
             let mut loaded = part.state.lock().await;
             for alarm in &notified {
@@ -248,7 +252,7 @@ impl ManagerEngine {
     /// actions were sent (for [`ManagerState::mark_notified`]); `Err` when cancelled first.
     /// Own actions go in order (one alarm's transitions may follow each other); grouped notices
     /// are independent of each other and go concurrently, their methods read once per batch.
-    async fn carry_out(&self, effects: Vec<Effect>, cancel: &CancellationToken) -> Result<Vec<Arc<AlarmTransition>>, Cancelled> {
+    async fn carry_out(&self, part: &Partition, effects: Vec<Effect>, cancel: &CancellationToken) -> Result<Vec<Arc<AlarmTransition>>, Cancelled> {
         let mut notified = Vec::new();
         let mut notices = Vec::new();
         for effect in effects {
@@ -267,6 +271,9 @@ impl ManagerEngine {
                     let counter = if label == "silenced" { &self.summary.silenced } else { &self.summary.inhibited };
                     counter.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(alarm_id = %alarm.alarm_id, state = %alarm.new_state, rule_id, reason = label, "transition {label}; its actions are not sent");
+                    let (history, abort) = (self.parts.history.clone(), part.abort.clone());
+                    let publish = tokio::spawn(async move { history.suppressed(&alarm, &by, &abort).await });
+                    part.history_publishes.lock().expect("lock poisoned").push(publish);
                 }
                 Effect::Group(notice) => notices.push(notice),
             }
@@ -321,6 +328,7 @@ impl ManagerEngine {
                 None => tracing::warn!(rule_id = %notice.rule_id, method_id = %id, "a group rule's notification method is not (or no longer) its tenant's; skipped"),
             }
         }
+        self.parts.history.grouped(&notice, cancel).await?;
         if notifications.is_empty() {
             return Ok(());
         }
@@ -366,7 +374,7 @@ impl ManagerEngine {
             if effects.is_empty() {
                 continue;
             }
-            match self.carry_out(effects, &part.abort).await {
+            match self.carry_out(&part, effects, &part.abort).await {
                 Ok(notified) => {
                     for alarm in &notified {
                         loaded.state.mark_notified(alarm);
@@ -404,6 +412,15 @@ impl ManagerEngine {
             self.update_pending(&mut loaded);
             (loaded.state.take_changes(), part.finished_below.load(Ordering::SeqCst))
         };
+        // Every record below `next_offset` queued its history events before it was finished.
+        let publishes = std::mem::take(&mut *part.history_publishes.lock().expect("lock poisoned"));
+        for publish in publishes {
+            if !matches!(publish.await, Ok(Ok(()))) {
+                // Stopped before the broker confirmed: the next owner replays these records.
+                part.poisoned.store(true, Ordering::SeqCst);
+                return false;
+            }
+        }
         let durable = self.durable.lock().expect("lock poisoned").get(&part.number).copied();
         if changes.is_empty() && durable == Some(next_offset) {
             return true;

@@ -93,12 +93,15 @@ impl NotificationEngine {
             Verdict::ActionsDisabled => {
                 tracing::debug!(alarm_id = %alarm.alarm_id, partition, offset, "Actions are disabled for this alarm.");
                 self.parts.metrics.alarm_no_notification(NoNotification::ActionsDisabled);
+                self.parts.history.skipped(&alarm, "actions disabled", &cancel).await?;
                 self.parts.metrics.alarm_finished();
                 return Ok(());
             }
             Verdict::Expired(age) => {
                 tracing::warn!(alarm_id = %alarm.alarm_id, partition, offset, age_secs = age.as_secs(), "Received alarm older than the ttl, skipping.");
                 self.parts.metrics.alarm_no_notification(NoNotification::Expired);
+                let reason = format!("older than the TTL ({} s old)", age.as_secs());
+                self.parts.history.skipped(&alarm, &reason, &cancel).await?;
                 self.parts.metrics.alarm_finished();
                 return Ok(());
             }

@@ -66,15 +66,16 @@ impl RetryEngine {
             let _waiting = self.parts.metrics.waiting(ENGINE);
             stored::wait_until(due, &stop.draining).await?;
         }
-        let (id, kind) = (notification.method.id.clone(), notification.method.kind.clone());
+        let (id, kind, alarm) = (notification.method.id.clone(), notification.method.kind.clone(), notification.alarm.clone());
         let current = db::until_answered("notification method", &self.parts.metrics, &self.parts.fatal, &stop.abort, || self.parts.db.fetch_method(&id)).await?;
         let Some(notification) = stored::refreshed(notification, current) else {
             tracing::info!(method_id = %id, "Notification method {id} was deleted from database. Will stop sending.");
             self.parts.metrics.retry_given_up(&kind, "method_deleted");
-            return Ok(());
+            let reason = format!("notification method {id} was deleted; retries stopped");
+            return self.parts.history.skipped(&alarm, &reason, &stop.abort).await;
         };
         match self.parts.sender.send(notification).await {
-            SendOutcome::Sent(n) => self.parts.publisher.notification(&self.sent_topic, &n, &stop.abort).await,
+            SendOutcome::Sent(n) => self.parts.publisher.retried_notification(&self.sent_topic, &n, &stop.abort).await,
             SendOutcome::InvalidType(n) => {
                 let reason = format!("type {} has no enabled plugin", n.method.kind);
                 self.give_up(&record, n, "invalid_type", &reason, &stop).await

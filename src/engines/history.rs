@@ -1,0 +1,140 @@
+//! The history engine: one consumer per topic that says what became of notifications (the sent,
+//! retry and given-up topics, and the history topic's events), each in a consumer group of its
+//! own, so that recording lags, never slows, the notification path.
+//!
+//! Each record becomes rows (`history::entries_of`); a [`Writer`] gathers the rows of many
+//! records into one transaction (`[history] batch_size`, `batch_wait`), and a record counts as
+//! handled, its offset committable, only once its rows are written. Rows older than
+//! `[history] retention` are deleted every ten minutes. It must not send or publish anything.
+
+use crate::db;
+use crate::history::store::HistoryStore;
+use crate::history::{entries_of, Entry, Feed, HistoryConfig};
+use crate::ingest::Rejected;
+use crate::kafka::{Handler, Record, Stop};
+use crate::supervise::{Cancelled, Fatal};
+use crate::telemetry::Metrics;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// How often old rows are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// Gathers rows into batched transactions; shared by every history consumer of the process.
+pub struct Writer {
+    queue: mpsc::Sender<(Vec<Entry>, oneshot::Sender<()>)>,
+    /// Ends the retention task with the last consumer; the writing task ends when its queue
+    /// closes, after the rows still queued.
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Writer {
+    /// Starts the writing task and the retention task, which end when the writer is dropped.
+    pub fn start(config: &HistoryConfig, store: HistoryStore, metrics: Metrics, fatal: Fatal) -> Arc<Writer> {
+        let stop = CancellationToken::new();
+        let (queue, receiver) = mpsc::channel(config.batch_size.max(64));
+        tokio::spawn(write_batches(receiver, store.clone(), config.batch_size, config.batch_wait, metrics.clone(), fatal.clone()));
+        tokio::spawn(purge_periodically(store, config.retention, metrics, fatal, stop.clone()));
+        Arc::new(Writer { queue, _stop: stop.drop_guard() })
+    }
+
+    /// Returns once `entries` are written, or `Err` when `cancel` fired first (they may still be
+    /// written: writes are idempotent).
+    pub async fn write(&self, entries: Vec<Entry>, cancel: &CancellationToken) -> Result<(), Cancelled> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let (done, written) = oneshot::channel();
+        tokio::select! {
+            sent = self.queue.send((entries, done)) => sent.map_err(|_| Cancelled)?,
+            _ = cancel.cancelled() => return Err(Cancelled),
+        }
+        tokio::select! {
+            result = written => result.map_err(|_| Cancelled),
+            _ = cancel.cancelled() => Err(Cancelled),
+        }
+    }
+}
+
+async fn write_batches(
+    mut receiver: mpsc::Receiver<(Vec<Entry>, oneshot::Sender<()>)>,
+    store: HistoryStore,
+    batch_size: usize,
+    batch_wait: Duration,
+    metrics: Metrics,
+    fatal: Fatal,
+) {
+    // A write is retried until the database answers; a process that stops meanwhile drops it.
+    let never = CancellationToken::new();
+    while let Some(first) = receiver.recv().await {
+        let mut rows = first.0;
+        let mut waiting = vec![first.1];
+        let deadline = tokio::time::Instant::now() + batch_wait;
+        while rows.len() < batch_size {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some((more, done))) => {
+                    rows.extend(more);
+                    waiting.push(done);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let started = std::time::Instant::now();
+        if db::until_answered("notification history write", &metrics, &fatal, &never, || store.write(&rows)).await.is_err() {
+            return;
+        }
+        metrics.history_written(rows.len(), started.elapsed());
+        for done in waiting {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn purge_periodically(store: HistoryStore, retention: Duration, metrics: Metrics, fatal: Fatal, stop: CancellationToken) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let before_ms = crate::clock::unix_ms().saturating_sub(retention.as_millis().min(i64::MAX as u128) as i64);
+        match db::until_answered("notification history retention", &metrics, &fatal, &stop, || store.purge(before_ms)).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, retention = ?retention, "notification history: deleted rows past their retention"),
+            Err(Cancelled) => return,
+        }
+    }
+}
+
+/// The consumer of one topic.
+pub struct HistoryEngine {
+    feed: Feed,
+    writer: Arc<Writer>,
+    max_message_bytes: usize,
+}
+
+impl HistoryEngine {
+    pub fn new(feed: Feed, writer: Arc<Writer>, max_message_bytes: usize) -> HistoryEngine {
+        HistoryEngine { feed, writer, max_message_bytes }
+    }
+}
+
+impl Handler for HistoryEngine {
+    type Job = Vec<Entry>;
+    const INPUT: &'static str = "History";
+
+    fn decode(&self, record: &Record) -> Result<Vec<Entry>, Rejected> {
+        // A grouped event holds up to a thousand members, each a row.
+        entries_of(self.feed, record, self.max_message_bytes.max(4 * 1024 * 1024))
+    }
+
+    fn ordering_key(&self, _entries: &Vec<Entry>) -> Option<u64> {
+        None
+    }
+
+    async fn handle(&self, entries: Vec<Entry>, stop: Stop) -> Result<(), Cancelled> {
+        self.writer.write(entries, &stop.abort).await
+    }
+}

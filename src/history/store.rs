@@ -1,0 +1,390 @@
+//! The history's tables in the config database, on MySQL/MariaDB, PostgreSQL and SQLite:
+//! `notification_history` (one row per outcome) and `notification_history_alarm` (the newest
+//! transition of every alarm seen, with the rule that muted it if one did: the "known alarms"
+//! a silence preview looks at and `/v2.0/muted` lists).
+//!
+//! Writes are batches, idempotent (a row's key is a hash of where it was read, so a record read
+//! twice writes once) and bounded (every text is cut to its column). Reads are scoped to one
+//! tenant. It must not decide what an outcome is; `history` does.
+
+use super::{Entry, MethodRef, Outcome};
+use crate::db::{Database, Dialect, Error};
+use crate::engines::manager::persist::stable_hash_hex;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::HashMap;
+
+#[derive(Clone)]
+pub struct HistoryStore {
+    db: Database,
+}
+
+/// Rows per multi-row statement: 17 placeholders each stays well under every backend's limit.
+const ROWS_PER_STATEMENT: usize = 100;
+/// Longest identifier kept (ids, names of types and states).
+const ID_CHARS: usize = 255;
+/// Longest free text kept (names, reasons, notices, addresses).
+const TEXT_CHARS: usize = 4096;
+/// Largest transition object kept for a known alarm.
+const ALARM_JSON_BYTES: usize = 64 * 1024;
+
+/// A page of the history, filtered.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub alarm_id: Option<String>,
+    pub definition_id: Option<String>,
+    pub method_id: Option<String>,
+    pub state: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+}
+
+/// A row read back, with its key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEntry {
+    pub id: String,
+    pub entry: Entry,
+}
+
+/// An alarm's newest known transition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KnownAlarm {
+    pub alarm_id: String,
+    pub alarm_name: String,
+    pub alarm_definition_id: String,
+    pub state: String,
+    pub alarm_timestamp_ms: i64,
+    pub last_seen_ms: i64,
+    /// The outcome of its newest transition.
+    pub outcome: Outcome,
+    pub rule_id: Option<String>,
+    pub source_alarm_id: Option<String>,
+    /// The transition's object as received.
+    pub alarm_json: String,
+}
+
+impl HistoryStore {
+    pub fn new(db: Database) -> HistoryStore {
+        HistoryStore { db }
+    }
+
+    /// Creates the tables and indexes where they are missing.
+    pub async fn init_schema(&self) -> Result<(), Error> {
+        let (text, long_text, suffix) = match self.db.dialect() {
+            // utf8mb4 whatever the database's default: alarm names may hold any character.
+            Dialect::MySql => ("TEXT", "LONGTEXT", " DEFAULT CHARSET=utf8mb4"),
+            Dialect::Postgres | Dialect::Sqlite => ("TEXT", "TEXT", ""),
+        };
+        let mysql = self.db.dialect() == Dialect::MySql;
+        let inline_index = |definition: &str| if mysql { format!(", INDEX {definition}") } else { String::new() };
+        let mut statements = vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS notification_history (id VARCHAR(32) NOT NULL PRIMARY KEY, tenant_id VARCHAR(255) NOT NULL, \
+                 time_ms BIGINT NOT NULL, outcome VARCHAR(16) NOT NULL, alarm_id VARCHAR(255) NOT NULL, alarm_name {text} NOT NULL, \
+                 alarm_definition_id VARCHAR(255) NOT NULL, state VARCHAR(32) NOT NULL, alarm_timestamp_ms BIGINT NOT NULL, \
+                 method_id VARCHAR(255), method_name {text}, method_type VARCHAR(255), method_address {text}, attempt BIGINT, \
+                 reason {text}, rule_id VARCHAR(255), source_alarm_id VARCHAR(255), notice {text}{}{}){suffix}",
+                inline_index("notification_history_tenant_time (tenant_id, time_ms)"),
+                inline_index("notification_history_time (time_ms)"),
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS notification_history_alarm (tenant_id VARCHAR(255) NOT NULL, alarm_id VARCHAR(255) NOT NULL, \
+                 alarm_name {text} NOT NULL, alarm_definition_id VARCHAR(255) NOT NULL, state VARCHAR(32) NOT NULL, \
+                 alarm_timestamp_ms BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL, outcome VARCHAR(16) NOT NULL, rule_id VARCHAR(255), \
+                 source_alarm_id VARCHAR(255), alarm_json {long_text} NOT NULL, PRIMARY KEY (tenant_id, alarm_id){}){suffix}",
+                inline_index("notification_history_alarm_seen (last_seen_ms)"),
+            ),
+        ];
+        if !mysql {
+            statements.extend([
+                "CREATE INDEX IF NOT EXISTS notification_history_tenant_time ON notification_history (tenant_id, time_ms)".to_owned(),
+                "CREATE INDEX IF NOT EXISTS notification_history_time ON notification_history (time_ms)".to_owned(),
+                "CREATE INDEX IF NOT EXISTS notification_history_alarm_seen ON notification_history_alarm (last_seen_ms)".to_owned(),
+            ]);
+        }
+        for statement in statements {
+            sqlx::query(&statement).execute(self.db.pool()).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a batch in one transaction: every row (rows already written are left alone) and
+    /// the newest transition of each alarm it names.
+    pub async fn write(&self, entries: &[Entry]) -> Result<(), Error> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().await?;
+        let (insert, conflict) = match self.db.dialect() {
+            Dialect::MySql => ("INSERT IGNORE INTO", ""),
+            Dialect::Postgres => ("INSERT INTO", " ON CONFLICT (id) DO NOTHING"),
+            Dialect::Sqlite => ("INSERT OR IGNORE INTO", ""),
+        };
+        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = self.db.sql(&format!(
+                "{insert} notification_history (id, tenant_id, time_ms, outcome, alarm_id, alarm_name, alarm_definition_id, state, \
+                 alarm_timestamp_ms, method_id, method_name, method_type, method_address, attempt, reason, rule_id, source_alarm_id, notice) \
+                 VALUES {rows}{conflict}"
+            ));
+            let mut query = sqlx::query(&sql);
+            for e in chunk {
+                let method = e.method.as_ref();
+                query = query
+                    .bind(stable_hash_hex(&e.source))
+                    .bind(cut(&e.tenant_id, ID_CHARS))
+                    .bind(e.time_ms)
+                    .bind(e.outcome.as_str())
+                    .bind(cut(&e.alarm_id, ID_CHARS))
+                    .bind(cut(&e.alarm_name, TEXT_CHARS))
+                    .bind(cut(&e.alarm_definition_id, ID_CHARS))
+                    .bind(cut(&e.state, 32))
+                    .bind(e.alarm_timestamp_ms)
+                    .bind(method.map(|m| cut(&m.id, ID_CHARS)))
+                    .bind(method.and_then(|m| m.name.as_deref()).map(|n| cut(n, TEXT_CHARS)))
+                    .bind(method.map(|m| cut(&m.kind, ID_CHARS)))
+                    .bind(method.and_then(|m| m.address.as_deref()).map(|a| cut(a, TEXT_CHARS)))
+                    .bind(e.attempt.map(i64::from))
+                    .bind(e.reason.as_deref().map(|r| cut(r, TEXT_CHARS)))
+                    .bind(e.rule_id.as_deref().map(|r| cut(r, ID_CHARS)))
+                    .bind(e.source_alarm_id.as_deref().map(|r| cut(r, ID_CHARS)))
+                    .bind(e.notice.as_deref().map(|n| cut(n, TEXT_CHARS)));
+            }
+            query.execute(&mut *tx).await?;
+        }
+        self.write_known_alarms(&mut tx, entries).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keeps, per alarm, its newest transition: a later transition replaces the row; of the
+    /// entries of one transition, the one that says it was muted wins.
+    async fn write_known_alarms(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, entries: &[Entry]) -> Result<(), Error> {
+        let mut newest: HashMap<(&str, &str), &Entry> = HashMap::new();
+        for e in entries.iter().filter(|e| e.alarm_json.is_some()) {
+            let slot = newest.entry((cut(&e.tenant_id, ID_CHARS), cut(&e.alarm_id, ID_CHARS))).or_insert(e);
+            if replaces((e.alarm_timestamp_ms, e.outcome), (slot.alarm_timestamp_ms, slot.outcome)) {
+                *slot = e;
+            }
+        }
+        let candidates: Vec<((&str, &str), &Entry)> = newest.into_iter().collect();
+        for chunk in candidates.chunks(ROWS_PER_STATEMENT) {
+            let keys = vec!["(tenant_id = ? AND alarm_id = ?)"; chunk.len()].join(" OR ");
+            let sql = self.db.sql(&format!("SELECT tenant_id, alarm_id, alarm_timestamp_ms, outcome FROM notification_history_alarm WHERE {keys}"));
+            let mut query = sqlx::query(&sql);
+            for ((tenant, alarm), _) in chunk {
+                query = query.bind(*tenant).bind(*alarm);
+            }
+            let mut stored: HashMap<(String, String), (i64, Option<Outcome>)> = HashMap::new();
+            for row in query.fetch_all(&mut **tx).await? {
+                let outcome: String = row.try_get(3)?;
+                stored.insert((row.try_get(0)?, row.try_get(1)?), (row.try_get(2)?, Outcome::parse(&outcome)));
+            }
+            let winners: Vec<&((&str, &str), &Entry)> = chunk
+                .iter()
+                .filter(|((tenant, alarm), e)| match stored.get(&((*tenant).to_owned(), (*alarm).to_owned())) {
+                    None => true,
+                    Some((timestamp, outcome)) => replaces((e.alarm_timestamp_ms, e.outcome), (*timestamp, outcome.unwrap_or(Outcome::Sent))),
+                })
+                .collect();
+            if winners.is_empty() {
+                continue;
+            }
+            let keys = vec!["(tenant_id = ? AND alarm_id = ?)"; winners.len()].join(" OR ");
+            let sql = self.db.sql(&format!("DELETE FROM notification_history_alarm WHERE {keys}"));
+            let mut query = sqlx::query(&sql);
+            for ((tenant, alarm), _) in &winners {
+                query = query.bind(*tenant).bind(*alarm);
+            }
+            query.execute(&mut **tx).await?;
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; winners.len()].join(", ");
+            let sql = self.db.sql(&format!(
+                "INSERT INTO notification_history_alarm (tenant_id, alarm_id, alarm_name, alarm_definition_id, state, alarm_timestamp_ms, \
+                 last_seen_ms, outcome, rule_id, source_alarm_id, alarm_json) VALUES {rows}"
+            ));
+            let mut query = sqlx::query(&sql);
+            for ((tenant, alarm), e) in &winners {
+                let json = e.alarm_json.as_deref().unwrap_or("{}");
+                query = query
+                    .bind(*tenant)
+                    .bind(*alarm)
+                    .bind(cut(&e.alarm_name, TEXT_CHARS))
+                    .bind(cut(&e.alarm_definition_id, ID_CHARS))
+                    .bind(cut(&e.state, 32))
+                    .bind(e.alarm_timestamp_ms)
+                    .bind(e.time_ms)
+                    .bind(e.outcome.as_str())
+                    .bind(e.rule_id.as_deref().map(|r| cut(r, ID_CHARS)))
+                    .bind(e.source_alarm_id.as_deref().map(|r| cut(r, ID_CHARS)))
+                    // An object cut short is no object: a huge one is kept as `{}`, unmatchable.
+                    .bind(if json.len() <= ALARM_JSON_BYTES { json } else { "{}" });
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes what is older than `before_ms`; returns the rows deleted.
+    pub async fn purge(&self, before_ms: i64) -> Result<u64, Error> {
+        let pool = self.db.pool();
+        let history = sqlx::query(&self.db.sql("DELETE FROM notification_history WHERE time_ms < ?")).bind(before_ms).execute(pool).await?;
+        let alarms = sqlx::query(&self.db.sql("DELETE FROM notification_history_alarm WHERE last_seen_ms < ?")).bind(before_ms).execute(pool).await?;
+        Ok(history.rows_affected() + alarms.rows_affected())
+    }
+
+    /// A tenant's rows, newest first.
+    pub async fn list(&self, tenant_id: &str, filter: &Filter, offset: u64, limit: u64) -> Result<Vec<StoredEntry>, Error> {
+        let mut conditions = vec!["tenant_id = ?"];
+        let mut texts: Vec<&str> = vec![tenant_id];
+        let pairs: [(&str, Option<&str>); 5] = [
+            ("alarm_id = ?", filter.alarm_id.as_deref()),
+            ("alarm_definition_id = ?", filter.definition_id.as_deref()),
+            ("method_id = ?", filter.method_id.as_deref()),
+            ("state = ?", filter.state.as_deref()),
+            ("outcome = ?", filter.outcome.map(Outcome::as_str)),
+        ];
+        for (condition, value) in pairs {
+            if let Some(value) = value {
+                conditions.push(condition);
+                texts.push(value);
+            }
+        }
+        let mut numbers = Vec::new();
+        if let Some(since) = filter.since_ms {
+            conditions.push("time_ms >= ?");
+            numbers.push(since);
+        }
+        if let Some(until) = filter.until_ms {
+            conditions.push("time_ms < ?");
+            numbers.push(until);
+        }
+        let sql = self.db.sql(&format!(
+            "SELECT id, tenant_id, time_ms, outcome, alarm_id, alarm_name, alarm_definition_id, state, alarm_timestamp_ms, method_id, \
+             method_name, method_type, method_address, attempt, reason, rule_id, source_alarm_id, notice FROM notification_history \
+             WHERE {} ORDER BY time_ms DESC, id DESC LIMIT ? OFFSET ?",
+            conditions.join(" AND ")
+        ));
+        let mut query = sqlx::query(&sql);
+        for text in texts {
+            query = query.bind(text);
+        }
+        for number in numbers {
+            query = query.bind(number);
+        }
+        let rows = query.bind(limit as i64).bind(offset as i64).fetch_all(self.db.pool()).await?;
+        rows.iter().map(stored_entry).collect::<Result<_, sqlx::Error>>().map_err(Error::from)
+    }
+
+    /// How many rows of each outcome a tenant has since `since_ms`.
+    pub async fn counts(&self, tenant_id: &str, since_ms: i64) -> Result<Vec<(Outcome, i64)>, Error> {
+        let sql = self.db.sql("SELECT outcome, COUNT(*) FROM notification_history WHERE tenant_id = ? AND time_ms >= ? GROUP BY outcome");
+        let rows = sqlx::query(&sql).bind(tenant_id).bind(since_ms).fetch_all(self.db.pool()).await?;
+        let mut counts = Vec::new();
+        for row in rows {
+            let outcome: String = row.try_get(0)?;
+            if let Some(outcome) = Outcome::parse(&outcome) {
+                counts.push((outcome, row.try_get(1)?));
+            }
+        }
+        Ok(counts)
+    }
+
+    /// A tenant's known alarms, most recently seen first; only the muted ones if asked.
+    pub async fn known_alarms(&self, tenant_id: &str, muted_only: bool, limit: u64) -> Result<Vec<KnownAlarm>, Error> {
+        let muted = if muted_only { " AND outcome IN ('silenced', 'inhibited')" } else { "" };
+        let sql = self.db.sql(&format!(
+            "SELECT alarm_id, alarm_name, alarm_definition_id, state, alarm_timestamp_ms, last_seen_ms, outcome, rule_id, source_alarm_id, \
+             alarm_json FROM notification_history_alarm WHERE tenant_id = ?{muted} ORDER BY last_seen_ms DESC LIMIT ?"
+        ));
+        let rows = sqlx::query(&sql).bind(tenant_id).bind(limit as i64).fetch_all(self.db.pool()).await?;
+        let mut alarms = Vec::with_capacity(rows.len());
+        for row in rows {
+            let outcome: String = row.try_get(6)?;
+            alarms.push(KnownAlarm {
+                alarm_id: row.try_get(0)?,
+                alarm_name: row.try_get(1)?,
+                alarm_definition_id: row.try_get(2)?,
+                state: row.try_get(3)?,
+                alarm_timestamp_ms: row.try_get(4)?,
+                last_seen_ms: row.try_get(5)?,
+                outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Sent),
+                rule_id: row.try_get(7)?,
+                source_alarm_id: row.try_get(8)?,
+                alarm_json: row.try_get(9)?,
+            });
+        }
+        Ok(alarms)
+    }
+
+    /// One known alarm of a tenant.
+    pub async fn known_alarm(&self, tenant_id: &str, alarm_id: &str) -> Result<Option<String>, Error> {
+        let sql = self.db.sql("SELECT alarm_json FROM notification_history_alarm WHERE tenant_id = ? AND alarm_id = ?");
+        let row = sqlx::query(&sql).bind(tenant_id).bind(alarm_id).fetch_optional(self.db.pool()).await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+}
+
+/// Whether a transition (timestamp, outcome) replaces the one stored for its alarm.
+fn replaces(new: (i64, Outcome), old: (i64, Outcome)) -> bool {
+    new.0 > old.0 || (new.0 == old.0 && (new.1.is_muting() || !old.1.is_muting()))
+}
+
+/// At most `max` characters, cut on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
+fn stored_entry(row: &AnyRow) -> Result<StoredEntry, sqlx::Error> {
+    let outcome: String = row.try_get(3)?;
+    let method_id: Option<String> = row.try_get(9)?;
+    let method = match method_id {
+        Some(id) => Some(MethodRef { id, name: row.try_get(10)?, kind: row.try_get::<Option<String>, _>(11)?.unwrap_or_default(), address: row.try_get(12)? }),
+        None => None,
+    };
+    Ok(StoredEntry {
+        id: row.try_get(0)?,
+        entry: Entry {
+            source: String::new(),
+            tenant_id: row.try_get(1)?,
+            time_ms: row.try_get(2)?,
+            outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Sent),
+            alarm_id: row.try_get(4)?,
+            alarm_name: row.try_get(5)?,
+            alarm_definition_id: row.try_get(6)?,
+            state: row.try_get(7)?,
+            alarm_timestamp_ms: row.try_get(8)?,
+            method,
+            attempt: row.try_get::<Option<i64>, _>(13)?.map(|a| a.clamp(0, u32::MAX as i64) as u32),
+            reason: row.try_get(14)?,
+            rule_id: row.try_get(15)?,
+            source_alarm_id: row.try_get(16)?,
+            notice: row.try_get(17)?,
+            alarm_json: None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_cut_on_a_character_boundary() {
+        assert_eq!(cut("héllo", 2), "hé");
+        assert_eq!(cut("hé", 5), "hé");
+        assert_eq!(cut("", 0), "");
+    }
+
+    #[test]
+    fn a_newer_transition_replaces_and_a_muted_one_wins_its_tie() {
+        assert!(replaces((2, Outcome::Sent), (1, Outcome::Silenced)));
+        assert!(!replaces((1, Outcome::Sent), (2, Outcome::Sent)));
+        assert!(replaces((1, Outcome::Silenced), (1, Outcome::Sent)));
+        assert!(!replaces((1, Outcome::Sent), (1, Outcome::Inhibited)));
+        assert!(replaces((1, Outcome::Failed), (1, Outcome::Sent)));
+    }
+}
