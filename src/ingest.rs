@@ -36,6 +36,20 @@ const REQUIRED_FIELDS: [&str; 12] = [
     "timestamp",
 ];
 
+/// A sample `alarm-transitioned` message, as monasca-thresh writes one: for `publish-alarm`,
+/// `send-test`, `template render` and the API's test sends.
+pub fn sample_message(definition: &str, state: &str, alarm_id: &str, name: &str, tenant: &str) -> Value {
+    let timestamp = crate::clock::unix_secs() * 1000.0;
+    let old_state = if state == "OK" { "ALARM" } else { "OK" };
+    serde_json::json!({"alarm-transitioned": {
+        "tenantId": tenant, "alarmId": alarm_id, "alarmDefinitionId": definition,
+        "metrics": [{"id": null, "name": "cpu.user_perc", "dimensions": {"hostname": "sample-host", "service": "monitoring"}}],
+        "alarmName": name, "alarmDescription": "sample alarm sent by tocsin",
+        "oldState": old_state, "newState": state, "actionsEnabled": true,
+        "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.user_perc) > 90.0 with the values: [97.5]",
+        "severity": "HIGH", "link": null, "lifecycleState": null, "subAlarms": [], "timestamp": timestamp as u64}})
+}
+
 /// Decodes one message value, keeping the `alarm-transitioned` object as text until something
 /// reads it (routing and the alarm manager never do). `max_bytes` bounds what is parsed at all.
 pub fn decode(payload: Option<&[u8]>, max_bytes: usize) -> Result<AlarmTransition, Rejected> {

@@ -71,7 +71,9 @@ impl FromRequestParts<ApiState> for Tenant {
             .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "The X-Auth-Token header is required."))?
             .to_str()
             .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "The X-Auth-Token header is not valid text."))?;
-        let access = if parts.method == Method::GET || parts.method == Method::HEAD { Access::Read } else { Access::Write };
+        // Dry runs change nothing: they read, and take nothing from the write budget.
+        let dry_run = parts.uri.path() == "/v2.0/rules/test" || parts.uri.query().is_some_and(|q| q.split('&').any(|pair| pair == "dry_run=true"));
+        let access = if parts.method == Method::GET || parts.method == Method::HEAD || dry_run { Access::Read } else { Access::Write };
         let tenant = state.auth.tenant(token, access).await?;
         if access == Access::Write {
             state.writes.take(&tenant)?;

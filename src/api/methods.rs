@@ -26,6 +26,7 @@ pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v2.0/notification-methods", get(list).post(create))
         .route("/v2.0/notification-methods/{id}", get(read).put(put).patch(patch).delete(remove))
+        .route("/v2.0/notification-methods/{id}/test", axum::routing::post(send_test))
 }
 
 type Method = StoredMethod;
@@ -180,4 +181,23 @@ async fn remove(State(state): State<ApiState>, Tenant(tenant): Tenant, Path(id):
     state.store.forget_method(&mut tx, &tenant, &id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sends a sample ALARM notification through one of the tenant's methods, as `tocsin
+/// send-test` does, and says what the remote end answered. Counts as a write (the tenant's
+/// write budget bounds how often it makes Tocsin send).
+async fn send_test(State(state): State<ApiState>, Tenant(tenant): Tenant, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let stored = fetch(&state, &tenant, &id).await?;
+    let kind = stored.kind.to_ascii_lowercase();
+    let plugin = state.plugins.get(&kind).ok_or_else(|| ApiError::unprocessable(format!("Notification type {} is not enabled on this server.", stored.kind)))?;
+    let message = crate::ingest::sample_message("tocsin-send-test", "ALARM", "tocsin-send-test", "tocsin send-test", &tenant);
+    let alarm = crate::ingest::decode(Some(message.to_string().as_bytes()), usize::MAX).map_err(|r| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, r.reason))?;
+    let method = crate::model::NotificationMethod { id: stored.id, kind, name: Some(stored.name), address: Some(stored.address), period: stored.period };
+    let notification = crate::model::Notification::new(method, std::sync::Arc::new(alarm));
+    let timeout = plugin.timeout();
+    Ok(Json(match tokio::time::timeout(timeout, plugin.send(&notification)).await {
+        Ok(Ok(receipt)) => json!({"outcome": "sent", "answer": receipt.answer}),
+        Ok(Err(error)) => json!({"outcome": "failed", "reason": error.to_string(), "retryable": error.retryable}),
+        Err(_) => json!({"outcome": "failed", "reason": format!("timeout: no answer within {timeout:?}"), "retryable": true}),
+    }))
 }

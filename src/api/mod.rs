@@ -15,6 +15,8 @@ mod definitions;
 pub mod error;
 pub mod keystone;
 pub mod limits;
+mod explain;
+mod history;
 mod methods;
 mod rules;
 
@@ -23,6 +25,9 @@ use crate::db::methods::MethodStore;
 use crate::db::Database;
 use crate::netguard::Guard;
 use crate::plugins::Registry;
+use crate::engines::manager::persist::StateStore;
+use crate::history::store::HistoryStore;
+use crate::rules::live::LiveRules;
 use crate::rules::store::RuleStore;
 use auth::Authenticator;
 use axum::extract::DefaultBodyLimit;
@@ -52,6 +57,12 @@ pub struct ApiState {
     pub guard: Guard,
     pub limits: ApiLimits,
     pub writes: Arc<limits::WriteLimiter>,
+    /// The notification history and the known alarms (`[history]`).
+    pub history: HistoryStore,
+    /// The alarm manager's persisted state, for its open groups.
+    pub manager_state: StateStore,
+    /// The rules in force, as the engines apply them.
+    pub rules: LiveRules,
 }
 
 /// Request bodies are small JSON documents.
@@ -63,6 +74,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(rules::routes())
         .merge(methods::routes())
         .merge(definitions::routes())
+        .merge(history::routes())
+        .merge(explain::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(unknown_path)
         .method_not_allowed_fallback(unsupported_method)
@@ -87,7 +100,8 @@ async fn unknown_path(uri: axum::http::Uri) -> ApiError {
         axum::http::StatusCode::NOT_FOUND,
         format!(
             "No resource at {}; the API's resources are /v2.0/group-rules, /v2.0/silence-rules, /v2.0/inhibit-rules, \
-             /v2.0/notification-methods and /v2.0/alarm-definitions.",
+             /v2.0/notification-methods, /v2.0/alarm-definitions, /v2.0/notifications, /v2.0/alarm-groups, /v2.0/muted \
+             and /v2.0/rules/test.",
             uri.path()
         ),
     )

@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ pub fn routes() -> Router<ApiState> {
             .route(
                 &format!("/v2.0/{}", path(kind)),
                 get(move |s: State<ApiState>, t: Tenant, h: HeaderMap, q: Query<Page>| list(kind, s, t, h, q))
-                    .post(move |s: State<ApiState>, t: Tenant, h: HeaderMap, b: Bytes| create(kind, s, t, h, b)),
+                    .post(move |s: State<ApiState>, t: Tenant, h: HeaderMap, q: Query<CreateQuery>, b: Bytes| create(kind, s, t, h, q, b)),
             )
             .route(
                 &format!("/v2.0/{}/{{id}}", path(kind)),
@@ -78,11 +79,29 @@ fn store_error(kind: Kind, id: &str, e: StoreError) -> ApiError {
     }
 }
 
-async fn create(kind: Kind, State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+/// `?dry_run=true` on a silence: validate and preview, store nothing.
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateQuery {
+    dry_run: Option<String>,
+}
+
+async fn create(kind: Kind, State(state): State<ApiState>, Tenant(tenant): Tenant, headers: HeaderMap, Query(query): Query<CreateQuery>, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = Body::parse(&body)?;
-    let count = state.store.count(&tenant).await?;
-    super::within_quota("rules", count, state.limits.max_rules_per_tenant, "max_rules_per_tenant")?;
+    let dry_run = match query.dry_run.as_deref() {
+        None | Some("false") => false,
+        Some("true") if kind == Kind::Silence => true,
+        Some("true") => return Err(ApiError::unprocessable("dry_run is supported for silence rules only.")),
+        Some(other) => return Err(ApiError::unprocessable(format!("dry_run must be true or false, not {other:?}."))),
+    };
+    if !dry_run {
+        let count = state.store.count(&tenant).await?;
+        super::within_quota("rules", count, state.limits.max_rules_per_tenant, "max_rules_per_tenant")?;
+    }
     let rule = rule_from_body(&state, kind, &tenant, &super::new_id(), &body, None, Mode::Post).await?;
+    if let (true, Rule::Silence(silence)) = (dry_run, &rule) {
+        let would_mute = super::explain::would_mute(&state, &tenant, silence).await?;
+        return Ok((StatusCode::OK, Json(json!({ "dry_run": true, "rule": rule_json(&rule, &headers), "would_mute": would_mute }))));
+    }
     state.store.insert(&rule).await.map_err(|e| store_error(kind, &rule.meta().id, e))?;
     Ok((StatusCode::CREATED, Json(rule_json(&rule, &headers))))
 }

@@ -20,6 +20,8 @@ use crate::api::{self, auth::ConfiguredTokens, keystone::KeystoneTokens, ApiStat
 use crate::backoff::{self, Backoff};
 use crate::db::{Database, MethodLookup};
 use crate::engines::Parts;
+use crate::engines::manager::persist::StateStore;
+use crate::history::store::HistoryStore;
 use crate::history::Recorder;
 use crate::kafka::{self, Producer};
 use crate::netguard::Guard;
@@ -128,6 +130,9 @@ impl App {
                 guard,
                 limits: config.api.limits.clone(),
                 writes: Arc::new(api::limits::WriteLimiter::new(config.api.limits.writes_per_minute)),
+                history: HistoryStore::new(parts.db.clone()),
+                manager_state: StateStore::new(parts.db.clone()),
+                rules: parts.rules.clone(),
             }));
         }
         let http = tokio::spawn({

@@ -12,7 +12,6 @@ use crate::plugins::Registry;
 use crate::telemetry;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -174,7 +173,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::PublishAlarm { config, definition, state, alarm_id, name, tenant } => {
             let config = load(&config)?;
             let producer = Producer::new(&config.kafka.brokers, &config.kafka.producer_properties)?;
-            let message = sample_alarm(&definition, &state, &alarm_id, &name, &tenant);
+            let message = crate::ingest::sample_message(&definition, &state, &alarm_id, &name, &tenant);
             producer.send(&config.kafka.alarm_topic, Some(alarm_id.as_bytes()), message.to_string().as_bytes(), None).await?;
             println!("published to {}: {message}", config.kafka.alarm_topic);
             Ok(())
@@ -249,18 +248,6 @@ async fn check_connections(config: &Config) -> anyhow::Result<()> {
 }
 
 /// An `alarm-transitioned` message as monasca-thresh writes it.
-fn sample_alarm(definition: &str, state: &str, alarm_id: &str, name: &str, tenant: &str) -> serde_json::Value {
-    let timestamp = crate::clock::unix_secs() * 1000.0;
-    let old_state = if state == "OK" { "ALARM" } else { "OK" };
-    json!({"alarm-transitioned": {
-        "tenantId": tenant, "alarmId": alarm_id, "alarmDefinitionId": definition,
-        "metrics": [{"id": null, "name": "cpu.user_perc", "dimensions": {"hostname": "sample-host", "service": "monitoring"}}],
-        "alarmName": name, "alarmDescription": "sample alarm sent by tocsin",
-        "oldState": old_state, "newState": state, "actionsEnabled": true,
-        "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.user_perc) > 90.0 with the values: [97.5]",
-        "severity": "HIGH", "link": null, "lifecycleState": null, "subAlarms": [], "timestamp": timestamp as u64}})
-}
-
 async fn send_test(config: &Config, method_id: &str, state: &str) -> anyhow::Result<()> {
     let state = AlarmState::parse(state).ok_or_else(|| anyhow::anyhow!("--state must be UNDETERMINED, OK or ALARM, not {state:?}"))?;
     let db = Database::connect_lazy(&config.database.url)?;
@@ -275,7 +262,7 @@ async fn send_test(config: &Config, method_id: &str, state: &str) -> anyhow::Res
     let plugin = plugins.get(&method.kind).ok_or_else(|| {
         anyhow::anyhow!("method {method_id:?} has type {}, which is not enabled in [notification_types]", method.kind.to_ascii_uppercase())
     })?;
-    let message = sample_alarm("tocsin-send-test", state.as_str(), "tocsin-send-test", "tocsin send-test", "tocsin-send-test");
+    let message = crate::ingest::sample_message("tocsin-send-test", state.as_str(), "tocsin-send-test", "tocsin send-test", "tocsin-send-test");
     let alarm = crate::ingest::decode(Some(message.to_string().as_bytes()), usize::MAX).map_err(|r| anyhow::anyhow!("{r}"))?;
     let notification = Notification::new(method, Arc::new(alarm));
     println!("sending a sample {} notification through method {method_id:?} ({})", state.as_str(), notification.method.kind);

@@ -8,7 +8,7 @@
 //! tenant. It must not decide what an outcome is; `history` does.
 
 use super::{Entry, MethodRef, Outcome};
-use crate::db::{Database, Dialect, Error};
+use crate::db::{self, Database, Dialect, Error};
 use crate::engines::manager::persist::stable_hash_hex;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -303,7 +303,7 @@ impl HistoryStore {
             let outcome: String = row.try_get(6)?;
             alarms.push(KnownAlarm {
                 alarm_id: row.try_get(0)?,
-                alarm_name: row.try_get(1)?,
+                alarm_name: db::text(&row, 1)?,
                 alarm_definition_id: row.try_get(2)?,
                 state: row.try_get(3)?,
                 alarm_timestamp_ms: row.try_get(4)?,
@@ -311,7 +311,7 @@ impl HistoryStore {
                 outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Sent),
                 rule_id: row.try_get(7)?,
                 source_alarm_id: row.try_get(8)?,
-                alarm_json: row.try_get(9)?,
+                alarm_json: db::text(&row, 9)?,
             });
         }
         Ok(alarms)
@@ -321,7 +321,7 @@ impl HistoryStore {
     pub async fn known_alarm(&self, tenant_id: &str, alarm_id: &str) -> Result<Option<String>, Error> {
         let sql = self.db.sql("SELECT alarm_json FROM notification_history_alarm WHERE tenant_id = ? AND alarm_id = ?");
         let row = sqlx::query(&sql).bind(tenant_id).bind(alarm_id).fetch_optional(self.db.pool()).await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        Ok(row.map(|r| db::text(&r, 0)).transpose()?)
     }
 }
 
@@ -342,7 +342,7 @@ fn stored_entry(row: &AnyRow) -> Result<StoredEntry, sqlx::Error> {
     let outcome: String = row.try_get(3)?;
     let method_id: Option<String> = row.try_get(9)?;
     let method = match method_id {
-        Some(id) => Some(MethodRef { id, name: row.try_get(10)?, kind: row.try_get::<Option<String>, _>(11)?.unwrap_or_default(), address: row.try_get(12)? }),
+        Some(id) => Some(MethodRef { id, name: db::optional_text(row, 10)?, kind: row.try_get::<Option<String>, _>(11)?.unwrap_or_default(), address: db::optional_text(row, 12)? }),
         None => None,
     };
     Ok(StoredEntry {
@@ -353,16 +353,16 @@ fn stored_entry(row: &AnyRow) -> Result<StoredEntry, sqlx::Error> {
             time_ms: row.try_get(2)?,
             outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Sent),
             alarm_id: row.try_get(4)?,
-            alarm_name: row.try_get(5)?,
+            alarm_name: db::text(row, 5)?,
             alarm_definition_id: row.try_get(6)?,
             state: row.try_get(7)?,
             alarm_timestamp_ms: row.try_get(8)?,
             method,
             attempt: row.try_get::<Option<i64>, _>(13)?.map(|a| a.clamp(0, u32::MAX as i64) as u32),
-            reason: row.try_get(14)?,
+            reason: db::optional_text(row, 14)?,
             rule_id: row.try_get(15)?,
             source_alarm_id: row.try_get(16)?,
-            notice: row.try_get(17)?,
+            notice: db::optional_text(row, 17)?,
             alarm_json: None,
         },
     })

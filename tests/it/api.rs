@@ -17,6 +17,10 @@ pub struct ApiServer {
     pub client: ApiClient,
     pub db: TestDb,
     pub store: RuleStore,
+    pub history: tocsin::history::store::HistoryStore,
+    pub manager_state: tocsin::engines::manager::persist::StateStore,
+    /// The rules in force, polled every 100 ms as the engines poll them.
+    pub rules: tocsin::rules::live::LiveRules,
 }
 
 pub const TOKEN_A: &str = "token-of-a";
@@ -44,6 +48,12 @@ impl ApiServer {
         db.ensure_type("EMAIL").await;
         let store = RuleStore::new(db.db.clone());
         store.init_schema().await.unwrap();
+        let history = tocsin::history::store::HistoryStore::new(db.db.clone());
+        history.init_schema().await.unwrap();
+        let manager_state = tocsin::engines::manager::persist::StateStore::new(db.db.clone());
+        manager_state.init_schema().await.unwrap();
+        let rules = tocsin::rules::live::LiveRules::default();
+        rules.start(store.clone(), std::time::Duration::from_millis(100), tocsin::telemetry::Metrics::new(), tokio_util::sync::CancellationToken::new()).await;
         let guard = crate::support::loopback_guard();
         let plugins = tocsin::plugins::Registry::build(&config.plugins, 4, &guard).unwrap();
         let router = tocsin::api::router(ApiState {
@@ -57,11 +67,14 @@ impl ApiServer {
             guard,
             limits: config.api.limits.clone(),
             writes: Arc::new(tocsin::api::limits::WriteLimiter::new(config.api.limits.writes_per_minute)),
+            history: history.clone(),
+            manager_state: manager_state.clone(),
+            rules: rules.clone(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        ApiServer { client: ApiClient::new(&addr.to_string()), db, store }
+        ApiServer { client: ApiClient::new(&addr.to_string()), db, store, history, manager_state, rules }
     }
 
     /// See [`ApiClient::call`].

@@ -7,6 +7,7 @@ mod concurrency;
 mod consumer;
 mod engine;
 mod faults;
+mod history;
 mod manager;
 mod operations;
 mod periodic;

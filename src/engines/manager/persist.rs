@@ -7,7 +7,7 @@
 //! them. The tables live in the config database, which every instance shares, so a partition
 //! that moves to another instance brings its state along.
 
-use super::state::{Change, Entity};
+use super::state::{Change, Entity, Group, GroupKey};
 use crate::db::{self, Database, Dialect, Error};
 use sqlx::Row;
 
@@ -134,6 +134,59 @@ impl StateStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A tenant's open group as persisted: the partition's scope and row key, and its key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PersistedGroup {
+    pub scope: String,
+    pub entity_hash: String,
+    pub key: GroupKey,
+}
+
+impl StateStore {
+    /// The open groups of a tenant as last persisted by whichever instance owns them (at most
+    /// `[alarm_manager] persist_interval` old), keys only: bodies are read for a page of them
+    /// with [`StateStore::group_bodies`], as a large outage's groups are hundreds of megabytes.
+    pub async fn tenant_groups(&self, tenant: &str) -> Result<Vec<PersistedGroup>, Error> {
+        // The entity's JSON starts with its kind and tenant; LIKE narrows the rows (any of its
+        // special characters made a one-character wildcard), the decoded entity decides.
+        let tenant_json = serde_json::to_string(tenant).expect("a string serializes");
+        let pattern: String = format!(r#"{{"kind":"group","tenant":{tenant_json},"#).chars().map(|c| if matches!(c, '%' | '_' | '\\') { '_' } else { c }).collect();
+        let hash = match self.db.dialect() {
+            Dialect::Postgres => "entity_hash::text",
+            Dialect::MySql | Dialect::Sqlite => "entity_hash",
+        };
+        let sql = self.db.sql(&format!("SELECT scope, {hash}, entity FROM alarm_manager_state WHERE entity LIKE ?"));
+        let rows = sqlx::query(&sql).bind(format!("{pattern}%")).fetch_all(self.db.pool()).await?;
+        let mut groups = Vec::new();
+        for row in &rows {
+            let entity = db::text(row, 2)?;
+            if let Ok(Entity::Group { tenant: owner, key }) = serde_json::from_str::<Entity>(&entity) {
+                if owner == tenant {
+                    groups.push(PersistedGroup { scope: db::text(row, 0)?, entity_hash: db::text(row, 1)?, key });
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    /// The bodies of some persisted groups; a group whose row is gone or unreadable is left out.
+    pub async fn group_bodies(&self, groups: &[&PersistedGroup]) -> Result<Vec<(GroupKey, Group)>, Error> {
+        let mut found = Vec::with_capacity(groups.len());
+        for group in groups {
+            let sql = self.db.sql("SELECT body FROM alarm_manager_state WHERE scope = ? AND entity_hash = ?");
+            let Some(row) = sqlx::query(&sql).bind(&group.scope).bind(&group.entity_hash).fetch_optional(self.db.pool()).await? else { continue };
+            #[derive(serde::Deserialize)]
+            struct GroupRow {
+                group: Group,
+            }
+            if let Ok(body) = serde_json::from_str::<GroupRow>(&db::text(&row, 0)?) {
+                found.push((group.key.clone(), body.group));
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Topics {
     pub filtered: String,
     /// The alarm manager's inhibition sources (1 partition).
     pub sources: String,
+    /// The history topic (`[history] topic`; the history engine is off unless a test enables it).
+    pub history: String,
     pub group: String,
 }
 
@@ -41,10 +43,11 @@ impl Topics {
             periodic: super::unique("periodic"),
             filtered: super::unique("filtered"),
             sources: super::unique("sources"),
+            history: super::unique("history"),
             group: super::unique("group"),
         };
         b.create_topic(&t.alarms, partitions).await;
-        for topic in [&t.sent, &t.retry, &t.dead, &t.retry_dead, &t.periodic, &t.sources] {
+        for topic in [&t.sent, &t.retry, &t.dead, &t.retry_dead, &t.periodic, &t.sources, &t.history] {
             b.create_topic(topic, 1).await;
         }
         b.create_topic(&t.filtered, 4).await;
@@ -69,6 +72,7 @@ pub fn write_config_with_plugins(dir: &Path, topics: &Topics, db_url: &str, enab
          [notification_engine]\ndead_letter_topic = {dead}\ncommit_interval = 100ms\n\n\
          [retry_engine]\nenabled = false\ndead_letter_topic = {retry_dead}\n\n[periodic_engine]\nenabled = false\n\n\
          [alarm_manager]\nenabled = false\nfiltered_topic = {filtered}\nsources_topic = {sources}\npersist_interval = 100ms\nrules_poll_interval = 200ms\n\n\
+         [history]\nenabled = false\ntopic = {history}\nbatch_wait = 50ms\n\n\
          [kafka_producer]\nlinger.ms = 0\nbatch.num.messages = 1\n\n[kafka_consumer]\nsession.timeout.ms = 6000\nfetch.wait.max.ms = 10\n\n\
          [tocsin]\nhttp_listen = 127.0.0.1:0\nshutdown_timeout = 10s\n\n{extra}\n",
         broker = broker().address,
@@ -81,6 +85,7 @@ pub fn write_config_with_plugins(dir: &Path, topics: &Topics, db_url: &str, enab
         periodic = topics.periodic,
         filtered = topics.filtered,
         sources = topics.sources,
+        history = topics.history,
     );
     let path = dir.join(format!("{}.conf", super::unique("tocsin")));
     std::fs::write(&path, text).unwrap();
