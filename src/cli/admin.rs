@@ -95,6 +95,48 @@ pub enum RulesCommand {
         kind: RuleKind,
         id: String,
     },
+    /// What Tocsin would do with a transition arriving now: the silences and inhibitions that
+    /// match, the groups it would join and their notices, the methods it would go to.
+    Test {
+        /// A JSON file holding an alarm-transitioned message (or its inner object).
+        #[arg(long, value_name = "FILE", required_unless_present = "alarm")]
+        transition: Option<std::path::PathBuf>,
+        /// Or an alarm of the notification history: its newest transition.
+        #[arg(long, value_name = "ALARM_ID", conflicts_with = "transition")]
+        alarm: Option<String>,
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `tocsin history`: filters of `GET /v2.0/notifications`.
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    #[arg(long, value_name = "ALARM_ID")]
+    alarm: Option<String>,
+    #[arg(long, value_name = "DEFINITION_ID")]
+    definition: Option<String>,
+    #[arg(long, value_name = "METHOD_ID")]
+    method: Option<String>,
+    /// ALARM, OK or UNDETERMINED.
+    #[arg(long)]
+    state: Option<String>,
+    /// sent, failed, given_up, skipped, silenced, inhibited or grouped.
+    #[arg(long)]
+    outcome: Option<String>,
+    /// From this time: RFC 3339 (2026-12-04T10:00:00Z) or epoch milliseconds.
+    #[arg(long)]
+    since: Option<String>,
+    /// Before this time.
+    #[arg(long)]
+    until: Option<String>,
+    /// Rows, newest first (at most 1000).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Print the API's JSON answer.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -277,6 +319,23 @@ pub async fn rules(api: &ApiArgs, command: RulesCommand) -> anyhow::Result<()> {
             client.call(reqwest::Method::DELETE, &format!("{}/{id}", kind.path()), None).await?;
             println!("deleted {} rule {id}", format!("{kind:?}").to_ascii_lowercase());
         }
+        RulesCommand::Test { transition, alarm, json } => {
+            let body = match (transition, alarm) {
+                (Some(file), _) => {
+                    let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+                    let transition: Value = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", file.display()))?;
+                    json!({ "transition": transition })
+                }
+                (None, Some(alarm)) => json!({ "alarm_id": alarm }),
+                (None, None) => anyhow::bail!("give --transition FILE or --alarm ALARM_ID"),
+            };
+            let answer = client.call(reqwest::Method::POST, "/v2.0/rules/test", Some(&body)).await?;
+            if json {
+                print_json(&answer);
+            } else {
+                print_explanation(&answer);
+            }
+        }
     }
     Ok(())
 }
@@ -445,5 +504,93 @@ mod tests {
         assert_eq!(silence_state(&json!({"start_time": last, "silence_duration": "1s"}), Utc::now()), None);
         let (state, _, _) = silence_state(&json!({"start_time": "2017-04-10T10:42:10Z", "silence_duration": "10m"}), Utc::now()).unwrap();
         assert_eq!(state, "expired");
+    }
+}
+
+pub async fn history(api: &ApiArgs, args: HistoryArgs) -> anyhow::Result<()> {
+    let client = Client::new(api)?;
+    let limit = args.limit.to_string();
+    let pairs = [
+        ("alarm_id", args.alarm.as_deref()),
+        ("definition_id", args.definition.as_deref()),
+        ("method_id", args.method.as_deref()),
+        ("state", args.state.as_deref()),
+        ("outcome", args.outcome.as_deref()),
+        ("since", args.since.as_deref()),
+        ("until", args.until.as_deref()),
+        ("limit", Some(limit.as_str())),
+    ];
+    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter().filter_map(|(k, v)| v.map(|v| (k, v)))).finish();
+    let page = client.get(&format!("/v2.0/notifications?{query}")).await?;
+    if args.json {
+        print_json(&page);
+        return Ok(());
+    }
+    println!("{:<24} {:<9} {:<12} {:<36} {:<28} {:>7} DETAIL", "TIME", "OUTCOME", "STATE", "ALARM", "METHOD", "ATTEMPT");
+    for row in elements(&page) {
+        let method = match &row["method"] {
+            Value::Null => String::new(),
+            m => format!("{} ({})", text(&m["name"]), text(&m["type"])),
+        };
+        let detail = ["reason", "notice", "rule_id", "source_alarm_id"]
+            .iter()
+            .filter_map(|k| row[*k].as_str().map(|v| format!("{}: {v}", k.replace('_', " "))))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let attempt = row["attempt"].as_u64().map(|a| a.to_string()).unwrap_or_default();
+        println!("{:<24} {:<9} {:<12} {:<36} {:<28} {attempt:>7} {detail}", text(&row["time"]), text(&row["outcome"]), text(&row["state"]), text(&row["alarm_id"]), method);
+    }
+    Ok(())
+}
+
+/// `tocsin groups`: the open groups and when each notifies next.
+pub async fn groups(api: &ApiArgs, json: bool) -> anyhow::Result<()> {
+    let client = Client::new(api)?;
+    let groups = client.get("/v2.0/alarm-groups?limit=1000").await?;
+    if json {
+        print_json(&groups);
+        return Ok(());
+    }
+    println!("{:<24} {:<32} {:<12} {:>7} {:<24} NOTICE", "RULE", "VALUES", "STATE", "MEMBERS", "NEXT NOTIFICATION");
+    for group in elements(&groups) {
+        let values = group["values"].as_object().map(|v| v.iter().map(|(k, v)| format!("{k}={}", text(v))).collect::<Vec<_>>().join(",")).unwrap_or_default();
+        println!(
+            "{:<24} {values:<32} {:<12} {:>7} {:<24} {}",
+            text(&group["rule_name"]),
+            text(&group["state"]),
+            text(&group["member_count"]),
+            text(&group["next_notification_at"]),
+            text(&group["notice"])
+        );
+    }
+    if let Some(total) = groups["total"].as_u64().filter(|t| *t as usize > elements(&groups).len()) {
+        println!("({total} open groups; the first {} shown)", elements(&groups).len());
+    }
+    Ok(())
+}
+
+/// The answer of `POST /v2.0/rules/test` as a person reads it.
+fn print_explanation(answer: &Value) {
+    println!("verdict: {}", text(&answer["verdict"]));
+    for silence in answer["silenced_by"].as_array().into_iter().flatten() {
+        let applies = if silence["active"] == true { "active" } else { "not active now" };
+        let scope = if silence["actions_only"] == true { ", mutes matching methods only" } else { "" };
+        println!("silence: {} ({}), {applies}{scope}, ends {}", text(&silence["name"]), text(&silence["rule_id"]), text(&silence["ends"]));
+    }
+    for inhibit in answer["inhibited_by"].as_array().into_iter().flatten() {
+        let source = match inhibit["source_alarm_id"].as_str() {
+            Some(source) => format!("source alarm {source} is in ALARM"),
+            None => "no source alarm in ALARM is known".to_owned(),
+        };
+        println!("inhibit: {} ({}): {source}", text(&inhibit["name"]), text(&inhibit["rule_id"]));
+    }
+    for group in answer["groups"].as_array().into_iter().flatten() {
+        let methods: Vec<String> = group["methods"].as_array().into_iter().flatten().map(|m| text(&m["name"])).collect();
+        let open = if group["group_open"] == true { "joins the open group" } else { "opens a group" };
+        println!("group: {} {}: {open}, notice {} after group_wait {} to [{}]", text(&group["name"]), group["values"], text(&group["notice"]), text(&group["group_wait"]), methods.join(", "));
+    }
+    for method in answer["methods"].as_array().into_iter().flatten() {
+        let muted = method["muted_by"].as_str().map(|r| format!(" (muted by rule {r})")).unwrap_or_default();
+        println!("method: {} ({} {}){muted}", text(&method["name"]), text(&method["type"]), text(&method["address"]));
     }
 }

@@ -1,5 +1,6 @@
-//! The `tocsin` command line: `run`, `check-config`, `db init`, `publish-alarm` and `send-test`;
-//! `rules`, `silence` and `methods` are clients of the REST API ([`admin`]).
+//! The `tocsin` command line: `run`, `check-config`, `db init`, `publish-alarm`, `send-test` and
+//! `template render`; `rules`, `silence`, `methods`, `history` and `groups` are clients of the
+//! REST API ([`admin`]).
 
 mod admin;
 
@@ -100,12 +101,53 @@ pub enum Command {
         #[command(subcommand)]
         command: admin::SilenceCommand,
     },
+    /// The notification history of a running Tocsin's API: what was sent, failed, given up,
+    /// skipped, silenced, inhibited or grouped, newest first.
+    History {
+        #[command(flatten)]
+        api: admin::ApiArgs,
+        #[command(flatten)]
+        args: admin::HistoryArgs,
+    },
+    /// The alarm manager's open groups and when each notifies next.
+    Groups {
+        #[command(flatten)]
+        api: admin::ApiArgs,
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the exact payload a notification method would send, without sending it.
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
     /// Notification methods, and attaching them to alarm definitions' states.
     Methods {
         #[command(flatten)]
         api: admin::ApiArgs,
         #[command(subcommand)]
         command: admin::MethodsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TemplateCommand {
+    /// Render one method's payload (email message, webhook/Slack/PagerDuty JSON, HipChat form,
+    /// Jira issue) for a sample transition or one from a file, with the configured templates.
+    Render {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The notification method's id (read from the config database).
+        #[arg(long)]
+        method: String,
+        /// The state of the sample transition: UNDETERMINED, OK or ALARM.
+        #[arg(long, default_value = "ALARM")]
+        state: String,
+        /// A JSON file holding an alarm-transitioned message (or its inner object) to render
+        /// instead of the sample.
+        #[arg(long, value_name = "FILE")]
+        transition: Option<PathBuf>,
     },
 }
 
@@ -185,6 +227,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules { api, command } => admin::rules(&api, command).await,
         Command::Silence { api, command } => admin::silence(&api, command).await,
         Command::Methods { api, command } => admin::methods(&api, command).await,
+        Command::History { api, args } => admin::history(&api, args).await,
+        Command::Groups { api, json } => admin::groups(&api, json).await,
+        Command::Template { command: TemplateCommand::Render { config, method, state, transition } } => {
+            let config = load(&config)?;
+            render_template(&config, &method, &state, transition.as_deref()).await
+        }
     }
 }
 
@@ -247,9 +295,8 @@ async fn check_connections(config: &Config) -> anyhow::Result<()> {
     }
 }
 
-/// An `alarm-transitioned` message as monasca-thresh writes it.
-async fn send_test(config: &Config, method_id: &str, state: &str) -> anyhow::Result<()> {
-    let state = AlarmState::parse(state).ok_or_else(|| anyhow::anyhow!("--state must be UNDETERMINED, OK or ALARM, not {state:?}"))?;
+/// A method of the config database and the plugin that sends it, as `run` would build it.
+async fn method_and_plugin(config: &Config, method_id: &str) -> anyhow::Result<(crate::model::NotificationMethod, Arc<dyn crate::plugins::Plugin>)> {
     let db = Database::connect_lazy(&config.database.url)?;
     let method = db
         .fetch_method(method_id)
@@ -262,6 +309,36 @@ async fn send_test(config: &Config, method_id: &str, state: &str) -> anyhow::Res
     let plugin = plugins.get(&method.kind).ok_or_else(|| {
         anyhow::anyhow!("method {method_id:?} has type {}, which is not enabled in [notification_types]", method.kind.to_ascii_uppercase())
     })?;
+    Ok((method, plugin.clone()))
+}
+
+fn parse_state(state: &str) -> anyhow::Result<AlarmState> {
+    AlarmState::parse(state).ok_or_else(|| anyhow::anyhow!("--state must be UNDETERMINED, OK or ALARM, not {state:?}"))
+}
+
+/// `tocsin template render`: the payload of one method for a sample or given transition.
+async fn render_template(config: &Config, method_id: &str, state: &str, transition: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let state = parse_state(state)?;
+    let (method, plugin) = method_and_plugin(config, method_id).await?;
+    let message = match transition {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+            if value.get("alarm-transitioned").is_some() { value } else { serde_json::json!({ "alarm-transitioned": value }) }
+        }
+        None => crate::ingest::sample_message("tocsin-template-render", state.as_str(), "tocsin-template-render", "tocsin template render", "tocsin-template-render"),
+    };
+    let alarm = crate::ingest::decode(Some(message.to_string().as_bytes()), usize::MAX).map_err(|r| anyhow::anyhow!("the transition: {}", r.reason))?;
+    let notification = Notification::new(method, Arc::new(alarm));
+    let rendered = plugin.render(&notification).map_err(|e| anyhow::anyhow!("method {method_id:?} would not send: {e}"))?;
+    eprintln!("{} payload of method {method_id:?} ({}):", rendered.content_type, notification.method.kind.to_ascii_uppercase());
+    println!("{}", rendered.body);
+    Ok(())
+}
+
+async fn send_test(config: &Config, method_id: &str, state: &str) -> anyhow::Result<()> {
+    let state = parse_state(state)?;
+    let (method, plugin) = method_and_plugin(config, method_id).await?;
     let message = crate::ingest::sample_message("tocsin-send-test", state.as_str(), "tocsin-send-test", "tocsin send-test", "tocsin-send-test");
     let alarm = crate::ingest::decode(Some(message.to_string().as_bytes()), usize::MAX).map_err(|r| anyhow::anyhow!("{r}"))?;
     let notification = Notification::new(method, Arc::new(alarm));

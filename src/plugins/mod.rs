@@ -42,8 +42,19 @@ pub trait Plugin: Send + Sync {
     fn destination<'a>(&self, _notification: &'a Notification) -> &'a str {
         self.kind()
     }
+    /// What a send would transmit, built exactly as `send` builds it, without sending
+    /// (`tocsin template render`); `Err` where `send` would refuse before sending.
+    fn render(&self, notification: &Notification) -> Result<Rendered, SendError>;
     /// Sends one notification; on success, says what the remote end answered.
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError>;
+}
+
+/// A notification's payload as its plugin would send it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    /// The media type of `body` (`application/json`, `message/rfc822`, …).
+    pub content_type: &'static str,
+    pub body: String,
 }
 
 /// What the remote end answered to a successful send, for `tocsin send-test` and debug logs

@@ -452,7 +452,7 @@ async fn notification_methods_follow_monasca_api_shapes_and_validation() {
 }
 
 /// Runs the `tocsin` binary against `api` as the tenant of `token`: (succeeded, stdout, stderr).
-async fn tocsin(api: &ApiServer, token: Option<&str>, args: &[&str]) -> (bool, String, String) {
+pub async fn tocsin(api: &ApiServer, token: Option<&str>, args: &[&str]) -> (bool, String, String) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tocsin"));
     command.args(args).env("TOCSIN_API_URL", &api.client.base).env_remove("TOCSIN_TOKEN");
     if let Some(token) = token {

@@ -4,7 +4,7 @@
 //! silence dry run, a method's test send), and the whole path through the broker: outcomes of
 //! real transitions recorded by the history engine and read back over HTTP.
 
-use crate::api::{ApiServer, TENANT_A, TENANT_B, TOKEN_A};
+use crate::api::{tocsin, ApiServer, TENANT_A, TENANT_B, TOKEN_A};
 use crate::support::api::ApiClient;
 use crate::support::receiver::Receiver;
 use crate::support::tocsin::{rules_in_force, start_in_process, write_config, Topics};
@@ -358,4 +358,37 @@ async fn every_outcome_of_real_transitions_reaches_the_history() {
     let (_, muted) = client.call(Some(&token), Method::GET, "/v2.0/muted", None).await;
     assert_eq!(muted["elements"][0]["alarm_id"], "quiet-1", "{muted}");
     app.shutdown().await.unwrap();
+}
+
+/// `tocsin history`, `tocsin groups` and `tocsin rules test` answer from the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_shows_the_history_the_groups_and_a_rule_test() {
+    let api = ApiServer::start(DbKind::Sqlite).await;
+    some_known_alarms(&api).await;
+    let a = Some(TOKEN_A);
+    let (ok, out, err) = tocsin(&api, a, &["history", "--outcome", "sent"]).await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("TIME") && lines.len() == 3, "a header and two rows: {out}");
+    assert!(lines[1].contains("a-h2") && lines[1].contains("ops (WEBHOOK)") && lines[2].contains("a-h1"), "newest first: {out}");
+    let (ok, out, _) = tocsin(&api, a, &["history", "--alarm", "a-h1", "--json"]).await;
+    assert!(ok);
+    let page: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(page["elements"].as_array().unwrap().len(), 1);
+    let (ok, _, err) = tocsin(&api, a, &["history", "--outcome", "lost"]).await;
+    assert!(!ok && err.contains("outcome must be one of"), "{err}");
+
+    let (ok, out, err) = tocsin(&api, a, &["groups"]).await;
+    assert!(ok && out.starts_with("RULE"), "{out}{err}");
+
+    let silence = api.client.create(TOKEN_A, "/v2.0/silence-rules", json!({"name": "quiet h1", "matchers": {"hostname": "h1"}, "silence_duration": "1h"})).await;
+    in_force(&api, silence["id"].as_str().unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.json");
+    std::fs::write(&file, json!({"alarm-transitioned": alarm_object(TENANT_A, "x", "cpu", "ALARM", "h1", chrono::Utc::now().timestamp_millis())}).to_string()).unwrap();
+    let (ok, out, err) = tocsin(&api, a, &["rules", "test", "--transition", file.to_str().unwrap()]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("verdict: silenced") && out.contains("silence: quiet h1") && out.contains("active"), "{out}");
+    let (ok, out, _) = tocsin(&api, a, &["rules", "test", "--alarm", "a-h2"]).await;
+    assert!(ok && out.contains("verdict: no_methods"), "{out}");
 }

@@ -184,6 +184,51 @@ async fn send_test_prints_the_remote_answer() {
     assert!(text.contains("no notification method with id \"m-missing\""), "{text}");
 }
 
+/// `tocsin template render` prints what a method would send, built as a send builds it, and
+/// sends nothing: the webhook's JSON body, the email's whole message, a given transition's too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_render_prints_the_payload_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let hook = Receiver::start().await;
+    db.add_method("m-hook", "WEBHOOK", "ops", &hook.url("/ok"), 0).await;
+    db.add_method("m-mail", "EMAIL", "mail", "oncall@example.com", 0).await;
+    let topics = Topics::create(1).await;
+    let config = crate::support::tocsin::write_config_with_plugins(
+        dir.path(),
+        &topics,
+        &db.url,
+        "webhook, email",
+        "[email_notifier]\nserver = 127.0.0.1\nport = 9\nfrom_addr = tocsin@example.com\n",
+    );
+    let render = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin")).args(["template", "render", "--config-file"]).arg(&config).args(args).output().unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+
+    let (code, out, err) = render(&["--method", "m-hook", "--state", "OK"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("application/json"), "{err}");
+    let body: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((body["state"].as_str(), body["alarm_name"].as_str()), (Some("OK"), Some("tocsin template render")), "{out}");
+    assert_eq!(hook.count(), 0, "rendering sends nothing");
+
+    let (code, out, err) = render(&["--method", "m-mail"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("To: oncall@example.com") && out.contains("Subject: ") && out.contains("tocsin template render"), "{out}");
+
+    let file = dir.path().join("transition.json");
+    std::fs::write(&file, crate::support::alarm_message("from-file", "def-9", "ALARM").to_string()).unwrap();
+    let (code, out, err) = render(&["--method", "m-hook", "--transition", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    let body: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((body["alarm_id"].as_str(), body["alarm_name"].as_str()), (Some("from-file"), Some("dummy_alarm")), "{out}");
+
+    let (code, _, err) = render(&["--method", "m-missing"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no notification method with id \"m-missing\""), "{err}");
+}
+
 /// A dead-letter copy the broker will not take (here: larger than the producer may send) holds
 /// its partition's commits: `/healthz` says so, naming the topic, and a metric counts it, until
 /// the copy is confirmed.

@@ -13,7 +13,7 @@ mod smtp;
 
 pub use config::{EmailConfig, TlsMode};
 
-use super::{BuildError, Plugin, Reason, Receipt, SendError};
+use super::{BuildError, Plugin, Reason, Receipt, Rendered, SendError};
 use crate::model::Notification;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -86,7 +86,7 @@ impl Email {
     }
 
     /// The whole message as sent after `DATA`, dated `date`.
-    fn render(&self, notification: &Notification, from_header: &str, to: &[Address], date: &str) -> Vec<u8> {
+    fn message_bytes(&self, notification: &Notification, from_header: &str, to: &[Address], date: &str) -> Vec<u8> {
         let composed = message::compose(notification, self.grafana_url.as_deref());
         let to: Vec<&str> = to.iter().map(Address::as_ref).collect();
         message::mime(&composed, from_header, &to.join(", "), date)
@@ -120,11 +120,23 @@ impl Plugin for Email {
         recipients(address).map(drop)
     }
 
+    /// The message's headers as sent, and its body as text: on the wire the body is base64.
+    fn render(&self, notification: &Notification) -> Result<Rendered, SendError> {
+        let route = self.route.as_ref().map_err(|why| SendError::new(Reason::Invalid, why.clone()))?;
+        let to = recipients(notification.address()).map_err(|why| SendError::new(Reason::Invalid, why))?;
+        let composed = message::compose(notification, self.grafana_url.as_deref());
+        let to: Vec<&str> = to.iter().map(Address::as_ref).collect();
+        let bytes = message::mime(&composed, &route.from_header, &to.join(", "), &message::date_header(chrono::Local::now()));
+        let sent = String::from_utf8_lossy(&bytes);
+        let headers = sent.split("\r\n\r\n").next().unwrap_or_default();
+        Ok(Rendered { content_type: "message/rfc822 (body shown decoded from base64)", body: format!("{headers}\r\n\r\n{}", composed.body) })
+    }
+
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
         let route = self.route.as_ref().map_err(|why| SendError::new(Reason::Invalid, why.clone()))?;
         let to = recipients(notification.address()).map_err(|why| SendError::new(Reason::Invalid, why))?;
         let envelope = Envelope::new(Some(route.sender.clone()), to.clone()).map_err(|e| SendError::new(Reason::Invalid, e.to_string()))?;
-        let bytes = self.render(notification, &route.from_header, &to, &message::date_header(chrono::Local::now()));
+        let bytes = self.message_bytes(notification, &route.from_header, &to, &message::date_header(chrono::Local::now()));
         match tokio::time::timeout(self.timeout, route.smtp.send(&envelope, &bytes)).await {
             Ok(Ok(response)) => {
                 tracing::debug!(address = notification.address(), alarm_id = %notification.alarm.alarm_id, "sent email");

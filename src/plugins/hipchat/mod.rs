@@ -13,7 +13,7 @@ mod config;
 pub use config::HipChatConfig;
 
 use super::slack::split_query;
-use super::{http, standard_body, BuildError, Plugin, Receipt, SendError};
+use super::{http, standard_body, BuildError, Plugin, Receipt, Rendered, SendError};
 use crate::model::Notification;
 use crate::netguard::Guard;
 use crate::pyjson;
@@ -93,6 +93,11 @@ impl Plugin for HipChat {
 
     fn destination<'a>(&self, notification: &'a Notification) -> &'a str {
         http::authority(notification.address())
+    }
+
+    fn render(&self, notification: &Notification) -> Result<Rendered, SendError> {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(self.form(notification)).finish();
+        Ok(Rendered { content_type: "application/x-www-form-urlencoded", body })
     }
 
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {

@@ -25,7 +25,7 @@ use formatter::Templates;
 
 use super::http;
 use crate::outbound::Destinations;
-use super::{BuildError, Plugin, Reason, Receipt, SendError};
+use super::{BuildError, Plugin, Reason, Receipt, Rendered, SendError};
 use crate::config::Secret;
 use crate::model::Notification;
 use crate::netguard::Guard;
@@ -129,6 +129,15 @@ impl Plugin for Jira {
 
     fn destination<'a>(&self, notification: &'a Notification) -> &'a str {
         http::authority(notification.address())
+    }
+
+    /// The issue a first notification of the alarm creates, and the comment it adds (later
+    /// ones find that issue, reopen it if it was resolved, and comment).
+    fn render(&self, notification: &Notification) -> Result<Rendered, SendError> {
+        let target = Target::parse(notification.address()).map_err(|problem| SendError::new(Reason::Invalid, format!("unusable Jira address: {problem}")))?;
+        let fields = self.fields(notification)?;
+        let body = serde_json::json!({ "create": issue_fields(&target, &fields, &self.issue_type), "comment": fields.comments });
+        Ok(Rendered { content_type: "application/json", body: serde_json::to_string_pretty(&body).expect("JSON values serialize") })
     }
 
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {

@@ -13,7 +13,7 @@ mod events;
 pub use config::{ApiVersion, PagerDutyConfig, V1_URL, V2_URL};
 pub use events::{severity, v1_body, v2_body};
 
-use super::{http, BuildError, Plugin, Receipt, SendError};
+use super::{http, BuildError, Plugin, Receipt, Rendered, SendError};
 use crate::model::Notification;
 use std::time::Duration;
 
@@ -34,6 +34,13 @@ impl PagerDuty {
             .build()
             .map_err(|source| BuildError::HttpClient { plugin: "pagerduty", source })?;
         Ok(PagerDuty { client, timeout: config.timeout, api_version: config.api_version, url: config.url.clone() })
+    }
+
+    fn body(&self, notification: &Notification) -> String {
+        match self.api_version {
+            ApiVersion::V1 => v1_body(notification),
+            ApiVersion::V2 => v2_body(notification),
+        }
     }
 
     fn is_success(&self, status: u16) -> bool {
@@ -73,12 +80,13 @@ impl Plugin for PagerDuty {
         }
     }
 
+    fn render(&self, notification: &Notification) -> Result<Rendered, SendError> {
+        Ok(Rendered { content_type: "application/json", body: self.body(notification) })
+    }
+
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
         let key = notification.address();
-        let body = match self.api_version {
-            ApiVersion::V1 => v1_body(notification),
-            ApiVersion::V2 => v2_body(notification),
-        };
+        let body = self.body(notification);
         let response = self
             .client
             .post(&self.url)

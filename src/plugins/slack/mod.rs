@@ -19,7 +19,7 @@ pub use config::SlackConfig;
 pub use template::MessageTemplate;
 pub use transport::{mask_password, TransportOptions, Verification};
 
-use super::{http, standard_body, BuildError, Plugin, Reason, Receipt, SendError};
+use super::{http, standard_body, BuildError, Plugin, Reason, Receipt, Rendered, SendError};
 use crate::model::Notification;
 use crate::netguard::Guard;
 use crate::pyjson;
@@ -170,6 +170,11 @@ impl Plugin for Slack {
     fn destination<'a>(&self, notification: &'a Notification) -> &'a str {
         let address = notification.address();
         address.split(['?', '#']).next().unwrap_or(address)
+    }
+
+    /// The JSON form Slack is sent first (a form post follows only if Slack refuses JSON).
+    fn render(&self, notification: &Notification) -> Result<Rendered, SendError> {
+        Ok(Rendered { content_type: "application/json", body: pyjson::to_string(&serde_json::json!({ "text": self.text(notification)? })) })
     }
 
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {

@@ -12,7 +12,7 @@ mod config;
 
 pub use config::WebhookConfig;
 
-use super::{http, standard_body, BuildError, Plugin, Reason, Receipt, SendError};
+use super::{http, standard_body, BuildError, Plugin, Reason, Receipt, Rendered, SendError};
 use crate::keystone::{self, KeystoneConfig, TokenSource};
 use crate::outbound::Destinations;
 use crate::model::Notification;
@@ -87,6 +87,10 @@ impl Plugin for Webhook {
 
     fn destination<'a>(&self, notification: &'a Notification) -> &'a str {
         http::authority(notification.address())
+    }
+
+    fn render(&self, notification: &Notification) -> Result<Rendered, SendError> {
+        Ok(Rendered { content_type: "application/json", body: pyjson::to_string(&standard_body(notification)) })
     }
 
     async fn send(&self, notification: &Notification) -> Result<Receipt, SendError> {
