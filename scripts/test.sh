@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the tansu broker and the aiosmtpd SMTP server (for the email
-# plugin's tests) if missing, makes sure MariaDB and PostgreSQL are up, then runs lints, unit
-# tests and the integration tests against those real servers, and every benchmark once, short.
+# The whole test suite: installs the tansu broker, the aiosmtpd SMTP server (for the email
+# plugin's tests) and Chromium with ChromeDriver (for the console's end-to-end test) if missing,
+# makes sure MariaDB and PostgreSQL are up, then runs lints, unit tests and the integration
+# tests against those real servers, and every benchmark once, short.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/ensure-tansu.sh
 bash scripts/ensure-databases.sh
 bash scripts/ensure-aiosmtpd.sh target/aiosmtpd-venv
+bash scripts/ensure-chromium.sh
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
 # Every benchmark once in its short form (BENCH_SHORT=1: a few hundred alarms, seconds each), so

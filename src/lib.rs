@@ -52,3 +52,4 @@ pub mod rules;
 pub mod send;
 pub mod supervise;
 pub mod telemetry;
+pub mod ui;

@@ -133,11 +133,19 @@ async fn list(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: He
     if rows.len() as u64 == limit {
         links.push(json!({"rel": "next", "href": href(offset + limit)}));
     }
-    let elements: Vec<Value> = rows.iter().map(entry_json).collect();
+    let rules = state.rules.current();
+    let elements: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            // The rule's current name, if it still exists and is the tenant's.
+            let rule = row.entry.rule_id.as_deref().and_then(|id| rules.get(id)).filter(|r| r.meta().tenant_id == tenant);
+            entry_json(row, rule.map(|r| r.meta().name.as_str()))
+        })
+        .collect();
     Ok(Json(json!({ "links": links, "elements": elements })))
 }
 
-fn entry_json(row: &StoredEntry) -> Value {
+fn entry_json(row: &StoredEntry, rule_name: Option<&str>) -> Value {
     let e = &row.entry;
     json!({
         "id": row.id,
@@ -153,6 +161,7 @@ fn entry_json(row: &StoredEntry) -> Value {
         "attempt": e.attempt,
         "reason": e.reason,
         "rule_id": e.rule_id,
+        "rule_name": rule_name,
         "source_alarm_id": e.source_alarm_id,
         "notice": e.notice,
     })

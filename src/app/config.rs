@@ -18,6 +18,7 @@ use crate::kafka::KafkaConfig;
 use crate::netguard::NetworkPolicy;
 use crate::plugins::PluginsConfig;
 use crate::telemetry::{LogFormat, StatsdConfig};
+use crate::ui::UiConfig;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub struct Config {
     pub manager: ManagerConfig,
     pub history: HistoryConfig,
     pub api: ApiConfig,
+    pub ui: UiConfig,
     pub plugins: PluginsConfig,
     /// `[network]`: where tenant addresses may lead.
     pub network: NetworkPolicy,
@@ -85,6 +87,7 @@ impl Config {
     pub fn from_source(source: &Source) -> Result<Config, Error> {
         let r = Reader::new(source);
         let kafka = KafkaConfig::read(&r)?;
+        let api = ApiConfig::read(&r)?;
         Ok(Config {
             file: source.file.clone(),
             database: DatabaseConfig::read(&r)?,
@@ -93,7 +96,8 @@ impl Config {
             periodic: PeriodicConfig::read(&r, &kafka.group)?,
             manager: ManagerConfig::read(&r, &kafka.group)?,
             history: HistoryConfig::read(&r, &kafka.group)?,
-            api: ApiConfig::read(&r)?,
+            ui: UiConfig::read(&r, api.enabled)?,
+            api,
             statsd: StatsdConfig::read(&r)?,
             service: ServiceConfig::read(&r)?,
             plugins: PluginsConfig::read(&r)?,
@@ -115,6 +119,7 @@ impl Config {
             ("alarm_manager".into(), self.manager.render()),
             ("history".into(), self.history.render()),
             ("api".into(), self.api.render()),
+            ("ui".into(), self.ui.render()),
         ];
         sections.extend(self.plugins.render_masked());
         sections.extend([

@@ -135,6 +135,9 @@ impl App {
                 rules: parts.rules.clone(),
             }));
         }
+        if config.ui.enabled {
+            router = router.merge(crate::ui::router());
+        }
         let http = tokio::spawn({
             let http_stop = http_stop.clone();
             async move {

@@ -492,21 +492,6 @@ async fn change_actions(client: &Client, args: &ActionArgs, attach: bool) -> any
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A silence starting at chrono's last millisecond (which the API accepts as epoch
-    /// milliseconds) made `tocsin silence list` panic computing its end.
-    #[test]
-    fn a_silence_whose_end_is_past_chronos_range_has_no_state() {
-        let last = DateTime::<Utc>::MAX_UTC.timestamp_millis().to_string();
-        assert_eq!(silence_state(&json!({"start_time": last, "silence_duration": "1s"}), Utc::now()), None);
-        let (state, _, _) = silence_state(&json!({"start_time": "2017-04-10T10:42:10Z", "silence_duration": "10m"}), Utc::now()).unwrap();
-        assert_eq!(state, "expired");
-    }
-}
-
 pub async fn history(api: &ApiArgs, args: HistoryArgs) -> anyhow::Result<()> {
     let client = Client::new(api)?;
     let limit = args.limit.to_string();
@@ -592,5 +577,20 @@ fn print_explanation(answer: &Value) {
     for method in answer["methods"].as_array().into_iter().flatten() {
         let muted = method["muted_by"].as_str().map(|r| format!(" (muted by rule {r})")).unwrap_or_default();
         println!("method: {} ({} {}){muted}", text(&method["name"]), text(&method["type"]), text(&method["address"]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A silence starting at chrono's last millisecond (which the API accepts as epoch
+    /// milliseconds) made `tocsin silence list` panic computing its end.
+    #[test]
+    fn a_silence_whose_end_is_past_chronos_range_has_no_state() {
+        let last = DateTime::<Utc>::MAX_UTC.timestamp_millis().to_string();
+        assert_eq!(silence_state(&json!({"start_time": last, "silence_duration": "1s"}), Utc::now()), None);
+        let (state, _, _) = silence_state(&json!({"start_time": "2017-04-10T10:42:10Z", "silence_duration": "10m"}), Utc::now()).unwrap();
+        assert_eq!(state, "expired");
     }
 }

@@ -4,6 +4,7 @@
 mod api;
 mod bad_input;
 mod concurrency;
+mod console;
 mod consumer;
 mod engine;
 mod faults;

@@ -313,7 +313,7 @@
   function notificationDetail(n) {
     return [
       n.reason ? h("div", null, n.reason) : null,
-      n.rule_id ? h("div", { class: "small" }, "rule ", h("code", { title: n.rule_id }, shortId(n.rule_id))) : null,
+      n.rule_id ? h("div", { class: "small" }, "rule ", n.rule_name ? h("span", { title: n.rule_id }, n.rule_name) : h("code", { title: n.rule_id }, shortId(n.rule_id))) : null,
       n.source_alarm_id ? h("div", { class: "small" }, "source alarm ",
         h("a", { href: "#/history?" + new URLSearchParams({ alarm_id: n.source_alarm_id }), title: n.source_alarm_id }, shortId(n.source_alarm_id))) : null,
       n.notice ? h("div", { class: "small" }, h("code", null, n.notice)) : null,

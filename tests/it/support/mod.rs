@@ -8,6 +8,7 @@ pub mod db;
 pub mod proxy;
 pub mod receiver;
 pub mod tocsin;
+pub mod webdriver;
 
 pub use broker::broker;
 pub use db::{DbKind, TestDb};
