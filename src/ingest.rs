@@ -37,17 +37,35 @@ const REQUIRED_FIELDS: [&str; 12] = [
 ];
 
 /// A sample `alarm-transitioned` message, as monasca-thresh writes one: for `publish-alarm`,
-/// `send-test`, `template render` and the API's test sends.
-pub fn sample_message(definition: &str, state: &str, alarm_id: &str, name: &str, tenant: &str) -> Value {
-    let timestamp = crate::clock::unix_secs() * 1000.0;
-    let old_state = if state == "OK" { "ALARM" } else { "OK" };
-    serde_json::json!({"alarm-transitioned": {
-        "tenantId": tenant, "alarmId": alarm_id, "alarmDefinitionId": definition,
-        "metrics": [{"id": null, "name": "cpu.user_perc", "dimensions": {"hostname": "sample-host", "service": "monitoring"}}],
-        "alarmName": name, "alarmDescription": "sample alarm sent by tocsin",
-        "oldState": old_state, "newState": state, "actionsEnabled": true,
-        "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.user_perc) > 90.0 with the values: [97.5]",
-        "severity": "HIGH", "link": null, "lifecycleState": null, "subAlarms": [], "timestamp": timestamp as u64}})
+/// `send-test`, `template render`, the API's test sends and the quickstart's demo.
+pub struct SampleAlarm<'a> {
+    pub definition: &'a str,
+    pub state: &'a str,
+    pub alarm_id: &'a str,
+    pub name: &'a str,
+    pub tenant: &'a str,
+    pub hostname: &'a str,
+    pub severity: &'a str,
+}
+
+impl<'a> SampleAlarm<'a> {
+    /// On host `sample-host`, severity HIGH.
+    pub fn new(definition: &'a str, state: &'a str, alarm_id: &'a str, name: &'a str, tenant: &'a str) -> SampleAlarm<'a> {
+        SampleAlarm { definition, state, alarm_id, name, tenant, hostname: "sample-host", severity: "HIGH" }
+    }
+
+    /// The message, stamped now.
+    pub fn message(&self) -> Value {
+        let timestamp = crate::clock::unix_secs() * 1000.0;
+        let old_state = if self.state == "OK" { "ALARM" } else { "OK" };
+        serde_json::json!({"alarm-transitioned": {
+            "tenantId": self.tenant, "alarmId": self.alarm_id, "alarmDefinitionId": self.definition,
+            "metrics": [{"id": null, "name": "cpu.user_perc", "dimensions": {"hostname": self.hostname, "service": "monitoring"}}],
+            "alarmName": self.name, "alarmDescription": "sample alarm sent by tocsin",
+            "oldState": old_state, "newState": self.state, "actionsEnabled": true,
+            "stateChangeReason": "Thresholds were exceeded for the sub-alarms: avg(cpu.user_perc) > 90.0 with the values: [97.5]",
+            "severity": self.severity, "link": null, "lifecycleState": null, "subAlarms": [], "timestamp": timestamp as u64}})
+    }
 }
 
 /// Decodes one message value, keeping the `alarm-transitioned` object as text until something

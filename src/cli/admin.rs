@@ -517,9 +517,12 @@ pub async fn history(api: &ApiArgs, args: HistoryArgs) -> anyhow::Result<()> {
             Value::Null => String::new(),
             m => format!("{} ({})", text(&m["name"]), text(&m["type"])),
         };
-        let detail = ["reason", "notice", "rule_id", "source_alarm_id"]
-            .iter()
-            .filter_map(|k| row[*k].as_str().map(|v| format!("{}: {v}", k.replace('_', " "))))
+        let rule = row["rule_name"].as_str().or(row["rule_id"].as_str()).map(|r| ("rule", r));
+        let detail = [("reason", row["reason"].as_str()), ("notice", row["notice"].as_str()), ("source alarm", row["source_alarm_id"].as_str())]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .chain(rule)
+            .map(|(k, v)| format!("{k}: {v}"))
             .collect::<Vec<_>>()
             .join("; ");
         let attempt = row["attempt"].as_u64().map(|a| a.to_string()).unwrap_or_default();

@@ -74,6 +74,12 @@ pub enum Command {
         name: String,
         #[arg(long, default_value = "tocsin-sample-tenant")]
         tenant: String,
+        /// The `hostname` dimension of the alarm's metric.
+        #[arg(long, default_value = "sample-host")]
+        hostname: String,
+        /// LOW, MEDIUM, HIGH or CRITICAL.
+        #[arg(long, default_value = "HIGH")]
+        severity: String,
     },
     /// Send a sample notification through one notification method of the config database and
     /// print what the remote end answered (to check a new method).
@@ -212,10 +218,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("schema ready in {}", config.database.masked_url());
             Ok(())
         }
-        Command::PublishAlarm { config, definition, state, alarm_id, name, tenant } => {
+        Command::PublishAlarm { config, definition, state, alarm_id, name, tenant, hostname, severity } => {
             let config = load(&config)?;
             let producer = Producer::new(&config.kafka.brokers, &config.kafka.producer_properties)?;
-            let message = crate::ingest::sample_message(&definition, &state, &alarm_id, &name, &tenant);
+            let message = crate::ingest::SampleAlarm { definition: &definition, state: &state, alarm_id: &alarm_id, name: &name, tenant: &tenant, hostname: &hostname, severity: &severity }.message();
             producer.send(&config.kafka.alarm_topic, Some(alarm_id.as_bytes()), message.to_string().as_bytes(), None).await?;
             println!("published to {}: {message}", config.kafka.alarm_topic);
             Ok(())
@@ -326,7 +332,7 @@ async fn render_template(config: &Config, method_id: &str, state: &str, transiti
             let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
             if value.get("alarm-transitioned").is_some() { value } else { serde_json::json!({ "alarm-transitioned": value }) }
         }
-        None => crate::ingest::sample_message("tocsin-template-render", state.as_str(), "tocsin-template-render", "tocsin template render", "tocsin-template-render"),
+        None => crate::ingest::SampleAlarm::new("tocsin-template-render", state.as_str(), "tocsin-template-render", "tocsin template render", "tocsin-template-render").message(),
     };
     let alarm = crate::ingest::decode(Some(message.to_string().as_bytes()), usize::MAX).map_err(|r| anyhow::anyhow!("the transition: {}", r.reason))?;
     let notification = Notification::new(method, Arc::new(alarm));
@@ -339,7 +345,7 @@ async fn render_template(config: &Config, method_id: &str, state: &str, transiti
 async fn send_test(config: &Config, method_id: &str, state: &str) -> anyhow::Result<()> {
     let state = parse_state(state)?;
     let (method, plugin) = method_and_plugin(config, method_id).await?;
-    let message = crate::ingest::sample_message("tocsin-send-test", state.as_str(), "tocsin-send-test", "tocsin send-test", "tocsin-send-test");
+    let message = crate::ingest::SampleAlarm::new("tocsin-send-test", state.as_str(), "tocsin-send-test", "tocsin send-test", "tocsin-send-test").message();
     let alarm = crate::ingest::decode(Some(message.to_string().as_bytes()), usize::MAX).map_err(|r| anyhow::anyhow!("{r}"))?;
     let notification = Notification::new(method, Arc::new(alarm));
     println!("sending a sample {} notification through method {method_id:?} ({})", state.as_str(), notification.method.kind);
