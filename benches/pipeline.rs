@@ -381,6 +381,19 @@ async fn run(receiver: &tokio::runtime::Handle) {
     let bench_cpu = support::threads_cpu_seconds(&bench_threads) - cpu_before.2;
     let cpu_used = (support::process_cpu_seconds(std::process::id()) - cpu_before.0 - bench_cpu, support::process_cpu_seconds(tansu.id()) - cpu_before.1, bench_cpu);
     let throughput = alarms as f64 / finished_at.as_secs_f64();
+    // The history engine records the same notifications in its own consumer groups; it is not
+    // part of the finished work, but what it costs is (docs: BENCHMARKS.md, history).
+    let history_rows = |app: &tocsin::app::App| metric_sum(&app.metrics().render_prometheus(), "tocsin_history_rows_total") as usize;
+    let history_at_finish = history_rows(&app);
+    let history_caught_up = loop {
+        if history_rows(&app) >= alarms {
+            break Some(started.elapsed());
+        }
+        if Instant::now() > deadline || history_at_finish == 0 && started.elapsed() > finished_at + Duration::from_secs(2) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
 
     // Latency phase: a steady rate, one record per batch so each alarm leaves at once.
     let steady: FutureProducer = client.clone().set("linger.ms", "0").create().unwrap();
@@ -439,6 +452,10 @@ async fn run(receiver: &tokio::runtime::Handle) {
         finished.2.as_secs_f64()
     );
     println!("  counted when finished: {counts}");
+    match history_caught_up {
+        Some(at) => println!("  history: {history_at_finish} rows written when the notifications finished, all {alarms} by {:.2} s", at.as_secs_f64()),
+        None => println!("  history: off ({history_at_finish} rows written)"),
+    }
     println!(
         "  CPU per notification: {:.1} µs in Tocsin, {:.1} µs in the benchmark (receiver and readers), {:.1} µs in the broker",
         cpu_used.0 * 1e6 / alarms as f64,
@@ -658,4 +675,9 @@ impl Watch {
         self.sent.stop.store(true, Ordering::Relaxed);
         self.reader.join().unwrap();
     }
+}
+
+/// The sum of every sample of a Prometheus counter.
+fn metric_sum(metrics: &str, name: &str) -> f64 {
+    metrics.lines().filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{'])).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
