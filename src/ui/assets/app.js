@@ -673,7 +673,7 @@
     const groupBox = h("div"), groupErr = errorBox();
     const inhibitBox = h("div"), inhibitErr = errorBox();
     const silenceNote = h("p", null, "Silences are managed on the ", h("a", { href: "#/silences" }, "Silences page"), ".");
-    const testIn = h("textarea", { id: "rule-test-input", rows: 3, spellcheck: "false", placeholder: 'an alarm id, or a transition: {"alarm_id": "…", "alarm_name": "…", "new_state": "ALARM", …}' });
+    const testIn = h("textarea", { id: "rule-test-input", rows: 3, spellcheck: "false", placeholder: 'an alarm id, or a transition: {"alarm-transitioned": {"alarmId": "…", "alarmName": "…", "newState": "ALARM", "metrics": […], …}}' });
     const testErr = errorBox();
     const testBtn = h("button", { id: "rule-test", type: "submit" }, "Test");
     const testOut = h("div", { id: "rule-test-result", "aria-live": "polite" });
