@@ -136,7 +136,7 @@ impl Plugin for Jira {
     fn render(&self, notification: &Notification) -> Result<Rendered, SendError> {
         let target = Target::parse(notification.address()).map_err(|problem| SendError::new(Reason::Invalid, format!("unusable Jira address: {problem}")))?;
         let fields = self.fields(notification)?;
-        let body = serde_json::json!({ "create": issue_fields(&target, &fields, &self.issue_type), "comment": fields.comments });
+        let body = serde_json::json!({ "create": { "fields": issue_fields(&target, &fields, &self.issue_type) }, "comment": fields.comments });
         Ok(Rendered { content_type: "application/json", body: serde_json::to_string_pretty(&body).expect("JSON values serialize") })
     }
 

@@ -28,6 +28,10 @@ async fn a_room_gets_monascas_text_form() {
     let n = notification("hipchat", &address, "alarm-1", "ALARM");
     let receipt = plugin.send(&n).await.unwrap();
     assert_eq!(receipt.answer, "HTTP 204: ");
+    let rendered = plugin.render(&n).unwrap();
+    let form: std::collections::HashMap<String, String> = url::form_urlencoded::parse(rendered.body.as_bytes()).into_owned().collect();
+    assert_eq!(form.get("message"), Some(&indented_standard_body("alarm-1", "def-1", "ALARM", alarm_seconds(&n))), "render is what send posts");
+    assert_eq!(rendered.content_type, "application/x-www-form-urlencoded");
     assert_eq!(
         fake.received(),
         [Received {

@@ -56,8 +56,14 @@ fn post(path: &str) -> (String, String) {
 async fn creates_an_issue_with_monascas_fields_and_comment() {
     let fake = FakeJira::start(USER, PASSWORD).await;
     let plugin = jira(&config());
-    let receipt = plugin.send(&notification("alarm-1", &fake.address("?project=OPS&component=Web"))).await.unwrap();
+    let n = notification("alarm-1", &fake.address("?project=OPS&component=Web"));
+    let receipt = plugin.send(&n).await.unwrap();
     assert_eq!(receipt.answer, "created OPS-1, commented");
+    // What `template render` prints: the issue a first notification creates, and its comment.
+    let rendered: serde_json::Value = serde_json::from_str(&tocsin::plugins::Plugin::render(&plugin, &n).unwrap().body).unwrap();
+    assert_eq!(rendered["create"]["fields"]["summary"], "Monasca alarm for alarm_defintion dummy_alarm status changed to ALARM for the alarm_id alarm-1");
+    assert_eq!(rendered["create"]["fields"]["project"]["key"], "OPS");
+    assert!(rendered["comment"].as_str().unwrap().starts_with("{code}{\n   \"alarm_id\": \"alarm-1\""), "{rendered}");
 
     let issue = fake.issue("OPS-1");
     assert_eq!(issue.summary, "Monasca alarm for alarm_defintion dummy_alarm status changed to ALARM for the alarm_id alarm-1");

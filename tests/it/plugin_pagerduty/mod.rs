@@ -34,7 +34,9 @@ async fn v1_events_are_monascas() {
     assert_eq!(KEY.len(), 32);
     let fake = FakePagerDuty::start().await;
     let plugin = pagerduty(&fake, "");
-    let receipt = plugin.send(&notification("pagerduty", KEY, "alarm-1", "ALARM")).await.unwrap();
+    let n = notification("pagerduty", KEY, "alarm-1", "ALARM");
+    let rendered = plugin.render(&n).unwrap();
+    let receipt = plugin.send(&n).await.unwrap();
     assert!(receipt.answer.starts_with("HTTP 200: {\"status\":\"success\""), "{}", receipt.answer);
     // An OK transition is still a trigger in v1, as in Monasca.
     plugin.send(&notification("pagerduty", KEY, "alarm-1", "OK")).await.unwrap();
@@ -43,6 +45,7 @@ async fn v1_events_are_monascas() {
     assert_eq!(accepted[0].path, V1_PATH);
     assert_eq!(accepted[0].body, v1_body(KEY, "alarm-1", "ALARM"));
     assert_eq!(accepted[1].body, v1_body(KEY, "alarm-1", "OK"));
+    assert_eq!((rendered.content_type, rendered.body.as_str()), ("application/json", accepted[0].body.as_str()), "render is what send posts");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,8 @@ async fn webhook_gets_the_standard_body_as_indented_json() {
     let receipt = slack("").send(&n).await.unwrap();
     assert_eq!(receipt.answer, "HTTP 200: ok");
     let text = indented_standard_body("alarm-1", "def-1", "ALARM", common::alarm_seconds(&n));
+    let rendered: serde_json::Value = serde_json::from_str(&slack("").render(&n).unwrap().body).unwrap();
+    assert_eq!(rendered["text"].as_str(), Some(text.as_str()), "render is what send posts");
     assert_eq!(fake.posted(), [Posted { api: "webhook", encoding: "json", channel: None, text }]);
 }
 
