@@ -159,7 +159,9 @@ impl HistoryStore {
     }
 
     /// Keeps, per alarm, its newest transition: a later transition replaces the row; of the
-    /// entries of one transition, the one that says it was muted wins.
+    /// entries of one transition, the one that says it was muted wins. Rows are found by the
+    /// primary key (`tenant_id = ? AND alarm_id IN (…)`), so a batch costs the same however
+    /// many alarms are known.
     async fn write_known_alarms(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, entries: &[Entry]) -> Result<(), Error> {
         let mut newest: HashMap<(&str, &str), &Entry> = HashMap::new();
         for e in entries.iter().filter(|e| e.alarm_json.is_some()) {
@@ -168,59 +170,64 @@ impl HistoryStore {
                 *slot = e;
             }
         }
-        let candidates: Vec<((&str, &str), &Entry)> = newest.into_iter().collect();
-        for chunk in candidates.chunks(ROWS_PER_STATEMENT) {
-            let keys = vec!["(tenant_id = ? AND alarm_id = ?)"; chunk.len()].join(" OR ");
-            let sql = self.db.sql(&format!("SELECT tenant_id, alarm_id, alarm_timestamp_ms, outcome FROM notification_history_alarm WHERE {keys}"));
-            let mut query = sqlx::query(&sql);
-            for ((tenant, alarm), _) in chunk {
-                query = query.bind(*tenant).bind(*alarm);
+        let mut by_tenant: HashMap<&str, Vec<(&str, &Entry)>> = HashMap::new();
+        for ((tenant, alarm), e) in newest {
+            by_tenant.entry(tenant).or_default().push((alarm, e));
+        }
+        for (tenant, alarms) in by_tenant {
+            for chunk in alarms.chunks(ROWS_PER_STATEMENT) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let sql = self.db.sql(&format!("SELECT alarm_id, alarm_timestamp_ms, outcome FROM notification_history_alarm WHERE tenant_id = ? AND alarm_id IN ({marks})"));
+                let mut query = sqlx::query(&sql).bind(tenant);
+                for (alarm, _) in chunk {
+                    query = query.bind(*alarm);
+                }
+                let mut stored: HashMap<String, (i64, Outcome)> = HashMap::new();
+                for row in query.fetch_all(&mut **tx).await? {
+                    let outcome: String = row.try_get(2)?;
+                    stored.insert(row.try_get(0)?, (row.try_get(1)?, Outcome::parse(&outcome).unwrap_or(Outcome::Sent)));
+                }
+                let winners: Vec<&(&str, &Entry)> = chunk
+                    .iter()
+                    .filter(|(alarm, e)| stored.get(*alarm).is_none_or(|(timestamp, outcome)| replaces((e.alarm_timestamp_ms, e.outcome), (*timestamp, *outcome))))
+                    .collect();
+                if winners.is_empty() {
+                    continue;
+                }
+                let replaced: Vec<&&(&str, &Entry)> = winners.iter().filter(|(alarm, _)| stored.contains_key(*alarm)).collect();
+                if !replaced.is_empty() {
+                    let marks = vec!["?"; replaced.len()].join(", ");
+                    let sql = self.db.sql(&format!("DELETE FROM notification_history_alarm WHERE tenant_id = ? AND alarm_id IN ({marks})"));
+                    let mut query = sqlx::query(&sql).bind(tenant);
+                    for (alarm, _) in &replaced {
+                        query = query.bind(*alarm);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; winners.len()].join(", ");
+                let sql = self.db.sql(&format!(
+                    "INSERT INTO notification_history_alarm (tenant_id, alarm_id, alarm_name, alarm_definition_id, state, alarm_timestamp_ms, \
+                     last_seen_ms, outcome, rule_id, source_alarm_id, alarm_json) VALUES {rows}"
+                ));
+                let mut query = sqlx::query(&sql);
+                for (alarm, e) in &winners {
+                    let json = e.alarm_json.as_deref().unwrap_or("{}");
+                    query = query
+                        .bind(tenant)
+                        .bind(*alarm)
+                        .bind(cut(&e.alarm_name, TEXT_CHARS))
+                        .bind(cut(&e.alarm_definition_id, ID_CHARS))
+                        .bind(cut(&e.state, 32))
+                        .bind(e.alarm_timestamp_ms)
+                        .bind(e.time_ms)
+                        .bind(e.outcome.as_str())
+                        .bind(e.rule_id.as_deref().map(|r| cut(r, ID_CHARS)))
+                        .bind(e.source_alarm_id.as_deref().map(|r| cut(r, ID_CHARS)))
+                        // An object cut short is no object: a huge one is kept as `{}`, unmatchable.
+                        .bind(if json.len() <= ALARM_JSON_BYTES { json } else { "{}" });
+                }
+                query.execute(&mut **tx).await?;
             }
-            let mut stored: HashMap<(String, String), (i64, Option<Outcome>)> = HashMap::new();
-            for row in query.fetch_all(&mut **tx).await? {
-                let outcome: String = row.try_get(3)?;
-                stored.insert((row.try_get(0)?, row.try_get(1)?), (row.try_get(2)?, Outcome::parse(&outcome)));
-            }
-            let winners: Vec<&((&str, &str), &Entry)> = chunk
-                .iter()
-                .filter(|((tenant, alarm), e)| match stored.get(&((*tenant).to_owned(), (*alarm).to_owned())) {
-                    None => true,
-                    Some((timestamp, outcome)) => replaces((e.alarm_timestamp_ms, e.outcome), (*timestamp, outcome.unwrap_or(Outcome::Sent))),
-                })
-                .collect();
-            if winners.is_empty() {
-                continue;
-            }
-            let keys = vec!["(tenant_id = ? AND alarm_id = ?)"; winners.len()].join(" OR ");
-            let sql = self.db.sql(&format!("DELETE FROM notification_history_alarm WHERE {keys}"));
-            let mut query = sqlx::query(&sql);
-            for ((tenant, alarm), _) in &winners {
-                query = query.bind(*tenant).bind(*alarm);
-            }
-            query.execute(&mut **tx).await?;
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; winners.len()].join(", ");
-            let sql = self.db.sql(&format!(
-                "INSERT INTO notification_history_alarm (tenant_id, alarm_id, alarm_name, alarm_definition_id, state, alarm_timestamp_ms, \
-                 last_seen_ms, outcome, rule_id, source_alarm_id, alarm_json) VALUES {rows}"
-            ));
-            let mut query = sqlx::query(&sql);
-            for ((tenant, alarm), e) in &winners {
-                let json = e.alarm_json.as_deref().unwrap_or("{}");
-                query = query
-                    .bind(*tenant)
-                    .bind(*alarm)
-                    .bind(cut(&e.alarm_name, TEXT_CHARS))
-                    .bind(cut(&e.alarm_definition_id, ID_CHARS))
-                    .bind(cut(&e.state, 32))
-                    .bind(e.alarm_timestamp_ms)
-                    .bind(e.time_ms)
-                    .bind(e.outcome.as_str())
-                    .bind(e.rule_id.as_deref().map(|r| cut(r, ID_CHARS)))
-                    .bind(e.source_alarm_id.as_deref().map(|r| cut(r, ID_CHARS)))
-                    // An object cut short is no object: a huge one is kept as `{}`, unmatchable.
-                    .bind(if json.len() <= ALARM_JSON_BYTES { json } else { "{}" });
-            }
-            query.execute(&mut **tx).await?;
         }
         Ok(())
     }

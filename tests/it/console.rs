@@ -181,6 +181,6 @@ async fn an_operator_signs_in_silences_watches_the_history_and_expires_the_silen
 
     let errors = errors(&browser).await;
     assert!(errors.is_empty(), "the console logged errors: {errors:#?}");
-    drop(browser);
+    browser.close().await;
     app.shutdown().await.unwrap();
 }

@@ -4,6 +4,7 @@
 //! error (CSP violations and failed loads included).
 
 use serde_json::{json, Value};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -20,8 +21,12 @@ impl Browser {
     /// Starts ChromeDriver and a headless Chromium at `width`×`height`.
     pub async fn start(width: u32, height: u32) -> Browser {
         let port = super::free_port();
-        let driver = super::spawn_tied_to_process(Command::new("chromedriver").arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()))
-            .expect("chromedriver runs (scripts/ensure-chromium.sh installs it)");
+        // Its own process group, which the browser it starts joins: dropping the Browser kills
+        // both, whatever state the session is in.
+        let driver = super::spawn_tied_to_process(
+            Command::new("chromedriver").arg(format!("--port={port}")).process_group(0).stdout(Stdio::null()).stderr(Stdio::null()),
+        )
+        .expect("chromedriver runs (scripts/ensure-chromium.sh installs it)");
         super::wait_for_port(port, Duration::from_secs(20));
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
@@ -120,9 +125,17 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Ends the session, which closes the browser.
+    pub async fn close(self) {
+        let _ = self.http.delete(&self.base).send().await;
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // SAFETY: a signal to the process group this Browser started.
+        unsafe { libc::kill(-(self.driver.id() as i32), libc::SIGKILL) };
         let _ = self.driver.wait();
     }
 }
