@@ -452,9 +452,15 @@ async fn run(receiver: &tokio::runtime::Handle) {
         finished.2.as_secs_f64()
     );
     println!("  counted when finished: {counts}");
+    let batches = metric_sum(&metrics, "tocsin_history_write_duration_seconds_count");
+    let batch_ms = metric_sum(&metrics, "tocsin_history_write_duration_seconds_sum") * 1000.0 / batches.max(1.0);
     match history_caught_up {
-        Some(at) => println!("  history: {history_at_finish} rows written when the notifications finished, all {alarms} by {:.2} s", at.as_secs_f64()),
-        None => println!("  history: off ({history_at_finish} rows written)"),
+        Some(at) => println!(
+            "  history: {history_at_finish} rows written when the notifications finished, all {alarms} by {:.2} s ({batches} batches in all, {batch_ms:.1} ms each)",
+            at.as_secs_f64()
+        ),
+        None if batches > 0.0 => println!("  history: only {history_at_finish} rows written when the notifications finished, not all {alarms} by the deadline ({batches} batches, {batch_ms:.1} ms each)"),
+        None => println!("  history: off"),
     }
     println!(
         "  CPU per notification: {:.1} µs in Tocsin, {:.1} µs in the benchmark (receiver and readers), {:.1} µs in the broker",

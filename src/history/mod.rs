@@ -135,19 +135,32 @@ pub fn entries_of(feed: Feed, record: &Record, max_bytes: usize) -> Result<Vec<E
         let event: Event = serde_json::from_slice(bytes).map_err(|e| Rejected::new(format!("not a history event: {e}")))?;
         return event.entries(&source);
     }
+    let bytes = record.payload.as_deref().unwrap_or_default();
+    if bytes.len() <= max_bytes {
+        if let Some(entry) = view::entry(feed, source.clone(), time_ms, bytes, record) {
+            return Ok(vec![entry]);
+        }
+    }
+    // Anything the borrowed view does not take is decoded as the retry engine decodes it, which
+    // says what is wrong with a record that is not a notification.
     let notification = stored::decode(record.payload.as_deref(), max_bytes)?;
-    let (outcome, attempt, reason) = match feed {
+    let (outcome, attempt, reason) = feed_outcome(feed, notification.retry_count, record);
+    Ok(vec![notification_entry(source, time_ms, outcome, attempt, reason, &notification)])
+}
+
+/// What a record of `feed` says happened, and at which attempt.
+fn feed_outcome(feed: Feed, retry_count: u32, record: &Record) -> (Outcome, u32, Option<String>) {
+    match feed {
         Feed::Sent => {
-            let attempt = record.header(ATTEMPT_HEADER).and_then(|a| a.parse().ok()).unwrap_or(notification.retry_count + 1);
+            let attempt = record.header(ATTEMPT_HEADER).and_then(|a| a.parse().ok()).unwrap_or(retry_count.saturating_add(1));
             (Outcome::Sent, attempt, None)
         }
         // A failed attempt is published with the count of retries before it (0 for the first
         // send), so attempt = count + 1; a success after retries names its attempt in a header.
-        Feed::Retry => (Outcome::Failed, notification.retry_count + 1, record.header(ERROR_HEADER).map(str::to_owned)),
-        Feed::GivenUp => (Outcome::GivenUp, notification.retry_count + 1, record.header(ERROR_HEADER).map(str::to_owned)),
-        Feed::Events => unreachable!("handled above"),
-    };
-    Ok(vec![notification_entry(source, time_ms, outcome, attempt, reason, &notification)])
+        Feed::Retry => (Outcome::Failed, retry_count.saturating_add(1), record.header(ERROR_HEADER).map(str::to_owned)),
+        Feed::GivenUp => (Outcome::GivenUp, retry_count.saturating_add(1), record.header(ERROR_HEADER).map(str::to_owned)),
+        Feed::Events => unreachable!("events are decoded as events"),
+    }
 }
 
 fn notification_entry(source: String, time_ms: i64, outcome: Outcome, attempt: u32, reason: Option<String>, n: &Notification) -> Entry {
@@ -351,6 +364,8 @@ impl Recorder {
         self.publisher.raw(topic, key.as_bytes(), &payload, Default::default(), cancel).await
     }
 }
+
+mod view;
 
 #[cfg(test)]
 mod tests;

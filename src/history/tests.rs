@@ -140,3 +140,24 @@ fn outcomes_read_back_as_written() {
     }
     assert_eq!(Outcome::parse("delivered"), None);
 }
+
+#[test]
+fn the_borrowed_view_reads_what_the_full_decoder_reads() {
+    let mut n = monasca_test_notification("webhook", "https://user:secret@hooks.example.com/x?token=abc");
+    n.retry_count = 2;
+    let payload = notification_json(&n);
+    let rec = record("s", 5, &payload, &[(ERROR_HEADER, "HTTP 502")]);
+    for feed in [Feed::Sent, Feed::Retry, Feed::GivenUp] {
+        let fast = view::entry(feed, "s/2/5".into(), 7, payload.as_bytes(), &rec).expect("the view takes a notification Tocsin wrote");
+        let full = crate::engines::stored::decode(Some(payload.as_bytes()), 1 << 20).unwrap();
+        let (outcome, attempt, reason) = feed_outcome(feed, full.retry_count, &rec);
+        let slow = notification_entry("s/2/5".into(), 7, outcome, attempt, reason, &full);
+        let parsed = |e: &Entry| e.alarm_json.as_deref().map(|j| serde_json::from_str::<serde_json::Value>(j).unwrap());
+        assert_eq!(parsed(&fast), parsed(&slow));
+        assert_eq!(Entry { alarm_json: None, ..fast }, Entry { alarm_json: None, ..slow });
+    }
+    // What the view does not take, the full decoder judges.
+    let duplicated = payload.replacen("{\"id\": \"1\", ", "{\"id\": \"1\", \"id\": \"2\", ", 1);
+    assert!(view::entry(Feed::Sent, "s".into(), 7, duplicated.as_bytes(), &rec).is_none());
+    assert_eq!(entries_of(Feed::Sent, &record("s", 6, &duplicated, &[]), 1 << 20).unwrap()[0].method.as_ref().unwrap().id, "2");
+}

@@ -180,6 +180,9 @@ fn errors_name_file_line_and_key() {
         ("[api]\ntokens = 0123456789abcdef\n", ":2: [api] tokens: entry 1 is not token:tenant"),
         ("[network]\nallow = not/a/network\n", ":2: [network] allow: \"not/a/network\" is neither a network"),
         ("[keystone]\nwebhook_hosts = ftp://x.example\n", ":2: [keystone] webhook_hosts: \"ftp://x.example\": only http and https URLs name a destination"),
+        ("[history]\nretention = 30s\n", ":2: [history] retention: must be at least 1m"),
+        ("[history]\nretention = a week\n", ":2: [history] retention: expected a duration like 30, 2.5s, 500ms, 5m, 1h or 7d"),
+        ("[ui]\nenabled = true\n", ":2: [ui] enabled: the console is a client of the API: set [api] enabled = true as well"),
     ];
     for (text, expected) in cases {
         let (_dir, path) = write("bad.conf", text);
@@ -541,4 +544,17 @@ fn no_configured_secret_appears_in_any_debug_output() {
         }
     }
     assert!(rendered[0].contains("****"), "the secrets are there, masked");
+}
+
+#[test]
+fn the_history_keeps_a_week_and_the_console_follows_the_api() {
+    let (_dir, path) = write("defaults.conf", "[kafka]\ngroup = g\n");
+    let config = Config::load(&path).unwrap();
+    assert!(config.history.enabled);
+    assert_eq!((config.history.retention, config.history.group.as_str(), config.history.topic.as_str()), (Duration::from_secs(7 * 86400), "g-history", "tocsin-history"));
+    assert!(!config.ui.enabled, "no API, no console");
+    let (_dir, path) = write("api.conf", "[api]\nenabled = true\ntokens = 0123456789abcdef:t\n\n[history]\nretention = 2d\n");
+    let config = Config::load(&path).unwrap();
+    assert!(config.ui.enabled, "the console comes with the API");
+    assert_eq!(config.history.retention, Duration::from_secs(2 * 86400));
 }
