@@ -8,7 +8,7 @@ use crate::engines::manager::sources::{self, Follow};
 use crate::engines::manager::{ManagerEngine, ManagerHandler};
 use crate::engines::notification::NotificationEngine;
 use crate::engines::periodic::PeriodicEngine;
-use crate::engines::history::{HistoryEngine, Writer};
+use crate::engines::history::{Background, HistoryEngine, Writer};
 use crate::engines::retry::RetryEngine;
 use crate::history::store::HistoryStore;
 use crate::history::Feed;
@@ -40,8 +40,19 @@ pub async fn members(config: &Config, parts: &Parts) -> anyhow::Result<Vec<Membe
             members.push(periodic(config, parts, *period as i64, topic)?);
         }
     }
-    if config.history.enabled {
-        members.extend(history(config, parts).await?);
+    Ok(members)
+}
+
+/// The history engine's members, created on the background runtime (their threads inherit its
+/// priority) and joined there ([`Member::join`]).
+pub async fn history_members(config: &Config, parts: &Parts, background: &Background) -> anyhow::Result<Vec<Member>> {
+    if !config.history.enabled {
+        return Ok(Vec::new());
+    }
+    let (config, parts, runtime) = (config.clone(), parts.clone(), background.handle());
+    let mut members = runtime.spawn(async move { history(&config, &parts).await }).await.context("creating the history engine")??;
+    for member in &mut members {
+        member.runtime = Some(runtime.clone());
     }
     Ok(members)
 }
@@ -91,7 +102,8 @@ fn periodic(config: &Config, parts: &Parts, period: i64, topic: &str) -> anyhow:
 /// One consumer per topic that tells what became of notifications, sharing one batched writer.
 async fn history(config: &Config, parts: &Parts) -> anyhow::Result<Vec<Member>> {
     let h = &config.history;
-    let store = HistoryStore::new(parts.db.clone());
+    // A pool of its own, whose connections (SQLite's threads) are made on this runtime.
+    let store = HistoryStore::new(crate::db::Database::connect_lazy(&config.database.url).context("the history's config database")?);
     if let Err(e) = store.init_schema().await {
         tracing::warn!(error = %e, "cannot create the notification history tables yet; writes retry until they exist");
     }
@@ -143,6 +155,8 @@ pub struct Member {
     /// Creates and joins a fresh member, for restarts after a failure.
     restart: Box<dyn FnMut(CancellationToken) -> Result<ConsumerGroup, kafka::Error> + Send>,
     metrics: Metrics,
+    /// Where it runs when not on the caller's runtime (the history engine's [`Background`]).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Member {
@@ -156,12 +170,24 @@ impl Member {
             let metrics = metrics.clone();
             Box::new(move |stop| ConsumerGroup::start(consumer.clone(), handler.clone(), dead_letters.clone(), metrics.clone(), stop))
         };
-        Ok(Member { name, topic, group, first, restart, metrics })
+        Ok(Member { name, topic, group, first, restart, metrics, runtime: None })
     }
 
-    /// Joins the group and keeps the member running under [`supervise`].
-    pub fn join(self, stop: &CancellationToken) -> anyhow::Result<JoinHandle<()>> {
-        let Member { name, topic, group, first, mut restart, metrics } = self;
+    /// Joins the group and keeps the member running under [`supervise`], on its own runtime if
+    /// it has one: joined from one of that runtime's threads, its poll thread inherits their
+    /// priority.
+    pub fn join(mut self, stop: &CancellationToken) -> anyhow::Result<JoinHandle<()>> {
+        let Some(runtime) = self.runtime.take() else { return self.join_here(stop) };
+        let (joined, result) = std::sync::mpsc::channel();
+        let stop = stop.clone();
+        runtime.spawn(async move {
+            let _ = joined.send(self.join_here(&stop));
+        });
+        result.recv().map_err(|_| anyhow::anyhow!("the history engine's runtime stopped"))?
+    }
+
+    fn join_here(self, stop: &CancellationToken) -> anyhow::Result<JoinHandle<()>> {
+        let Member { name, topic, group, first, mut restart, metrics, .. } = self;
         let first = first.join(stop.clone()).with_context(|| format!("kafka consumer of the {name} engine (topic {topic})"))?;
         tracing::info!(engine = name, %topic, %group, "engine started");
         let mut first = Some(first);

@@ -55,6 +55,8 @@ pub struct App {
     statsd: JoinHandle<()>,
     /// Stops the HTTP server last, so health stays observable during the drain.
     http_stop: CancellationToken,
+    /// The history engine's low-priority runtime, stopped after the engines.
+    background: crate::engines::history::Background,
     /// An `App` dropped without [`App::shutdown`] (a panicking caller) still stops its engines:
     /// their poll threads would otherwise run on and hold up the runtime's own shutdown.
     _stop_when_dropped: [tokio_util::sync::DropGuard; 2],
@@ -97,7 +99,9 @@ impl App {
             parts.rules.start(rule_store.clone(), config.manager.rules_poll_interval, parts.metrics.clone(), stop.clone()).await;
         }
         // Every member is created (its properties checked) before the first one joins a group.
-        let members = engines::members(&config, &parts).await?;
+        let mut members = engines::members(&config, &parts).await?;
+        let background = crate::engines::history::Background::start().context("the history engine's runtime")?;
+        members.extend(engines::history_members(&config, &parts, &background).await?);
 
         // From here on nothing fails but joining itself; if that does, the members that joined
         // leave again before the error is returned.
@@ -158,7 +162,7 @@ impl App {
         stop_unless_started.disarm();
         let _stop_when_dropped = [stop.clone().drop_guard(), http_stop.clone().drop_guard()];
         let Parts { metrics, fatal, db, .. } = parts;
-        Ok(App { http_addr, metrics, stop, fatal, engines, producer, db, http, statsd, http_stop, _stop_when_dropped })
+        Ok(App { http_addr, metrics, stop, fatal, engines, producer, db, http, statsd, http_stop, background, _stop_when_dropped })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -177,6 +181,7 @@ impl App {
         for engine in self.engines {
             let _ = engine.await;
         }
+        drop(self.background);
         let producer = self.producer.clone();
         tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10)))
             .await?

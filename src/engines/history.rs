@@ -22,6 +22,50 @@ use tokio_util::sync::CancellationToken;
 /// How often old rows are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
+/// Where the history engine runs: a runtime of its own whose threads run at the lowest CPU
+/// priority (nice 19), as do the threads they start (librdkafka's for the history consumers,
+/// the poll threads, SQLite's connection threads). The history then takes only CPU the
+/// notification path leaves: during a burst it falls behind, and catches up once the burst is
+/// over (measured in BENCHMARKS.md, history).
+pub struct Background {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Background {
+    pub fn start() -> std::io::Result<Background> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tocsin-history")
+            .on_thread_start(lowest_priority)
+            .enable_all()
+            .build()?;
+        Ok(Background { runtime: Some(runtime) })
+    }
+
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.as_ref().expect("present until dropped").handle().clone()
+    }
+}
+
+impl Drop for Background {
+    /// Its tasks are the writer's and the retention's, whose work is idempotent; the consumers
+    /// were drained before.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Linux keeps a nice value per thread, and a thread starts with its creator's.
+fn lowest_priority() {
+    // SAFETY: setpriority has no memory effects; who = 0 names the calling thread.
+    let changed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+    if changed != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the history engine's CPU priority; it runs at the normal one");
+    }
+}
+
 /// Gathers rows into batched transactions; shared by every history consumer of the process.
 pub struct Writer {
     queue: mpsc::Sender<(Vec<Entry>, oneshot::Sender<()>)>,
