@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::{parse_ini, parse_toml, MAX_DURATION};
-use crate::kafka::ConsumingEngine;
+use crate::kafka::{ConsumerProperties, ConsumingEngine};
 use std::io::Write;
 
 /// A monasca-notification.conf as deployments write it (devstack's, trimmed), with options
@@ -132,7 +132,11 @@ fn an_engine_consumer_section_overrides_the_shared_one_for_that_engine_only() {
     assert_eq!(wait(ConsumingEngine::Retry).as_deref(), Some("1000"));
     assert_eq!(wait(ConsumingEngine::Manager).as_deref(), Some("100"));
     assert_eq!(wait(ConsumingEngine::Periodic).as_deref(), Some("100"));
+    assert_eq!(wait(ConsumingEngine::History).as_deref(), Some("100"), "a shared setting wins over the history's default");
     assert!(config.kafka.consumer_properties.of(ConsumingEngine::Notification).contains(&("session.timeout.ms".into(), "6000".into())));
+    let defaults = ConsumerProperties::default();
+    assert!(defaults.of(ConsumingEngine::History).contains(&("fetch.wait.max.ms".into(), "500".into())), "the history's consumers poll an idle broker least");
+    assert!(defaults.of(ConsumingEngine::Notification).is_empty());
     assert!(config.notices.iter().all(|n| !n.contains("kafka_consumer")), "no option is reported unused: {:?}", config.notices);
 }
 
