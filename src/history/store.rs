@@ -132,7 +132,7 @@ impl HistoryStore {
             for e in chunk {
                 let method = e.method.as_ref();
                 query = query
-                    .bind(stable_hash_hex(&e.source))
+                    .bind(row_id(e))
                     .bind(cut(&e.tenant_id, ID_CHARS))
                     .bind(e.time_ms)
                     .bind(e.outcome.as_str())
@@ -332,6 +332,15 @@ impl HistoryStore {
     }
 }
 
+/// A row's key: its time, zero-padded, then a hash of where it was read. Unique and stable for a
+/// record read twice (its time is the record's), and increasing with time, so InnoDB, which
+/// stores a table in key order, appends rows instead of splitting pages all over the table.
+fn row_id(e: &Entry) -> String {
+    let mut id = format!("{:013}", e.time_ms.clamp(0, 9_999_999_999_999));
+    id.push_str(&stable_hash_hex(&e.source)[..19]);
+    id
+}
+
 /// Whether a transition (timestamp, outcome) replaces the one stored for its alarm.
 fn replaces(new: (i64, Outcome), old: (i64, Outcome)) -> bool {
     new.0 > old.0 || (new.0 == old.0 && (new.1.is_muting() || !old.1.is_muting()))
@@ -378,6 +387,32 @@ fn stored_entry(row: &AnyRow) -> Result<StoredEntry, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_ids_follow_time_and_differ_by_source() {
+        let entry = |source: &str, time_ms| Entry {
+            source: source.into(),
+            tenant_id: "t".into(),
+            time_ms,
+            outcome: Outcome::Sent,
+            alarm_id: "a".into(),
+            alarm_name: "n".into(),
+            alarm_definition_id: "d".into(),
+            state: "ALARM".into(),
+            alarm_timestamp_ms: 0,
+            method: None,
+            attempt: None,
+            reason: None,
+            rule_id: None,
+            source_alarm_id: None,
+            notice: None,
+            alarm_json: None,
+        };
+        let (early, late) = (row_id(&entry("s/0/1", 1_700_000_000_000)), row_id(&entry("s/0/2", 1_700_000_000_001)));
+        assert!(early < late && early.len() == 32 && late.len() == 32, "{early} {late}");
+        assert_eq!(row_id(&entry("s/0/1", 5)), row_id(&entry("s/0/1", 5)));
+        assert_ne!(row_id(&entry("s/0/1", 5)), row_id(&entry("s/0/3", 5)));
+    }
 
     #[test]
     fn text_is_cut_on_a_character_boundary() {
