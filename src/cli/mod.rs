@@ -83,16 +83,7 @@ pub enum Command {
     },
     /// Send a sample notification through one notification method of the config database and
     /// print what the remote end answered (to check a new method).
-    SendTest {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// The notification method's id.
-        #[arg(long)]
-        method: String,
-        /// The state the sample alarm transitions to: UNDETERMINED, OK or ALARM.
-        #[arg(long, default_value = "ALARM")]
-        state: String,
-    },
+    SendTest(MethodArgs),
     /// Alarm-manager rules (group, inhibit, silence) of a running Tocsin's API.
     Rules {
         #[command(flatten)]
@@ -137,19 +128,26 @@ pub enum Command {
     },
 }
 
+/// One method of the config database and the state of the sample transition sent through it.
+#[derive(clap::Args, Debug)]
+pub struct MethodArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The notification method's id.
+    #[arg(long)]
+    method: String,
+    /// The state the sample alarm transitions to: UNDETERMINED, OK or ALARM.
+    #[arg(long, default_value = "ALARM")]
+    state: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum TemplateCommand {
     /// Render one method's payload (email message, webhook/Slack/PagerDuty JSON, HipChat form,
     /// Jira issue) for a sample transition or one from a file, with the configured templates.
     Render {
         #[command(flatten)]
-        config: ConfigArg,
-        /// The notification method's id (read from the config database).
-        #[arg(long)]
-        method: String,
-        /// The state of the sample transition: UNDETERMINED, OK or ALARM.
-        #[arg(long, default_value = "ALARM")]
-        state: String,
+        method: MethodArgs,
         /// A JSON file holding an alarm-transitioned message (or its inner object) to render
         /// instead of the sample.
         #[arg(long, value_name = "FILE")]
@@ -226,7 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("published to {}: {message}", config.kafka.alarm_topic);
             Ok(())
         }
-        Command::SendTest { config, method, state } => {
+        Command::SendTest(MethodArgs { config, method, state }) => {
             let config = load(&config)?;
             send_test(&config, &method, &state).await
         }
@@ -235,7 +233,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Methods { api, command } => admin::methods(&api, command).await,
         Command::History { api, args } => admin::history(&api, args).await,
         Command::Groups { api, json } => admin::groups(&api, json).await,
-        Command::Template { command: TemplateCommand::Render { config, method, state, transition } } => {
+        Command::Template { command: TemplateCommand::Render { method: MethodArgs { config, method, state }, transition } } => {
             let config = load(&config)?;
             render_template(&config, &method, &state, transition.as_deref()).await
         }
