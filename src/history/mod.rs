@@ -291,6 +291,11 @@ impl Recorder {
         Recorder { topic, publisher }
     }
 
+    /// Whether events are recorded (`[history] enabled`).
+    pub fn is_enabled(&self) -> bool {
+        self.topic.is_some()
+    }
+
     /// A transition that was not sent (`reason`: actions disabled, older than the TTL).
     pub async fn skipped(&self, alarm: &AlarmTransition, reason: &str, cancel: &CancellationToken) -> Result<(), Cancelled> {
         self.transition(Outcome::Skipped, alarm, Some(reason.to_owned()), None, None, cancel).await

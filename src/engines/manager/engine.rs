@@ -271,9 +271,11 @@ impl ManagerEngine {
                     let counter = if label == "silenced" { &self.summary.silenced } else { &self.summary.inhibited };
                     counter.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(alarm_id = %alarm.alarm_id, state = %alarm.new_state, rule_id, reason = label, "transition {label}; its actions are not sent");
-                    let (history, abort) = (self.parts.history.clone(), part.abort.clone());
-                    let publish = tokio::spawn(async move { history.suppressed(&alarm, &by, &abort).await });
-                    part.history_publishes.lock().expect("lock poisoned").push(publish);
+                    if self.parts.history.is_enabled() {
+                        let (history, abort) = (self.parts.history.clone(), part.abort.clone());
+                        let publish = tokio::spawn(async move { history.suppressed(&alarm, &by, &abort).await });
+                        part.history_publishes.lock().expect("lock poisoned").push(publish);
+                    }
                 }
                 Effect::Group(notice) => notices.push(notice),
             }
