@@ -159,9 +159,8 @@ impl HistoryStore {
     }
 
     /// Keeps, per alarm, its newest transition: a later transition replaces the row; of the
-    /// entries of one transition, the one that says it was muted wins. Rows are found by the
-    /// primary key (`tenant_id = ? AND alarm_id IN (…)`), so a batch costs the same however
-    /// many alarms are known.
+    /// entries of one transition, the one that says it was muted wins. One upsert per chunk,
+    /// which the database decides row by row (`replaces`, written in SQL).
     async fn write_known_alarms(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, entries: &[Entry]) -> Result<(), Error> {
         let mut newest: HashMap<(&str, &str), &Entry> = HashMap::new();
         for e in entries.iter().filter(|e| e.alarm_json.is_some()) {
@@ -170,64 +169,32 @@ impl HistoryStore {
                 *slot = e;
             }
         }
-        let mut by_tenant: HashMap<&str, Vec<(&str, &Entry)>> = HashMap::new();
-        for ((tenant, alarm), e) in newest {
-            by_tenant.entry(tenant).or_default().push((alarm, e));
-        }
-        for (tenant, alarms) in by_tenant {
-            for chunk in alarms.chunks(ROWS_PER_STATEMENT) {
-                let marks = vec!["?"; chunk.len()].join(", ");
-                let sql = self.db.sql(&format!("SELECT alarm_id, alarm_timestamp_ms, outcome FROM notification_history_alarm WHERE tenant_id = ? AND alarm_id IN ({marks})"));
-                let mut query = sqlx::query(&sql).bind(tenant);
-                for (alarm, _) in chunk {
-                    query = query.bind(*alarm);
-                }
-                let mut stored: HashMap<String, (i64, Outcome)> = HashMap::new();
-                for row in query.fetch_all(&mut **tx).await? {
-                    let outcome: String = row.try_get(2)?;
-                    stored.insert(row.try_get(0)?, (row.try_get(1)?, Outcome::parse(&outcome).unwrap_or(Outcome::Sent)));
-                }
-                let winners: Vec<&(&str, &Entry)> = chunk
-                    .iter()
-                    .filter(|(alarm, e)| stored.get(*alarm).is_none_or(|(timestamp, outcome)| replaces((e.alarm_timestamp_ms, e.outcome), (*timestamp, *outcome))))
-                    .collect();
-                if winners.is_empty() {
-                    continue;
-                }
-                let replaced: Vec<&&(&str, &Entry)> = winners.iter().filter(|(alarm, _)| stored.contains_key(*alarm)).collect();
-                if !replaced.is_empty() {
-                    let marks = vec!["?"; replaced.len()].join(", ");
-                    let sql = self.db.sql(&format!("DELETE FROM notification_history_alarm WHERE tenant_id = ? AND alarm_id IN ({marks})"));
-                    let mut query = sqlx::query(&sql).bind(tenant);
-                    for (alarm, _) in &replaced {
-                        query = query.bind(*alarm);
-                    }
-                    query.execute(&mut **tx).await?;
-                }
-                let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; winners.len()].join(", ");
-                let sql = self.db.sql(&format!(
-                    "INSERT INTO notification_history_alarm (tenant_id, alarm_id, alarm_name, alarm_definition_id, state, alarm_timestamp_ms, \
-                     last_seen_ms, outcome, rule_id, source_alarm_id, alarm_json) VALUES {rows}"
-                ));
-                let mut query = sqlx::query(&sql);
-                for (alarm, e) in &winners {
-                    let json = e.alarm_json.as_deref().unwrap_or("{}");
-                    query = query
-                        .bind(tenant)
-                        .bind(*alarm)
-                        .bind(cut(&e.alarm_name, TEXT_CHARS))
-                        .bind(cut(&e.alarm_definition_id, ID_CHARS))
-                        .bind(cut(&e.state, 32))
-                        .bind(e.alarm_timestamp_ms)
-                        .bind(e.time_ms)
-                        .bind(e.outcome.as_str())
-                        .bind(e.rule_id.as_deref().map(|r| cut(r, ID_CHARS)))
-                        .bind(e.source_alarm_id.as_deref().map(|r| cut(r, ID_CHARS)))
-                        // An object cut short is no object: a huge one is kept as `{}`, unmatchable.
-                        .bind(if json.len() <= ALARM_JSON_BYTES { json } else { "{}" });
-                }
-                query.execute(&mut **tx).await?;
+        let rows: Vec<((&str, &str), &Entry)> = newest.into_iter().collect();
+        let upsert = known_alarm_upsert(self.db.dialect());
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = self.db.sql(&format!(
+                "INSERT INTO notification_history_alarm (tenant_id, alarm_id, alarm_name, alarm_definition_id, state, alarm_timestamp_ms, \
+                 last_seen_ms, outcome, rule_id, source_alarm_id, alarm_json) VALUES {values} {upsert}"
+            ));
+            let mut query = sqlx::query(&sql);
+            for ((tenant, alarm), e) in chunk {
+                let json = e.alarm_json.as_deref().unwrap_or("{}");
+                query = query
+                    .bind(*tenant)
+                    .bind(*alarm)
+                    .bind(cut(&e.alarm_name, TEXT_CHARS))
+                    .bind(cut(&e.alarm_definition_id, ID_CHARS))
+                    .bind(cut(&e.state, 32))
+                    .bind(e.alarm_timestamp_ms)
+                    .bind(e.time_ms)
+                    .bind(e.outcome.as_str())
+                    .bind(e.rule_id.as_deref().map(|r| cut(r, ID_CHARS)))
+                    .bind(e.source_alarm_id.as_deref().map(|r| cut(r, ID_CHARS)))
+                    // An object cut short is no object: a huge one is kept as `{}`, unmatchable.
+                    .bind(if json.len() <= ALARM_JSON_BYTES { json } else { "{}" });
             }
+            query.execute(&mut **tx).await?;
         }
         Ok(())
     }
@@ -339,6 +306,35 @@ fn row_id(e: &Entry) -> String {
     let mut id = format!("{:013}", e.time_ms.clamp(0, 9_999_999_999_999));
     id.push_str(&stable_hash_hex(&e.source)[..19]);
     id
+}
+
+/// The conflict clause that keeps a known alarm's newest transition, [`replaces`] in SQL. MySQL
+/// assigns left to right, each assignment seeing the ones before, so the columns the condition
+/// reads are assigned last, the outcome before the timestamp (the condition holds on through
+/// the outcome's change, not through the timestamp's).
+fn known_alarm_upsert(dialect: Dialect) -> String {
+    const COPIED: [&str; 7] = ["alarm_name", "alarm_definition_id", "state", "last_seen_ms", "rule_id", "source_alarm_id", "alarm_json"];
+    const DECIDING: [&str; 2] = ["outcome", "alarm_timestamp_ms"];
+    const MUTING: &str = "('silenced', 'inhibited')";
+    match dialect {
+        Dialect::MySql => {
+            let newer = format!(
+                "(VALUES(alarm_timestamp_ms) > alarm_timestamp_ms OR (VALUES(alarm_timestamp_ms) = alarm_timestamp_ms \
+                 AND (VALUES(outcome) IN {MUTING} OR outcome NOT IN {MUTING})))"
+            );
+            let assignments: Vec<String> = COPIED.iter().chain(&DECIDING).map(|c| format!("{c} = IF({newer}, VALUES({c}), {c})")).collect();
+            format!("ON DUPLICATE KEY UPDATE {}", assignments.join(", "))
+        }
+        Dialect::Postgres | Dialect::Sqlite => {
+            let assignments: Vec<String> = COPIED.iter().chain(&DECIDING).map(|c| format!("{c} = excluded.{c}")).collect();
+            format!(
+                "ON CONFLICT (tenant_id, alarm_id) DO UPDATE SET {} WHERE excluded.alarm_timestamp_ms > notification_history_alarm.alarm_timestamp_ms \
+                 OR (excluded.alarm_timestamp_ms = notification_history_alarm.alarm_timestamp_ms \
+                 AND (excluded.outcome IN {MUTING} OR notification_history_alarm.outcome NOT IN {MUTING}))",
+                assignments.join(", ")
+            )
+        }
+    }
 }
 
 /// Whether a transition (timestamp, outcome) replaces the one stored for its alarm.
