@@ -54,6 +54,11 @@ impl<'a> SampleAlarm<'a> {
         SampleAlarm { definition, state, alarm_id, name, tenant, hostname: "sample-host", severity: "HIGH" }
     }
 
+    /// The transition the message decodes to.
+    pub fn transition(&self) -> Result<AlarmTransition, Rejected> {
+        decode(Some(self.message().to_string().as_bytes()), usize::MAX)
+    }
+
     /// The message, stamped now.
     pub fn message(&self) -> Value {
         let timestamp = crate::clock::unix_secs() * 1000.0;

@@ -16,7 +16,7 @@ use super::ApiState;
 use crate::engines::manager::state::group_notification_name;
 use crate::history::store::KnownAlarm;
 use crate::model::{AlarmState, AlarmTransition};
-use crate::rules::matching::{excluded, group_values, has_action_pairs, selector_matches, selector_matches_action, silence_active};
+use crate::rules::matching::{excluded, group_values, has_action_pairs, selector_matches, selector_matches_action, silence_active, silence_end_ms};
 use crate::rules::{InhibitRule, SilenceRule};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -149,10 +149,6 @@ fn transition_from(value: &Value) -> ApiResult<AlarmTransition> {
         return Err(ApiError::unprocessable(format!("transition is larger than {TRANSITION_BYTES} bytes.")));
     }
     crate::ingest::decode_object(&text).map_err(|e| ApiError::unprocessable(format!("transition: {}", e.reason)))
-}
-
-fn silence_end_ms(rule: &SilenceRule) -> i64 {
-    rule.start_time.timestamp_millis().saturating_add(rule.duration.as_millis().min(i64::MAX as u128) as i64)
 }
 
 /// A known alarm in ALARM that is a source of `rule` for `target`, if there is one.

@@ -109,6 +109,10 @@ async fn list(State(state): State<ApiState>, Tenant(tenant): Tenant, headers: He
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ApiError::unprocessable(format!("limit must be between 1 and {MAX_LIMIT}.")));
     }
+    // The databases take a signed 64-bit offset.
+    if offset > i64::MAX as u64 {
+        return Err(ApiError::unprocessable(format!("offset must be at most {}.", i64::MAX)));
+    }
     let rows = state.history.list(&tenant, &filter, offset, limit).await?;
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let href = |offset: u64| {
@@ -238,7 +242,7 @@ async fn groups(State(state): State<ApiState>, Tenant(tenant): Tenant, query: Re
     let rules = state.rules.current();
     let rule_name = |id: &str| rules.group(id).map(|r| r.meta.name.clone()).unwrap_or_else(|| id.to_owned());
     let mut keys = state.manager_state.tenant_groups(&tenant).await?;
-    keys.sort_by(|a, b| (rule_name(&a.key.rule_id), &a.key.values, a.key.state.as_str()).cmp(&(rule_name(&b.key.rule_id), &b.key.values, b.key.state.as_str())));
+    keys.sort_by_cached_key(|g| (rule_name(&g.key.rule_id), g.key.values.clone(), g.key.state.as_str()));
     let total = keys.len();
     let page: Vec<_> = keys.iter().skip(offset).take(limit).collect();
     let bodies = state.manager_state.group_bodies(&page).await?;

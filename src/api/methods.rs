@@ -190,8 +190,9 @@ async fn send_test(State(state): State<ApiState>, Tenant(tenant): Tenant, Path(i
     let stored = fetch(&state, &tenant, &id).await?;
     let kind = stored.kind.to_ascii_lowercase();
     let plugin = state.plugins.get(&kind).ok_or_else(|| ApiError::unprocessable(format!("Notification type {} is not enabled on this server.", stored.kind)))?;
-    let message = crate::ingest::SampleAlarm::new("tocsin-send-test", "ALARM", "tocsin-send-test", "tocsin send-test", &tenant).message();
-    let alarm = crate::ingest::decode(Some(message.to_string().as_bytes()), usize::MAX).map_err(|r| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, r.reason))?;
+    let alarm = crate::ingest::SampleAlarm::new("tocsin-send-test", "ALARM", "tocsin-send-test", "tocsin send-test", &tenant)
+        .transition()
+        .map_err(|r| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, r.reason))?;
     let method = crate::model::NotificationMethod { id: stored.id, kind, name: Some(stored.name), address: Some(stored.address), period: stored.period };
     let notification = crate::model::Notification::new(method, std::sync::Arc::new(alarm));
     let timeout = plugin.timeout();

@@ -343,8 +343,9 @@ async fn render_template(config: &Config, method_id: &str, state: &str, transiti
 async fn send_test(config: &Config, method_id: &str, state: &str) -> anyhow::Result<()> {
     let state = parse_state(state)?;
     let (method, plugin) = method_and_plugin(config, method_id).await?;
-    let message = crate::ingest::SampleAlarm::new("tocsin-send-test", state.as_str(), "tocsin-send-test", "tocsin send-test", "tocsin-send-test").message();
-    let alarm = crate::ingest::decode(Some(message.to_string().as_bytes()), usize::MAX).map_err(|r| anyhow::anyhow!("{r}"))?;
+    let alarm = crate::ingest::SampleAlarm::new("tocsin-send-test", state.as_str(), "tocsin-send-test", "tocsin send-test", "tocsin-send-test")
+        .transition()
+        .map_err(|r| anyhow::anyhow!("{r}"))?;
     let notification = Notification::new(method, Arc::new(alarm));
     println!("sending a sample {} notification through method {method_id:?} ({})", state.as_str(), notification.method.kind);
     let timeout = plugin.timeout();

@@ -152,9 +152,12 @@ pub fn value_sets(keys: &[Key], t: &AlarmTransition) -> Vec<Vec<String>> {
 
 /// `start_time <= at < start_time + duration`, `at` being the transition's own timestamp.
 pub fn silence_active(rule: &SilenceRule, at_ms: i64) -> bool {
-    let start = rule.start_time.timestamp_millis();
-    let end = start.saturating_add(rule.duration.as_millis().min(i64::MAX as u128) as i64);
-    start <= at_ms && at_ms < end
+    rule.start_time.timestamp_millis() <= at_ms && at_ms < silence_end_ms(rule)
+}
+
+/// When a silence's window ends (exclusive), in Unix milliseconds.
+pub fn silence_end_ms(rule: &SilenceRule) -> i64 {
+    rule.start_time.timestamp_millis().saturating_add(rule.duration.as_millis().min(i64::MAX as u128) as i64)
 }
 
 #[cfg(test)]

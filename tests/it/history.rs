@@ -287,11 +287,11 @@ async fn a_methods_test_send_reaches_its_address_and_says_what_came_back() {
     assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's method cannot be tested");
 }
 
+crate::on_every_database! {
 /// Transitions through the broker end as every kind of outcome, and the history engine records
 /// each where the API reads it: sent, failed then given up, skipped, silenced, and grouped.
-#[tokio::test(flavor = "multi_thread")]
-async fn every_outcome_of_real_transitions_reaches_the_history() {
-    let db = TestDb::new(DbKind::Sqlite).await;
+async fn every_outcome_of_real_transitions_reaches_the_history(kind: DbKind) {
+    let db = TestDb::new(kind).await;
     db.ensure_type("WEBHOOK").await;
     let receiver = Receiver::start().await;
     let failing_receiver = Receiver::start().await;
@@ -358,6 +358,7 @@ async fn every_outcome_of_real_transitions_reaches_the_history() {
     let (_, muted) = client.call(Some(&token), Method::GET, "/v2.0/muted", None).await;
     assert_eq!(muted["elements"][0]["alarm_id"], "quiet-1", "{muted}");
     app.shutdown().await.unwrap();
+}
 }
 
 /// `tocsin history`, `tocsin groups` and `tocsin rules test` answer from the API.

@@ -172,21 +172,37 @@ impl StateStore {
         Ok(groups)
     }
 
-    /// The bodies of some persisted groups; a group whose row is gone or unreadable is left out.
+    /// The bodies of some persisted groups, in their order, read [`BATCH`] rows per query; a
+    /// group whose row is gone or unreadable is left out.
     pub async fn group_bodies(&self, groups: &[&PersistedGroup]) -> Result<Vec<(GroupKey, Group)>, Error> {
-        let mut found = Vec::with_capacity(groups.len());
-        for group in groups {
-            let sql = self.db.sql("SELECT body FROM alarm_manager_state WHERE scope = ? AND entity_hash = ?");
-            let Some(row) = sqlx::query(&sql).bind(&group.scope).bind(&group.entity_hash).fetch_optional(self.db.pool()).await? else { continue };
-            #[derive(serde::Deserialize)]
-            struct GroupRow {
-                group: Group,
+        #[derive(serde::Deserialize)]
+        struct GroupRow {
+            group: Group,
+        }
+        let hash = match self.db.dialect() {
+            Dialect::Postgres => "entity_hash::text",
+            Dialect::MySql | Dialect::Sqlite => "entity_hash",
+        };
+        let mut bodies: std::collections::HashMap<(String, String), String> = std::collections::HashMap::with_capacity(groups.len());
+        for chunk in groups.chunks(BATCH) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = self.db.sql(&format!("SELECT scope, {hash}, body FROM alarm_manager_state WHERE entity_hash IN ({marks})"));
+            let mut query = sqlx::query(&sql);
+            for group in chunk {
+                query = query.bind(group.entity_hash.as_str());
             }
-            if let Ok(body) = serde_json::from_str::<GroupRow>(&db::text(&row, 0)?) {
-                found.push((group.key.clone(), body.group));
+            for row in query.fetch_all(self.db.pool()).await? {
+                bodies.insert((db::text(&row, 0)?, db::text(&row, 1)?), db::text(&row, 2)?);
             }
         }
-        Ok(found)
+        Ok(groups
+            .iter()
+            .filter_map(|g| {
+                let body = bodies.get(&(g.scope.clone(), g.entity_hash.clone()))?;
+                let row: GroupRow = serde_json::from_str(body).ok()?;
+                Some((g.key.clone(), row.group))
+            })
+            .collect())
     }
 }
 
