@@ -59,7 +59,8 @@ pub async fn history_members(config: &Config, parts: &Parts, background: &Backgr
 
 fn notification(config: &Config, parts: &Parts) -> anyhow::Result<Member> {
     let engine = NotificationEngine::new(&config.engine, &config.manager, &config.kafka.alarm_topic, parts);
-    let consumer = consumer(config, "notification", ConsumingEngine::Notification, &config.kafka.group, &config.kafka.alarm_topic, config.engine.max_in_flight_per_partition, &config.engine.dead_letter_topic);
+    let consumer = consumer(config, "notification", ConsumingEngine::Notification, &config.kafka.group, &config.kafka.alarm_topic, config.engine.max_in_flight_per_partition, &config.engine.dead_letter_topic)
+        .counted_in(&parts.backlog);
     Member::prepare(consumer, Arc::new(engine), parts)
 }
 
@@ -80,7 +81,7 @@ async fn manager(config: &Config, parts: &Parts) -> anyhow::Result<Member> {
         tracing::warn!(error = %e, "cannot create the alarm-manager state tables yet; loading a partition retries");
     }
     // One partition's records apply to its state in order: one in flight per partition.
-    let consumer = consumer(config, "alarm-manager", ConsumingEngine::Manager, &m.group, &m.filtered_topic, 1, &config.engine.dead_letter_topic);
+    let consumer = consumer(config, "alarm-manager", ConsumingEngine::Manager, &m.group, &m.filtered_topic, 1, &config.engine.dead_letter_topic).counted_in(&parts.backlog);
     Member::prepare(consumer, Arc::new(ManagerHandler(engine)), parts)
 }
 
@@ -107,7 +108,7 @@ async fn history(config: &Config, parts: &Parts) -> anyhow::Result<Vec<Member>> 
     if let Err(e) = store.init_schema().await {
         tracing::warn!(error = %e, "cannot create the notification history tables yet; writes retry until they exist");
     }
-    let writer = Writer::start(h, store, parts.metrics.clone(), parts.fatal.clone());
+    let writer = Writer::start(h, store, parts.backlog.clone(), parts.metrics.clone(), parts.fatal.clone());
     let feeds = [
         (Feed::Sent, &config.kafka.notification_topic),
         (Feed::Retry, &config.kafka.notification_retry_topic),
@@ -143,6 +144,7 @@ fn consumer(config: &Config, engine: &'static str, properties: ConsumingEngine, 
         commit_interval: config.engine.commit_interval,
         drain_timeout: config.service.shutdown_timeout,
         dead_letter_topic: dead_letter_topic.to_owned(),
+        backlog: None,
     }
 }
 

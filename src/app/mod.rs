@@ -225,6 +225,7 @@ fn shared_parts(config: &Config, guard: &Guard) -> anyhow::Result<(Parts, Regist
         publisher,
         rules: LiveRules::default(),
         max_message_bytes: config.engine.max_message_bytes,
+        backlog: Default::default(),
         db,
         metrics,
         fatal,

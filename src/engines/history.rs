@@ -4,14 +4,16 @@
 //!
 //! Each record becomes rows (`history::entries_of`); a [`Writer`] gathers the rows of many
 //! records into one transaction (`[history] batch_size`, `batch_wait`), and a record counts as
-//! handled, its offset committable, only once its rows are written. Rows older than
+//! handled, its offset committable, only once its rows are written. While the notification path
+//! is behind (its [`Backlog`]), a batch waits for it, up to `[history] defer_while_busy`, so
+//! that the database's share of the work comes after the burst. Rows older than
 //! `[history] retention` are deleted every ten minutes. It must not send or publish anything.
 
 use crate::db;
 use crate::history::store::HistoryStore;
 use crate::history::{entries_of, Entry, Feed, HistoryConfig};
 use crate::ingest::Rejected;
-use crate::kafka::{Handler, Record, Stop};
+use crate::kafka::{Backlog, Handler, Record, Stop};
 use crate::supervise::{Cancelled, Fatal};
 use crate::telemetry::Metrics;
 use std::sync::Arc;
@@ -21,6 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 /// How often old rows are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// Records waiting in the notification path that make it busy: at the pipeline's rate, some
+/// tens of milliseconds of work, more than a fetch at a steady few thousand a second leaves.
+const BUSY_BACKLOG: usize = 256;
+/// How often a deferred batch looks at the backlog again.
+const DEFER_POLL: Duration = Duration::from_millis(50);
 
 /// Where the history engine runs: a runtime of its own whose threads run at the lowest CPU
 /// priority (nice 19), as do the threads they start (librdkafka's for the history consumers,
@@ -76,10 +83,11 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writing task and the retention task, which end when the writer is dropped.
-    pub fn start(config: &HistoryConfig, store: HistoryStore, metrics: Metrics, fatal: Fatal) -> Arc<Writer> {
+    pub fn start(config: &HistoryConfig, store: HistoryStore, backlog: Backlog, metrics: Metrics, fatal: Fatal) -> Arc<Writer> {
         let stop = CancellationToken::new();
         let (queue, receiver) = mpsc::channel(config.batch_size.max(64));
-        tokio::spawn(write_batches(receiver, store.clone(), config.batch_size, config.batch_wait, metrics.clone(), fatal.clone()));
+        let batches = Batches { size: config.batch_size, wait: config.batch_wait, defer_while_busy: config.defer_while_busy, backlog };
+        tokio::spawn(write_batches(receiver, store.clone(), batches, metrics.clone(), fatal.clone()));
         tokio::spawn(purge_periodically(store, config.retention, metrics, fatal, stop.clone()));
         Arc::new(Writer { queue, _stop: stop.drop_guard() })
     }
@@ -102,21 +110,40 @@ impl Writer {
     }
 }
 
-async fn write_batches(
-    mut receiver: mpsc::Receiver<(Vec<Entry>, oneshot::Sender<()>)>,
-    store: HistoryStore,
-    batch_size: usize,
-    batch_wait: Duration,
-    metrics: Metrics,
-    fatal: Fatal,
-) {
+/// How rows are gathered and when a batch is written.
+struct Batches {
+    size: usize,
+    wait: Duration,
+    defer_while_busy: Duration,
+    backlog: Backlog,
+}
+
+impl Batches {
+    /// Waits while the notification path is behind, until the batch's oldest row (by the time
+    /// of its outcome) or the wait itself reaches `defer_while_busy`: a burst shorter than that
+    /// is recorded after it, and under a load that never lets up the history lags by that much
+    /// and writes as fast as it can.
+    async fn defer_while_busy(&self, rows: &[Entry]) {
+        let Some(oldest_ms) = rows.iter().map(|e| e.time_ms).min() else { return };
+        let limit_ms = self.defer_while_busy.as_millis().min(i64::MAX as u128) as i64;
+        let started = tokio::time::Instant::now();
+        while self.backlog.waiting() >= BUSY_BACKLOG
+            && crate::clock::unix_ms().saturating_sub(oldest_ms) < limit_ms
+            && started.elapsed() < self.defer_while_busy
+        {
+            tokio::time::sleep(DEFER_POLL).await;
+        }
+    }
+}
+
+async fn write_batches(mut receiver: mpsc::Receiver<(Vec<Entry>, oneshot::Sender<()>)>, store: HistoryStore, batches: Batches, metrics: Metrics, fatal: Fatal) {
     // A write is retried until the database answers; a process that stops meanwhile drops it.
     let never = CancellationToken::new();
     while let Some(first) = receiver.recv().await {
         let mut rows = first.0;
         let mut waiting = vec![first.1];
-        let deadline = tokio::time::Instant::now() + batch_wait;
-        while rows.len() < batch_size {
+        let deadline = tokio::time::Instant::now() + batches.wait;
+        while rows.len() < batches.size {
             match tokio::time::timeout_at(deadline, receiver.recv()).await {
                 Ok(Some((more, done))) => {
                     rows.extend(more);
@@ -125,6 +152,7 @@ async fn write_batches(
                 Ok(None) | Err(_) => break,
             }
         }
+        batches.defer_while_busy(&rows).await;
         let started = std::time::Instant::now();
         if db::until_answered("notification history write", &metrics, &fatal, &never, || store.write(&rows)).await.is_err() {
             return;

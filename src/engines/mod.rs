@@ -47,4 +47,7 @@ pub struct Parts {
     pub fatal: Fatal,
     /// Larger records are rejected unparsed (`[notification_engine] max_message_bytes`).
     pub max_message_bytes: usize,
+    /// Records the notification and manager engines have read and not started: while there
+    /// are many, the history defers its writes.
+    pub backlog: crate::kafka::Backlog,
 }

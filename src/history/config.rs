@@ -17,6 +17,9 @@ pub struct HistoryConfig {
     pub batch_size: usize,
     /// How long a row waits for others to share its transaction.
     pub batch_wait: Duration,
+    /// How long a batch may wait, at most, for the notification path to catch up before it is
+    /// written; zero writes at once.
+    pub defer_while_busy: Duration,
 }
 
 impl HistoryConfig {
@@ -27,6 +30,10 @@ impl HistoryConfig {
         if retention < Duration::from_secs(60) {
             return Err(r.invalid(SECTION, "retention", "must be at least 1m"));
         }
+        let defer_while_busy = r.duration(SECTION, "defer_while_busy", Duration::from_secs(30))?;
+        if defer_while_busy > Duration::from_secs(3600) {
+            return Err(r.invalid(SECTION, "defer_while_busy", "must be at most 1h: the history lags by up to this much"));
+        }
         Ok(HistoryConfig {
             enabled: r.bool(SECTION, "enabled", true)?,
             group: r.string(SECTION, "group", &format!("{kafka_group}-history")),
@@ -34,6 +41,7 @@ impl HistoryConfig {
             retention,
             batch_size: r.int(SECTION, "batch_size", 500, 1)?.min(10_000) as usize,
             batch_wait: r.duration(SECTION, "batch_wait", Duration::from_millis(200))?,
+            defer_while_busy,
         })
     }
 
@@ -45,6 +53,7 @@ impl HistoryConfig {
             ("retention".into(), format!("{:?}", self.retention)),
             ("batch_size".into(), self.batch_size.to_string()),
             ("batch_wait".into(), format!("{:?}", self.batch_wait)),
+            ("defer_while_busy".into(), format!("{:?}", self.defer_while_busy)),
         ]
     }
 }

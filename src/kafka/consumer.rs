@@ -31,7 +31,7 @@ use futures::future::BoxFuture;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -186,6 +186,16 @@ pub struct ConsumerConfig {
     pub drain_timeout: Duration,
     /// Where records that are not input, or that broke their handler, are kept.
     pub dead_letter_topic: String,
+    /// Where the member's records waiting to start are counted, if anywhere.
+    pub backlog: Option<Backlog>,
+}
+
+impl ConsumerConfig {
+    /// The member's waiting records count in `backlog`.
+    pub fn counted_in(mut self, backlog: &Backlog) -> ConsumerConfig {
+        self.backlog = Some(backlog.clone());
+        self
+    }
 }
 
 impl std::fmt::Debug for ConsumerConfig {
@@ -201,6 +211,7 @@ impl std::fmt::Debug for ConsumerConfig {
             .field("commit_interval", &self.commit_interval)
             .field("drain_timeout", &self.drain_timeout)
             .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("backlog", &self.backlog.is_some())
             .finish()
     }
 }
@@ -252,17 +263,19 @@ impl ConsumerGroup {
             dead_letter_topic: settings.dead_letter_topic.clone().into(),
             metrics: metrics.clone(),
         });
-        let context = GroupContext {
-            shared: Arc::new(Shared {
-                topic,
-                partitions: Arc::default(),
-                spawner,
-                parked: Mutex::default(),
-                runtime,
-                drain_timeout: settings.drain_timeout,
-                metrics,
-            }),
-        };
+        let shared = Arc::new(Shared {
+            topic,
+            partitions: Arc::default(),
+            spawner,
+            parked: Mutex::default(),
+            runtime,
+            drain_timeout: settings.drain_timeout,
+            metrics,
+        });
+        if let Some(backlog) = &settings.backlog {
+            backlog.register(&shared);
+        }
+        let context = GroupContext { shared };
         let mut config = client_config(&settings.brokers, DEFAULTS, &settings.properties);
         config.set("group.id", &settings.group);
         if H::TRACKS_PROGRESS {
@@ -319,6 +332,36 @@ struct Shared {
     runtime: Handle,
     drain_timeout: Duration,
     metrics: Metrics,
+}
+
+impl Shared {
+    /// Records read but not started: in the partitions' queues, and parked.
+    fn waiting(&self) -> usize {
+        let queued: usize = self.partitions.lock().expect("lock poisoned").values().map(|w| w.queue.max_capacity() - w.queue.capacity()).sum();
+        let parked: usize = self.parked.lock().expect("lock poisoned").values().map(VecDeque::len).sum();
+        queued + parked
+    }
+}
+
+/// How many records the members registered with it have read and not yet started, over all
+/// their partitions: how far behind the work they do is. Counted when asked, from the queues
+/// themselves, so records dropped with a revoked partition leave no stale count.
+#[derive(Clone, Default)]
+pub struct Backlog {
+    members: Arc<Mutex<Vec<Weak<Shared>>>>,
+}
+
+impl Backlog {
+    fn register(&self, shared: &Arc<Shared>) {
+        let mut members = self.members.lock().expect("lock poisoned");
+        members.retain(|member| member.strong_count() > 0);
+        members.push(Arc::downgrade(shared));
+    }
+
+    pub fn waiting(&self) -> usize {
+        let members: Vec<Arc<Shared>> = self.members.lock().expect("lock poisoned").iter().filter_map(Weak::upgrade).collect();
+        members.iter().map(|member| member.waiting()).sum()
+    }
 }
 
 /// One assigned partition.

@@ -12,7 +12,7 @@ pub mod progress;
 pub mod topics;
 
 pub use config::{ConsumerProperties, ConsumingEngine, KafkaConfig};
-pub use consumer::{ConsumerConfig, ConsumerGroup, DeadLetters, Discard, Handler, Record, Rejected, Stop};
+pub use consumer::{Backlog, ConsumerConfig, ConsumerGroup, DeadLetters, Discard, Handler, Record, Rejected, Stop};
 pub use producer::Producer;
 
 #[derive(Debug, thiserror::Error)]

@@ -81,6 +81,7 @@ async fn a_panicking_handler_dead_letters_the_record_and_the_partition_goes_on()
         commit_interval: Duration::from_millis(100),
         drain_timeout: Duration::from_secs(5),
         dead_letter_topic: dead.clone(),
+        backlog: None,
     };
     let dead_letters: Arc<dyn DeadLetters> = Arc::new(publisher);
     let member = ConsumerGroup::start(settings, handler.clone(), dead_letters, metrics.clone(), stop.clone()).unwrap();

@@ -393,3 +393,100 @@ async fn the_cli_shows_the_history_the_groups_and_a_rule_test() {
     let (ok, out, _) = tocsin(&api, a, &["rules", "test", "--alarm", "a-h2"]).await;
     assert!(ok && out.contains("verdict: no_methods"), "{out}");
 }
+
+/// Holds every record until opened: with one in flight, the rest wait in the partition's queue.
+struct Gate {
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+impl tocsin::kafka::Handler for Gate {
+    type Job = ();
+    const INPUT: &'static str = "Test";
+
+    fn decode(&self, _record: &tocsin::kafka::Record) -> Result<(), tocsin::kafka::Rejected> {
+        Ok(())
+    }
+
+    fn ordering_key(&self, _job: &()) -> Option<u64> {
+        None
+    }
+
+    async fn handle(&self, _job: (), _stop: tocsin::kafka::Stop) -> Result<(), tocsin::supervise::Cancelled> {
+        let mut open = self.open.clone();
+        let _ = open.wait_for(|open| *open).await;
+        Ok(())
+    }
+}
+
+/// While a consumer counted in the backlog is behind, fresh rows wait (up to
+/// `defer_while_busy`) and rows already that old are written at once; once it has caught up,
+/// the waiting rows are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_defers_its_writes_while_the_notification_path_is_behind() {
+    use std::sync::Arc;
+    use tocsin::engines::history::Writer;
+    use tocsin::kafka::{Backlog, ConsumerConfig, ConsumerGroup, DeadLetters, Producer};
+
+    let b = broker();
+    let (topic, group) = (unique("backlog"), unique("backlog-group"));
+    b.create_topic(&topic, 1).await;
+    let producer = b.producer();
+    for i in 0..300 {
+        b.produce(&producer, &topic, "k", format!("{i}").as_bytes()).await;
+    }
+    let metrics = tocsin::telemetry::Metrics::new();
+    let backlog = Backlog::default();
+    let (open, opened) = tokio::sync::watch::channel(false);
+    let settings = ConsumerConfig {
+        engine: "gate",
+        brokers: vec![b.address.clone()],
+        group,
+        topic: topic.clone(),
+        properties: vec![("fetch.wait.max.ms".into(), "10".into())],
+        max_in_flight_per_partition: 1,
+        partition_queue: 1000,
+        commit_interval: Duration::from_millis(100),
+        drain_timeout: Duration::from_secs(5),
+        dead_letter_topic: unique("backlog-dead"),
+        backlog: Some(backlog.clone()),
+    };
+    let dead_letters: Arc<dyn DeadLetters> = Arc::new(tocsin::publish::Publisher::new(Producer::new(std::slice::from_ref(&b.address), &[]).unwrap(), metrics.clone()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let member = ConsumerGroup::start(settings, Arc::new(Gate { open: opened }), dead_letters, metrics.clone(), stop.clone()).unwrap();
+    eventually(Duration::from_secs(30), "all but one record waiting", || async { (backlog.waiting() == 299).then_some(()) }).await;
+
+    let db = TestDb::new(DbKind::Sqlite).await;
+    let store = HistoryStore::new(db.db.clone());
+    store.init_schema().await.unwrap();
+    let config = tocsin::history::HistoryConfig {
+        enabled: true,
+        group: "unused".into(),
+        topic: "unused".into(),
+        retention: Duration::from_secs(7 * 24 * 3600),
+        batch_size: 500,
+        batch_wait: Duration::from_millis(10),
+        defer_while_busy: Duration::from_secs(60),
+    };
+    let writer = Writer::start(&config, store.clone(), backlog.clone(), metrics, tocsin::supervise::Fatal::default());
+    let never = tokio_util::sync::CancellationToken::new();
+    let now = chrono::Utc::now().timestamp_millis();
+
+    let old = entry(TENANT_A, "s/0/1", Outcome::Sent, "old", "h1", now - 61_000, now - 61_000);
+    tokio::time::timeout(Duration::from_secs(10), writer.write(vec![old], &never)).await.expect("a row older than the deferral is written at once").unwrap();
+
+    let fresh = entry(TENANT_A, "s/0/2", Outcome::Sent, "fresh", "h1", now, now);
+    let write = tokio::spawn({
+        let writer = writer.clone();
+        async move { writer.write(vec![fresh], &never).await }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!write.is_finished(), "a fresh row waits while 299 records wait in the notification path");
+    assert_eq!(store.list(TENANT_A, &Filter::default(), 0, 10).await.unwrap().len(), 1);
+
+    open.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), write).await.expect("written once the backlog cleared").unwrap().unwrap();
+    assert_eq!(backlog.waiting(), 0);
+    assert_eq!(store.list(TENANT_A, &Filter::default(), 0, 10).await.unwrap().len(), 2);
+    stop.cancel();
+    member.wait().await.unwrap();
+}

@@ -186,6 +186,7 @@ fn errors_name_file_line_and_key() {
         ("[keystone]\nwebhook_hosts = ftp://x.example\n", ":2: [keystone] webhook_hosts: \"ftp://x.example\": only http and https URLs name a destination"),
         ("[history]\nretention = 30s\n", ":2: [history] retention: must be at least 1m"),
         ("[history]\nretention = a week\n", ":2: [history] retention: expected a duration like 30, 2.5s, 500ms, 5m, 1h or 7d"),
+        ("[history]\ndefer_while_busy = 2h\n", ":2: [history] defer_while_busy: must be at most 1h: the history lags by up to this much"),
         ("[ui]\nenabled = true\n", ":2: [ui] enabled: the console is a client of the API: set [api] enabled = true as well"),
     ];
     for (text, expected) in cases {
@@ -556,6 +557,7 @@ fn the_history_keeps_a_week_and_the_console_follows_the_api() {
     let config = Config::load(&path).unwrap();
     assert!(config.history.enabled);
     assert_eq!((config.history.retention, config.history.group.as_str(), config.history.topic.as_str()), (Duration::from_secs(7 * 86400), "g-history", "tocsin-history"));
+    assert_eq!(config.history.defer_while_busy, Duration::from_secs(30));
     assert!(!config.ui.enabled, "no API, no console");
     let (_dir, path) = write("api.conf", "[api]\nenabled = true\ntokens = 0123456789abcdef:t\n\n[history]\nretention = 2d\n");
     let config = Config::load(&path).unwrap();
