@@ -348,6 +348,7 @@ async fn run(receiver: &tokio::runtime::Handle) {
     // receiver, the watch's readers, the main thread. Tocsin's CPU is the rest of the process's.
     let bench_threads = support::threads_except(TOCSIN_THREADS);
     let cpu_before = (support::process_cpu_seconds(std::process::id()), support::process_cpu_seconds(tansu.id()), support::threads_cpu_seconds(&bench_threads));
+    let database_cpu_before = support::database_servers_cpu_seconds();
     let app = tocsin::app::App::start(tocsin::app::Config::load(&config).unwrap()).await.unwrap();
     if group_hosts > 0 {
         grouped(app, watch, alarms, group_hosts, &received, (started, start_ms)).await;
@@ -380,6 +381,7 @@ async fn run(receiver: &tokio::runtime::Handle) {
     let finished_at = finished.0.max(finished.1).max(finished.2);
     let bench_cpu = support::threads_cpu_seconds(&bench_threads) - cpu_before.2;
     let cpu_used = (support::process_cpu_seconds(std::process::id()) - cpu_before.0 - bench_cpu, support::process_cpu_seconds(tansu.id()) - cpu_before.1, bench_cpu);
+    let database_cpu = support::database_servers_cpu_seconds() - database_cpu_before;
     let throughput = alarms as f64 / finished_at.as_secs_f64();
     // The history engine records the same notifications in its own consumer groups; it is not
     // part of the finished work, but what it costs is (docs: BENCHMARKS.md, history).
@@ -468,6 +470,9 @@ async fn run(receiver: &tokio::runtime::Handle) {
         cpu_used.2 * 1e6 / alarms as f64,
         cpu_used.1 * 1e6 / alarms as f64
     );
+    if database_cpu > 0.0 {
+        println!("  database servers on this machine (MariaDB, PostgreSQL) meanwhile: {:.1} µs per notification", database_cpu * 1e6 / alarms as f64);
+    }
     println!("  latency at {rate} alarms/s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)", percentile(0.50), percentile(0.99), percentile(1.0), latencies.len());
     println!("  counted after the latency phase ({total} alarms in all): {final_counts}");
     println!("  peak RSS: {} MiB", peak_rss_kib() / 1024);

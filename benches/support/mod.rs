@@ -104,6 +104,20 @@ pub fn named_threads_cpu_seconds(prefix: &str) -> f64 {
     threads_cpu_seconds(&named)
 }
 
+/// User and system CPU time so far of the database servers on this machine (MariaDB's or
+/// MySQL's server, PostgreSQL's processes), including their ended children's (a PostgreSQL
+/// backend's time moves to its parent's when it ends).
+pub fn database_servers_cpu_seconds() -> f64 {
+    const SERVERS: [&str; 3] = ["mariadbd", "mysqld", "postgres"];
+    let processes = std::fs::read_dir("/proc").into_iter().flatten().filter_map(|entry| {
+        let path = entry.ok()?.path();
+        path.file_name()?.to_str()?.parse::<u32>().ok()?;
+        let name = std::fs::read_to_string(path.join("comm")).ok()?;
+        SERVERS.contains(&name.trim()).then(|| path.join("stat"))
+    });
+    processes.map(|stat| cpu_seconds_with_children_in(&stat.to_string_lossy())).sum()
+}
+
 /// This process's threads: id and name.
 fn own_threads() -> impl Iterator<Item = (String, String)> {
     std::fs::read_dir("/proc/self/task").into_iter().flatten().filter_map(|task| {
@@ -115,10 +129,20 @@ fn own_threads() -> impl Iterator<Item = (String, String)> {
 
 /// User and system CPU time from a `stat` file of /proc (a process's or a thread's).
 fn cpu_seconds_in(stat_file: &str) -> f64 {
+    stat_ticks_in(stat_file, 11..13)
+}
+
+/// The same with the process's ended children's (cutime and cstime).
+fn cpu_seconds_with_children_in(stat_file: &str) -> f64 {
+    stat_ticks_in(stat_file, 11..15)
+}
+
+fn stat_ticks_in(stat_file: &str, fields_after_name: std::ops::Range<usize>) -> f64 {
     let Ok(stat) = std::fs::read_to_string(stat_file) else { return 0.0 };
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    // Fields after the parenthesised command name; utime, stime, cutime and cstime are the 14th
+    // to the 17th.
     let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    let ticks: f64 = fields.get(fields_after_name).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
     // SAFETY: sysconf has no preconditions.
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
