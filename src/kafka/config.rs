@@ -47,11 +47,17 @@ pub enum ConsumingEngine {
     History,
 }
 
-/// The history engine's consumers read four topics that are idle most of the time and whose
-/// records nobody waits for: librdkafka's 500 ms fetch wait (a fifth of the polling an idle
-/// consumer of Tocsin's 100 ms default costs the broker), and up to 8 MiB per partition and
-/// fetch, so catching up takes few fetches.
-const HISTORY_DEFAULTS: &[(&str, &str)] = &[("fetch.wait.max.ms", "500"), ("max.partition.fetch.bytes", "8388608")];
+/// Engines whose records nobody waits for fetch less often. On a broker that answers a fetch as
+/// soon as records arrive (Kafka) the wait costs nothing; on one that holds every fetch for the
+/// whole wait (tansu), each empty fetch costs the broker about a millisecond of CPU, so an idle
+/// consumer at Tocsin's 100 ms default costs it about 1 % of a core (BENCHMARKS.md).
+///
+/// The retry and periodic engines hold their records for seconds to minutes anyway: 1 s.
+const PATIENT_DEFAULTS: &[(&str, &str)] = &[("fetch.wait.max.ms", "1000")];
+/// The history engine's four consumers read topics that are idle most of the time, and nobody
+/// waits for a row: 2 s, and up to 8 MiB per partition and fetch, so catching up takes few
+/// fetches.
+const HISTORY_DEFAULTS: &[(&str, &str)] = &[("fetch.wait.max.ms", "2000"), ("max.partition.fetch.bytes", "8388608")];
 
 impl ConsumerProperties {
     /// One engine's properties: the engine's defaults, the shared ones, then its own (later
@@ -66,7 +72,8 @@ impl ConsumerProperties {
         };
         let defaults = match engine {
             ConsumingEngine::History => HISTORY_DEFAULTS,
-            _ => &[],
+            ConsumingEngine::Retry | ConsumingEngine::Periodic => PATIENT_DEFAULTS,
+            ConsumingEngine::Notification | ConsumingEngine::Manager => &[],
         };
         defaults.iter().map(|(k, v)| (k.to_string(), v.to_string())).chain(self.every.iter().chain(own).cloned()).collect()
     }
