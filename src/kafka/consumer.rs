@@ -15,6 +15,9 @@
 //!   or handling panics, goes down one shared path ([`Discard`]): logged with its partition and
 //!   offset, counted, copied to the engine's dead-letter topic, then finished like any other.
 //!
+//! - How far behind its members are, the records read and not yet started, is counted on
+//!   demand from their queues in a shared [`Backlog`] (the history engine yields to it).
+//!
 //! Auto-commit is off. This module never interprets a record.
 
 use super::ledger::Ledger;
