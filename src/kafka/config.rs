@@ -50,14 +50,16 @@ pub enum ConsumingEngine {
 /// Engines whose records nobody waits for fetch less often. On a broker that answers a fetch as
 /// soon as records arrive (Kafka) the wait costs nothing; on one that holds every fetch for the
 /// whole wait (tansu), each empty fetch costs the broker about a millisecond of CPU, so an idle
-/// consumer at Tocsin's 100 ms default costs it about 1 % of a core (BENCHMARKS.md).
+/// consumer at Tocsin's 100 ms default costs it about 0.6 % of a core (BENCHMARKS.md).
 ///
 /// The retry and periodic engines hold their records for seconds to minutes anyway: 1 s.
 const PATIENT_DEFAULTS: &[(&str, &str)] = &[("fetch.wait.max.ms", "1000")];
-/// The history engine's four consumers read topics that are idle most of the time, and nobody
-/// waits for a row: 2 s, and up to 8 MiB per partition and fetch, so catching up takes few
-/// fetches.
-const HISTORY_DEFAULTS: &[(&str, &str)] = &[("fetch.wait.max.ms", "2000"), ("max.partition.fetch.bytes", "8388608")];
+/// The history engine's four consumers read topics that are idle most of the time: 500 ms
+/// (librdkafka's default), and up to 8 MiB per partition and fetch, so catching up takes few
+/// fetches. Longer saves the test broker little and delays the history's catching up after a
+/// burst on it by several times the wait (2 s: all rows 17–19 s after a 100,000-alarm burst
+/// instead of 3–6 s, BENCHMARKS.md); an operator reads the history during an outage.
+const HISTORY_DEFAULTS: &[(&str, &str)] = &[("fetch.wait.max.ms", "500"), ("max.partition.fetch.bytes", "8388608")];
 
 impl ConsumerProperties {
     /// One engine's properties: the engine's defaults, the shared ones, then its own (later

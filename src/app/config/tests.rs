@@ -135,7 +135,7 @@ fn an_engine_consumer_section_overrides_the_shared_one_for_that_engine_only() {
     assert_eq!(wait(ConsumingEngine::History).as_deref(), Some("100"), "a shared setting wins over the history's default");
     assert!(config.kafka.consumer_properties.of(ConsumingEngine::Notification).contains(&("session.timeout.ms".into(), "6000".into())));
     let defaults = ConsumerProperties::default();
-    assert!(defaults.of(ConsumingEngine::History).contains(&("fetch.wait.max.ms".into(), "2000".into())), "the history's consumers poll an idle broker least");
+    assert!(defaults.of(ConsumingEngine::History).contains(&("fetch.wait.max.ms".into(), "500".into())));
     assert!(defaults.of(ConsumingEngine::Retry).contains(&("fetch.wait.max.ms".into(), "1000".into())));
     assert!(defaults.of(ConsumingEngine::Periodic).contains(&("fetch.wait.max.ms".into(), "1000".into())));
     assert!(defaults.of(ConsumingEngine::Notification).is_empty() && defaults.of(ConsumingEngine::Manager).is_empty(), "the consumers whose records people wait for keep Tocsin's 100 ms");
