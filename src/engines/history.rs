@@ -122,9 +122,9 @@ impl Batches {
     /// Waits while the notification path is behind, until the batch's oldest row (by the time
     /// of its outcome) or the wait itself reaches `defer_while_busy`: a burst shorter than that
     /// is recorded after it, and under a load that never lets up the history lags by that much
-    /// and writes as fast as it can.
-    async fn defer_while_busy(&self, rows: &[Entry]) {
-        let Some(oldest_ms) = rows.iter().map(|e| e.time_ms).min() else { return };
+    /// and writes as fast as it can. Returns how long it waited.
+    async fn defer_while_busy(&self, rows: &[Entry]) -> Duration {
+        let Some(oldest_ms) = rows.iter().map(|e| e.time_ms).min() else { return Duration::ZERO };
         let limit_ms = self.defer_while_busy.as_millis().min(i64::MAX as u128) as i64;
         let started = tokio::time::Instant::now();
         while self.backlog.waiting() >= BUSY_BACKLOG
@@ -133,6 +133,7 @@ impl Batches {
         {
             tokio::time::sleep(DEFER_POLL).await;
         }
+        started.elapsed()
     }
 }
 
@@ -152,7 +153,10 @@ async fn write_batches(mut receiver: mpsc::Receiver<(Vec<Entry>, oneshot::Sender
                 Ok(None) | Err(_) => break,
             }
         }
-        batches.defer_while_busy(&rows).await;
+        let waited = batches.defer_while_busy(&rows).await;
+        if !waited.is_zero() {
+            metrics.history_deferred(waited);
+        }
         let started = std::time::Instant::now();
         if db::until_answered("notification history write", &metrics, &fatal, &never, || store.write(&rows)).await.is_err() {
             return;

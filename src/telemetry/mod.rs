@@ -96,6 +96,7 @@ struct Inner {
     rules_revision: IntGauge,
     history_rows: IntCounter,
     history_write_duration: Histogram,
+    history_deferred: prometheus::Counter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -178,6 +179,11 @@ impl Metrics {
                 let h = Histogram::with_opts(HistogramOpts::new("tocsin_history_write_duration_seconds", "One batch of history rows written to the config database")).expect("valid metric name");
                 r.register(Box::new(h.clone())).expect("metric registered once");
                 h
+            },
+            history_deferred: {
+                let c = prometheus::Counter::new("tocsin_history_deferred_seconds_total", "Time history batches waited for the notification path to catch up ([history] defer_while_busy)").expect("valid metric name");
+                r.register(Box::new(c.clone())).expect("metric registered once");
+                c
             },
             manager_suppressed: counter_vec(&r, "tocsin_manager_suppressed_total", "Transitions whose own actions a rule suppressed", &["by"]),
             manager_group_notices: counter(&r, "tocsin_manager_group_notifications_total", "Grouped notifications made (first and repeats)"),
@@ -328,6 +334,10 @@ impl Metrics {
     pub fn history_written(&self, rows: usize, took: Duration) {
         self.inner.history_rows.inc_by(rows as u64);
         self.inner.history_write_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn history_deferred(&self, waited: Duration) {
+        self.inner.history_deferred.inc_by(waited.as_secs_f64());
     }
 
     pub fn manager_group_notice(&self) {

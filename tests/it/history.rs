@@ -467,7 +467,7 @@ async fn the_history_defers_its_writes_while_the_notification_path_is_behind() {
         batch_wait: Duration::from_millis(10),
         defer_while_busy: Duration::from_secs(60),
     };
-    let writer = Writer::start(&config, store.clone(), backlog.clone(), metrics, tocsin::supervise::Fatal::default());
+    let writer = Writer::start(&config, store.clone(), backlog.clone(), metrics.clone(), tocsin::supervise::Fatal::default());
     let never = tokio_util::sync::CancellationToken::new();
     let now = chrono::Utc::now().timestamp_millis();
 
@@ -487,6 +487,8 @@ async fn the_history_defers_its_writes_while_the_notification_path_is_behind() {
     tokio::time::timeout(Duration::from_secs(10), write).await.expect("written once the backlog cleared").unwrap().unwrap();
     assert_eq!(backlog.waiting(), 0);
     assert_eq!(store.list(TENANT_A, &Filter::default(), 0, 10).await.unwrap().len(), 2);
+    let deferred = metrics.render_prometheus().lines().find_map(|l| l.strip_prefix("tocsin_history_deferred_seconds_total ")?.parse::<f64>().ok());
+    assert!(deferred.is_some_and(|seconds| seconds >= 1.5), "the wait, about 2 s, is counted: {deferred:?}");
     stop.cancel();
     member.wait().await.unwrap();
 }
