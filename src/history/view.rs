@@ -69,10 +69,7 @@ pub(super) fn entry(feed: Feed, source: String, time_ms: i64, bytes: &[u8], reco
         outcome,
         alarm_id: alarm.alarm_id.into_owned(),
         alarm_name: alarm.alarm_name.into_owned(),
-        alarm_definition_id: match &alarm.alarm_definition_id {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        },
+        alarm_definition_id: identifier(&alarm.alarm_definition_id)?,
         state: state.as_str().to_owned(),
         alarm_timestamp_ms: alarm.timestamp as i64,
         method: Some(MethodRef {
