@@ -450,6 +450,94 @@ crate::on_every_database! {
     }
 }
 
+crate::on_every_database! {
+    /// A tenant's open groups are found through the indexed `group_tenant_id` column, and a
+    /// table of an earlier version (no such column, rows written without it) is brought up to
+    /// date on first use, its group rows still found by their JSON key. Group bodies are read by
+    /// scope and key, so the same group persisted under two partitions reads back each its own.
+    async fn a_tenants_groups_are_found_by_an_indexed_column_also_in_tables_of_earlier_versions(kind: DbKind) {
+        use tocsin::engines::manager::persist::{entity_hash, StateStore};
+        use tocsin::engines::manager::state::{Change, Entity, GroupKey};
+        use tocsin::model::AlarmState;
+        let db = TestDb::new(kind).await;
+        let text = if kind == DbKind::MariaDb { "LONGTEXT" } else { "TEXT" };
+        db.db.execute("DROP TABLE IF EXISTS alarm_manager_state", &[]).await.unwrap();
+        db.db
+            .execute(&format!("CREATE TABLE alarm_manager_state (scope VARCHAR(255) NOT NULL, entity_hash VARCHAR(32) NOT NULL, entity {text} NOT NULL, body {text} NOT NULL, PRIMARY KEY (scope, entity_hash))"), &[])
+            .await
+            .unwrap();
+        let group = |tenant: &str, host: &str| Entity::Group { tenant: tenant.into(), key: GroupKey { rule_id: "rule".into(), values: vec![host.into()], state: AlarmState::Alarm } };
+        let body = |due_ms: i64| json!({"key": {}, "group": {"members": {}, "due_ms": due_ms, "sent": 0}}).to_string();
+        let legacy = |entity: &Entity, due_ms: i64| (serde_json::to_string(entity).unwrap(), entity_hash(entity), body(due_ms));
+        for (entity, due_ms) in [(group("t1", "old-host"), 1), (group("t2", "other"), 2), (Entity::Notified { tenant: "t1".into(), alarm_id: "a".into() }, 3)] {
+            let (entity, hash, body) = legacy(&entity, due_ms);
+            db.db.execute("INSERT INTO alarm_manager_state (scope, entity_hash, entity, body) VALUES (?, ?, ?, ?)", &["old/0", &hash, &entity, &body]).await.unwrap();
+        }
+
+        let store = StateStore::new(db.db.clone());
+        let found = store.tenant_groups("t1").await.expect("the old table is brought up to date on first use");
+        assert_eq!(found.iter().map(|g| g.key.values.clone()).collect::<Vec<_>>(), [vec!["old-host".to_owned()]], "the earlier version's group row");
+        assert_eq!(db.count("SELECT COUNT(*) FROM alarm_manager_state WHERE group_tenant_id IS NULL").await, 2, "old group rows keep NULL");
+        assert_eq!(db.count("SELECT COUNT(*) FROM alarm_manager_state WHERE group_tenant_id = ''").await, 1, "other old rows are marked");
+        let index = match kind {
+            DbKind::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'alarm_manager_state_group_tenant'",
+            DbKind::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'alarm_manager_state_group_tenant'",
+            DbKind::MariaDb => "SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics WHERE table_schema = DATABASE() AND index_name = 'alarm_manager_state_group_tenant'",
+        };
+        assert_eq!(db.count(index).await, 1, "the column is indexed");
+
+        // The same group under two partitions (as after a move), plus another tenant's.
+        for (scope, due_ms) in [("new/0", 10), ("new/1", 11)] {
+            let change = Change { entity: group("t1", "new-host"), value: Some(body(due_ms)) };
+            store.save(scope, &[change], 1).await.unwrap();
+        }
+        store.save("new/0", &[Change { entity: group("t3", "elsewhere"), value: Some(body(12)) }], 2).await.unwrap();
+        assert_eq!(db.count("SELECT COUNT(*) FROM alarm_manager_state WHERE group_tenant_id = 't1'").await, 2);
+
+        let mut t1 = store.tenant_groups("t1").await.unwrap();
+        t1.sort_by(|a, b| (&a.scope, &a.key.values).cmp(&(&b.scope, &b.key.values)));
+        let seen: Vec<(&str, &str)> = t1.iter().map(|g| (g.scope.as_str(), g.key.values[0].as_str())).collect();
+        assert_eq!(seen, [("new/0", "new-host"), ("new/1", "new-host"), ("old/0", "old-host")]);
+        let bodies = store.group_bodies(&t1.iter().collect::<Vec<_>>()).await.unwrap();
+        assert_eq!(bodies.iter().map(|(_, g)| g.due_ms).collect::<Vec<_>>(), [10, 11, 1], "each scope's own body");
+        assert_eq!(store.tenant_groups("t3").await.unwrap().len(), 1);
+        assert_eq!(store.tenant_groups("t2").await.unwrap().len(), 1);
+        assert!(store.tenant_groups("t").await.unwrap().is_empty(), "a prefix of a tenant is not that tenant");
+
+        StateStore::new(db.db.clone()).init_schema().await.expect("an up-to-date table is left as it is");
+    }
+}
+
+/// A database user that may read and write the state tables but not change them (they were
+/// made by an earlier version): the alarm manager keeps working with the tables as they are,
+/// and a tenant's groups are still found.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_who_cannot_alter_the_state_table_keeps_using_it_as_it_is() {
+    use tocsin::engines::manager::persist::StateStore;
+    use tocsin::engines::manager::state::{Change, Entity, GroupKey};
+    use tocsin::model::AlarmState;
+    let db = TestDb::new(DbKind::Postgres).await;
+    db.db.execute("DROP TABLE IF EXISTS alarm_manager_state", &[]).await.unwrap();
+    db.db.execute("CREATE TABLE alarm_manager_state (scope VARCHAR(255) NOT NULL, entity_hash VARCHAR(32) NOT NULL, entity TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (scope, entity_hash))", &[]).await.unwrap();
+    db.db.execute("CREATE TABLE IF NOT EXISTS alarm_manager_offset (scope VARCHAR(255) NOT NULL, next_offset BIGINT NOT NULL, PRIMARY KEY (scope))", &[]).await.unwrap();
+    let role = unique("dml").replace('-', "_");
+    db.db.execute(&format!("CREATE ROLE {role} LOGIN"), &[]).await.unwrap();
+    db.db.execute(&format!("GRANT SELECT, INSERT, UPDATE, DELETE ON alarm_manager_state, alarm_manager_offset TO {role}"), &[]).await.unwrap();
+    let database = db.url.rsplit('/').next().unwrap().to_owned();
+    let restricted = tocsin::db::Database::connect_lazy(&format!("postgres://{role}@127.0.0.1:5432/{database}")).unwrap();
+
+    let store = StateStore::new(restricted);
+    let entity = Entity::Group { tenant: "t1".into(), key: GroupKey { rule_id: "rule".into(), values: vec!["host".into()], state: AlarmState::Alarm } };
+    let body = json!({"key": {}, "group": {"members": {}, "due_ms": 5, "sent": 0}}).to_string();
+    store.save("p/0", &[Change { entity, value: Some(body) }], 7).await.expect("written without the new column");
+    assert_eq!(store.load("p/0").await.unwrap().next_offset, 7);
+    let groups = store.tenant_groups("t1").await.unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(store.group_bodies(&[&groups[0]]).await.unwrap()[0].1.due_ms, 5);
+    let columns = db.count("SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'alarm_manager_state' AND column_name = 'group_tenant_id'").await;
+    assert_eq!(columns, 0, "the table was left as it was");
+}
+
 /// A group rule whose action was pointed, behind the API's back, at another tenant's method:
 /// the manager reads a rule's methods as its tenant's, so the other tenant's receiver never
 /// gets tenant A's alarms.

@@ -35,6 +35,18 @@ pub struct Unreadable {
 #[derive(Clone)]
 pub struct StateStore {
     db: Database,
+    /// Set once the tables are known to exist: every read and write first makes sure of it, so
+    /// a database that was down at start, or a table of an earlier version, is brought up to
+    /// date before it is used.
+    ready: std::sync::Arc<tokio::sync::OnceCell<Schema>>,
+}
+
+/// What the state table has, once ready.
+#[derive(Clone, Copy, Debug)]
+struct Schema {
+    /// False only where the table predates the column and this database user may not add it:
+    /// the rows are then written without it, and a tenant's groups are found by a scan.
+    group_tenant_column: bool,
 }
 
 /// Rows per multi-row statement: well under every backend's placeholder limit.
@@ -42,31 +54,91 @@ const BATCH: usize = 200;
 
 impl StateStore {
     pub fn new(db: Database) -> StateStore {
-        StateStore { db }
+        StateStore { db, ready: std::sync::Arc::default() }
     }
 
     /// Creates the state tables where they are missing. The columns have the same types on every
     /// database: text of unbounded length is `TEXT`, spelled `LONGTEXT` on MySQL, whose `TEXT`
     /// stops at 64 KiB (a large group's body is longer).
+    ///
+    /// `group_tenant_id` (indexed) is the tenant of a group's row and empty on every other row,
+    /// so a tenant's open groups are found without reading the others'. Tables of earlier
+    /// versions get the column here; their rows keep it NULL until they are written again, and
+    /// [`StateStore::tenant_groups`] still finds such rows.
     pub async fn init_schema(&self) -> Result<(), Error> {
-        let text = match self.db.dialect() {
-            Dialect::MySql => "LONGTEXT",
-            Dialect::Postgres | Dialect::Sqlite => "TEXT",
+        self.schema().await.map(|_| ())
+    }
+
+    async fn schema(&self) -> Result<Schema, Error> {
+        self.ready.get_or_try_init(|| self.create_or_update()).await.copied()
+    }
+
+    /// A user without the right to change the schema works with the tables as they are.
+    async fn create_or_update(&self) -> Result<Schema, Error> {
+        let Err(e) = self.change_schema().await else {
+            return Ok(Schema { group_tenant_column: true });
         };
+        let exist = sqlx::query("SELECT scope FROM alarm_manager_state WHERE 1 = 0").fetch_optional(self.db.pool()).await.is_ok()
+            && sqlx::query("SELECT scope FROM alarm_manager_offset WHERE 1 = 0").fetch_optional(self.db.pool()).await.is_ok();
+        if !exist {
+            return Err(e);
+        }
+        let group_tenant_column = self.has_group_tenant_column().await;
+        if !group_tenant_column {
+            tracing::warn!(
+                error = %e,
+                "the alarm-manager state table has no group_tenant_id column and this database user cannot add it; \
+                 /v2.0/alarm-groups reads every tenant's group rows until a user with the right starts Tocsin once"
+            );
+        }
+        Ok(Schema { group_tenant_column })
+    }
+
+    async fn change_schema(&self) -> Result<(), Error> {
+        let mysql = self.db.dialect() == Dialect::MySql;
+        let text = if mysql { "LONGTEXT" } else { "TEXT" };
+        let inline_index = if mysql { ", INDEX alarm_manager_state_group_tenant (group_tenant_id)" } else { "" };
         let statements = [
             format!(
                 "CREATE TABLE IF NOT EXISTS alarm_manager_state (scope VARCHAR(255) NOT NULL, entity_hash VARCHAR(32) NOT NULL, \
-                 entity {text} NOT NULL, body {text} NOT NULL, PRIMARY KEY (scope, entity_hash))"
+                 entity {text} NOT NULL, body {text} NOT NULL, group_tenant_id VARCHAR(255), PRIMARY KEY (scope, entity_hash){inline_index})"
             ),
             "CREATE TABLE IF NOT EXISTS alarm_manager_offset (scope VARCHAR(255) NOT NULL, next_offset BIGINT NOT NULL, PRIMARY KEY (scope))".to_owned(),
         ];
         for statement in statements {
             sqlx::query(&statement).execute(self.db.pool()).await.map_err(Error::from)?;
         }
+        if !self.has_group_tenant_column().await {
+            let add = if mysql {
+                "ALTER TABLE alarm_manager_state ADD COLUMN group_tenant_id VARCHAR(255), ADD INDEX alarm_manager_state_group_tenant (group_tenant_id)"
+            } else {
+                "ALTER TABLE alarm_manager_state ADD COLUMN group_tenant_id VARCHAR(255)"
+            };
+            if let Err(e) = sqlx::query(add).execute(self.db.pool()).await {
+                // Another instance starting at the same time may have added it first.
+                if !self.has_group_tenant_column().await {
+                    return Err(e.into());
+                }
+            }
+            // Only rows that are not groups can be marked in SQL; earlier versions' group rows
+            // stay NULL until rewritten (the tenant is inside their JSON key).
+            sqlx::query("UPDATE alarm_manager_state SET group_tenant_id = '' WHERE group_tenant_id IS NULL AND entity NOT LIKE '{\"kind\":\"group\",%'")
+                .execute(self.db.pool())
+                .await?;
+            tracing::info!("alarm-manager state table: added the group_tenant_id column");
+        }
+        if !mysql {
+            sqlx::query("CREATE INDEX IF NOT EXISTS alarm_manager_state_group_tenant ON alarm_manager_state (group_tenant_id)").execute(self.db.pool()).await?;
+        }
         Ok(())
     }
 
+    async fn has_group_tenant_column(&self) -> bool {
+        sqlx::query("SELECT group_tenant_id FROM alarm_manager_state WHERE 1 = 0").fetch_optional(self.db.pool()).await.is_ok()
+    }
+
     pub async fn load(&self, scope: &str) -> Result<Snapshot, Error> {
+        self.schema().await?;
         let pool = self.db.pool();
         let offset = sqlx::query(&self.db.sql("SELECT next_offset FROM alarm_manager_offset WHERE scope = ?"))
             .bind(scope)
@@ -98,31 +170,40 @@ impl StateStore {
 
     /// Writes the changes and the offset they are complete up to, atomically.
     pub async fn save(&self, scope: &str, changes: &[Change], next_offset: i64) -> Result<(), Error> {
+        let schema = self.schema().await?;
         let mut tx = self.db.begin_write().await?;
         // The bodies are bound borrowed: a first flush of 100,000 groups is 400 MB of them.
-        let keyed: Vec<(String, String, Option<&str>)> = changes
+        let keyed: Vec<Keyed> = changes
             .iter()
             .map(|change| {
                 let entity = serde_json::to_string(&change.entity).expect("an entity serializes");
-                (stable_hash_hex(&entity), entity, change.value.as_deref())
+                let group_tenant_id = match &change.entity {
+                    Entity::Group { tenant, .. } => tenant.as_str(),
+                    Entity::Holds { .. } | Entity::Source { .. } | Entity::Notified { .. } => "",
+                };
+                Keyed { hash: stable_hash_hex(&entity), entity, body: change.value.as_deref(), group_tenant_id }
             })
             .collect();
         for chunk in keyed.chunks(BATCH) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let sql = self.db.sql(&format!("DELETE FROM alarm_manager_state WHERE scope = ? AND entity_hash IN ({marks})"));
             let mut query = sqlx::query(&sql).bind(scope);
-            for (hash, _, _) in chunk {
-                query = query.bind(hash.as_str());
+            for row in chunk {
+                query = query.bind(row.hash.as_str());
             }
             query.execute(&mut *tx).await?;
         }
-        let present: Vec<&(String, String, Option<&str>)> = keyed.iter().filter(|(_, _, body)| body.is_some()).collect();
+        let present: Vec<&Keyed> = keyed.iter().filter(|row| row.body.is_some()).collect();
+        let (columns, marks) = if schema.group_tenant_column { (", group_tenant_id", "(?, ?, ?, ?, ?)") } else { ("", "(?, ?, ?, ?)") };
         for chunk in present.chunks(BATCH) {
-            let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = self.db.sql(&format!("INSERT INTO alarm_manager_state (scope, entity_hash, entity, body) VALUES {rows}"));
+            let rows = vec![marks; chunk.len()].join(", ");
+            let sql = self.db.sql(&format!("INSERT INTO alarm_manager_state (scope, entity_hash, entity, body{columns}) VALUES {rows}"));
             let mut query = sqlx::query(&sql);
-            for (hash, entity, body) in chunk {
-                query = query.bind(scope).bind(hash.as_str()).bind(entity.as_str()).bind(*body);
+            for row in chunk {
+                query = query.bind(scope).bind(row.hash.as_str()).bind(row.entity.as_str()).bind(row.body);
+                if schema.group_tenant_column {
+                    query = query.bind(row.group_tenant_id);
+                }
             }
             query.execute(&mut *tx).await?;
         }
@@ -135,6 +216,15 @@ impl StateStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// One changed row as written: its key, entity and body (`None`: deleted), and the tenant of a
+/// group's row (empty for other rows).
+struct Keyed<'a> {
+    hash: String,
+    entity: String,
+    body: Option<&'a str>,
+    group_tenant_id: &'a str,
 }
 
 /// A tenant's open group as persisted: the partition's scope and row key, and its key.
@@ -150,16 +240,26 @@ impl StateStore {
     /// `[alarm_manager] persist_interval` old), keys only: bodies are read for a page of them
     /// with [`StateStore::group_bodies`], as a large outage's groups are hundreds of megabytes.
     pub async fn tenant_groups(&self, tenant: &str) -> Result<Vec<PersistedGroup>, Error> {
-        // The entity's JSON starts with its kind and tenant; LIKE narrows the rows (any of its
-        // special characters made a one-character wildcard), the decoded entity decides.
+        let schema = self.schema().await?;
+        // Rows written since the column exists are found through its index. Rows of earlier
+        // versions (NULL) by their entity's JSON, which starts with its kind and tenant: LIKE
+        // narrows them (any of its special characters made a one-character wildcard). Either
+        // way the decoded entity decides.
         let tenant_json = serde_json::to_string(tenant).expect("a string serializes");
         let pattern: String = format!(r#"{{"kind":"group","tenant":{tenant_json},"#).chars().map(|c| if matches!(c, '%' | '_' | '\\') { '_' } else { c }).collect();
         let hash = match self.db.dialect() {
             Dialect::Postgres => "entity_hash::text",
             Dialect::MySql | Dialect::Sqlite => "entity_hash",
         };
-        let sql = self.db.sql(&format!("SELECT scope, {hash}, entity FROM alarm_manager_state WHERE entity LIKE ?"));
-        let rows = sqlx::query(&sql).bind(format!("{pattern}%")).fetch_all(self.db.pool()).await?;
+        let rows = if schema.group_tenant_column {
+            let sql = self.db.sql(&format!(
+                "SELECT scope, {hash}, entity FROM alarm_manager_state WHERE group_tenant_id = ? OR (group_tenant_id IS NULL AND entity LIKE ?)"
+            ));
+            sqlx::query(&sql).bind(tenant).bind(format!("{pattern}%")).fetch_all(self.db.pool()).await?
+        } else {
+            let sql = self.db.sql(&format!("SELECT scope, {hash}, entity FROM alarm_manager_state WHERE entity LIKE ?"));
+            sqlx::query(&sql).bind(format!("{pattern}%")).fetch_all(self.db.pool()).await?
+        };
         let mut groups = Vec::new();
         for row in &rows {
             let entity = db::text(row, 2)?;
@@ -184,15 +284,22 @@ impl StateStore {
             Dialect::MySql | Dialect::Sqlite => "entity_hash",
         };
         let mut bodies: std::collections::HashMap<(String, String), String> = std::collections::HashMap::with_capacity(groups.len());
-        for chunk in groups.chunks(BATCH) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let sql = self.db.sql(&format!("SELECT scope, {hash}, body FROM alarm_manager_state WHERE entity_hash IN ({marks})"));
-            let mut query = sqlx::query(&sql);
-            for group in chunk {
-                query = query.bind(group.entity_hash.as_str());
-            }
-            for row in query.fetch_all(self.db.pool()).await? {
-                bodies.insert((db::text(&row, 0)?, db::text(&row, 1)?), db::text(&row, 2)?);
+        // Looked up by the whole key, scope first, so each query reads only the rows it names.
+        let mut by_scope: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+        for group in groups {
+            by_scope.entry(group.scope.as_str()).or_default().push(group.entity_hash.as_str());
+        }
+        for (scope, hashes) in by_scope {
+            for chunk in hashes.chunks(BATCH) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let sql = self.db.sql(&format!("SELECT {hash}, body FROM alarm_manager_state WHERE scope = ? AND entity_hash IN ({marks})"));
+                let mut query = sqlx::query(&sql).bind(scope);
+                for entity_hash in chunk {
+                    query = query.bind(*entity_hash);
+                }
+                for row in query.fetch_all(self.db.pool()).await? {
+                    bodies.insert((scope.to_owned(), db::text(&row, 0)?), db::text(&row, 1)?);
+                }
             }
         }
         Ok(groups

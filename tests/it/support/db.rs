@@ -56,6 +56,13 @@ impl TestDb {
         TestDb { url, db, _dir: None }
     }
 
+    /// The single whole number a query answers (a `COUNT(*)`), read over a connection of its own.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let mut connection = sqlx::AnyConnection::connect(&self.url).await.expect("a connection to the test database");
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut connection).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     pub async fn ensure_type(&self, name: &str) {
         let sql = match self.db.dialect() {
             Dialect::MySql => "INSERT IGNORE INTO notification_method_type (name) VALUES (?)",
