@@ -14,7 +14,9 @@
 //! 2. 1 % changed: one alarm of every 100th host transitions again (a new reason and time), so
 //!    1 % of the groups change, and only those rows are saved;
 //! 3. no change: `save` with no row, only the offset;
-//! 4. load: `load` of the whole partition (what a restart or a rebalance reads back).
+//! 4. load: `load` of the whole partition (what a restart or a rebalance reads back);
+//! 5. one tenant's groups: a second tenant's 10 groups, saved under another partition, found
+//!    among all of the above with `tenant_groups` (what `/v2.0/alarm-groups` reads first).
 //!
 //! Each save is checked by a `load`: the partition must hold exactly the expected number of
 //! rows, none unreadable, at the offset saved, and the rows a flush wrote must read back equal
@@ -46,6 +48,10 @@ use tocsin::rules::{aql, GroupRule, Rule, RuleMeta};
 const TENANT: &str = "bench-tenant";
 const SCOPE: &str = "bench-filtered/0";
 const ALARMS_PER_HOST: usize = 10;
+/// A second tenant with a few groups of its own, looked up among the bench tenant's.
+const OTHER_TENANT: &str = "other-tenant";
+const OTHER_SCOPE: &str = "bench-filtered/1";
+const OTHER_TENANT_GROUPS: usize = 10;
 /// Database name on MariaDB and PostgreSQL, dropped and created again for each run.
 const DATABASE: &str = "tocsin_bench_persist";
 
@@ -198,6 +204,26 @@ async fn run(kind: &'static str, groups: usize, all: &[Change], changed: &[Chang
     lines.push(Line { database: kind, operation: "flush, no change (offset only)", rows: 0, bytes: 0, took: started.elapsed() });
     let (took, bytes) = check(&store, "the empty flush", groups, 3000, &none).await;
     lines.push(Line { database: kind, operation: "load (whole partition)", rows: groups, bytes, took });
+
+    // Another tenant's few groups, in another partition, found among all of the above as
+    // `/v2.0/alarm-groups` finds them.
+    let theirs: Vec<Change> = all
+        .iter()
+        .take(OTHER_TENANT_GROUPS)
+        .map(|change| match &change.entity {
+            Entity::Group { key, .. } => Change { entity: Entity::Group { tenant: OTHER_TENANT.to_owned(), key: key.clone() }, value: change.value.clone() },
+            other => fail(format!("the state wrote a row that is not a group: {other:?}")),
+        })
+        .collect();
+    within("another tenant's flush", theirs.len(), store.save(OTHER_SCOPE, &theirs, 1)).await;
+    let started = Instant::now();
+    let found = within("another tenant's groups", groups, store.tenant_groups(OTHER_TENANT)).await;
+    let took = started.elapsed();
+    if found.len() != theirs.len() {
+        fail(format!("another tenant's groups: found {}, expected {}", found.len(), theirs.len()));
+    }
+    let bytes = found.iter().map(|g| g.scope.len() + g.entity_hash.len()).sum();
+    lines.push(Line { database: kind, operation: "one tenant's 10 groups (API)", rows: found.len(), bytes, took });
     db.close().await;
 }
 
