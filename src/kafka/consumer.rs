@@ -271,6 +271,7 @@ impl ConsumerGroup {
             partitions: Arc::default(),
             spawner,
             parked: Mutex::default(),
+            failed_commits: Mutex::default(),
             runtime,
             drain_timeout: settings.drain_timeout,
             metrics,
@@ -332,6 +333,10 @@ struct Shared {
     /// Records a full worker queue could not take, by partition; the partition is paused until
     /// they fit. Only the poll thread (and the rebalance callbacks it runs) touches it.
     parked: Mutex<HashMap<i32, VecDeque<Record>>>,
+    /// (partition, offset) of asynchronous commits that failed, for the next tick to send again.
+    /// A lock of its own: the commit callback runs inside poll and must not wait for
+    /// `partitions`, which the tick holds while it queues a commit.
+    failed_commits: Mutex<Vec<(i32, i64)>>,
     runtime: Handle,
     drain_timeout: Duration,
     metrics: Metrics,
@@ -376,10 +381,34 @@ struct Worker {
     /// Tells running jobs to give up (after the drain deadline).
     abort: CancellationToken,
     task: tokio::task::JoinHandle<()>,
-    /// The last offset committed, so unchanged partitions are not committed again.
-    committed: Option<i64>,
+    committed: LastCommit,
     /// Present when the handler tracks progress.
     progress: Option<Arc<Mutex<Progress>>>,
+}
+
+/// The offset last sent to the broker for a partition, so an unchanged partition is not committed
+/// again at every tick, unless that commit failed: then the next tick sends it again. Otherwise a
+/// partition whose last commit failed (the broker restarting, the group rejoining) would stay
+/// uncommitted for as long as no further record of it finished.
+#[derive(Debug, Default)]
+struct LastCommit(Option<i64>);
+
+impl LastCommit {
+    /// Whether `offset` is to be committed now; it counts as sent from here on.
+    fn take(&mut self, offset: i64) -> bool {
+        if self.0 == Some(offset) {
+            return false;
+        }
+        self.0 = Some(offset);
+        true
+    }
+
+    /// The commit of `offset` failed. A later offset sent since then stands.
+    fn failed(&mut self, offset: i64) {
+        if self.0 == Some(offset) {
+            self.0 = None;
+        }
+    }
 }
 
 /// Spawns partition workers; erases the handler type so the librdkafka context is not generic.
@@ -422,7 +451,7 @@ impl<H: Handler> WorkerSpawner for TypedSpawner<H> {
             metrics: self.metrics.clone(),
         });
         let task = self.runtime.spawn(run_partition(context, records, self.max_in_flight));
-        Worker { queue, ledger, intake, abort, task, committed: None, progress }
+        Worker { queue, ledger, intake, abort, task, committed: LastCommit::default(), progress }
     }
 
     fn progress(&self, partition: i32, low_watermark_ms: i64) {
@@ -502,11 +531,26 @@ impl ConsumerContext for GroupContext {
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        self.shared.metrics.commit(result.is_ok());
-        match result {
-            Ok(()) => tracing::debug!(topic = %self.shared.topic, offsets = ?offsets.to_topic_map(), "offsets committed"),
-            Err(e) => tracing::warn!(topic = %self.shared.topic, error = %e, "offset commit failed; a later commit covers it"),
+        let failed: Vec<(i32, i64)> = offsets
+            .elements()
+            .iter()
+            .filter(|e| e.topic() == &*self.shared.topic && (result.is_err() || e.error().is_err()))
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(offset) => Some((e.partition(), offset)),
+                _ => None,
+            })
+            .collect();
+        self.shared.metrics.commit(result.is_ok() && failed.is_empty());
+        if failed.is_empty() && result.is_ok() {
+            tracing::debug!(topic = %self.shared.topic, offsets = ?offsets.to_topic_map(), "offsets committed");
+            return;
         }
+        let error = match &result {
+            Err(e) => e.to_string(),
+            Ok(()) => offsets.elements().iter().find_map(|e| e.error().err()).map_or_else(String::new, |e| e.to_string()),
+        };
+        tracing::warn!(topic = %self.shared.topic, error, failed = ?failed, "offset commit failed; sending it again at the next commit tick");
+        self.shared.failed_commits.lock().expect("lock poisoned").extend(failed);
     }
 }
 
@@ -681,18 +725,29 @@ async fn commit_periodically(consumer: Arc<BaseConsumer<GroupContext>>, interval
                     watermarks.push((*partition, watermark));
                 }
             }
+            for (partition, offset) in shared.failed_commits.lock().expect("lock poisoned").drain(..) {
+                if let Some(worker) = partitions.get_mut(&partition) {
+                    worker.committed.failed(offset);
+                }
+            }
+            let mut sent = Vec::new();
             for (partition, worker) in partitions.iter_mut() {
                 let Some(offset) = committable(&*shared.spawner, *partition, &worker.ledger) else { continue };
-                if worker.committed != Some(offset) {
+                if worker.committed.take(offset) {
                     let _ = list.add_partition_offset(&shared.topic, *partition, Offset::Offset(offset));
-                    worker.committed = Some(offset);
+                    sent.push((*partition, offset));
                 }
             }
             if list.count() > 0 {
                 // Queued under the lock so a revoke's synchronous commit cannot be overtaken by
                 // an older asynchronous one.
                 if let Err(e) = consumer.commit(&list, CommitMode::Async) {
-                    tracing::warn!(topic = %shared.topic, error = %e, "cannot queue an offset commit");
+                    for (partition, offset) in sent {
+                        if let Some(worker) = partitions.get_mut(&partition) {
+                            worker.committed.failed(offset);
+                        }
+                    }
+                    tracing::warn!(topic = %shared.topic, error = %e, "cannot queue an offset commit; trying again at the next tick");
                 }
             }
         }
@@ -828,5 +883,22 @@ impl<H: Handler> PartitionContext<H> {
             tracing::error!(engine, topic, partition, offset, error = %panic_text(&panic), "counting a dead-lettered record panicked (a bug)");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LastCommit;
+
+    #[test]
+    fn a_failed_commit_is_sent_again_unless_a_later_one_was_sent() {
+        let mut last = LastCommit::default();
+        assert!(last.take(5));
+        assert!(!last.take(5), "an unchanged offset is not sent again");
+        last.failed(5);
+        assert!(last.take(5), "a failed commit is sent again at the next tick");
+        assert!(last.take(9));
+        last.failed(5);
+        assert!(!last.take(9), "an older failure leaves the later offset standing");
     }
 }
