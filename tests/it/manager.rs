@@ -510,32 +510,63 @@ crate::on_every_database! {
 
 /// A database user that may read and write the state tables but not change them (they were
 /// made by an earlier version): the alarm manager keeps working with the tables as they are,
-/// and a tenant's groups are still found.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_user_who_cannot_alter_the_state_table_keeps_using_it_as_it_is() {
-    use tocsin::engines::manager::persist::StateStore;
-    use tocsin::engines::manager::state::{Change, Entity, GroupKey};
-    use tocsin::model::AlarmState;
-    let db = TestDb::new(DbKind::Postgres).await;
-    db.db.execute("DROP TABLE IF EXISTS alarm_manager_state", &[]).await.unwrap();
-    db.db.execute("CREATE TABLE alarm_manager_state (scope VARCHAR(255) NOT NULL, entity_hash VARCHAR(32) NOT NULL, entity TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (scope, entity_hash))", &[]).await.unwrap();
-    db.db.execute("CREATE TABLE IF NOT EXISTS alarm_manager_offset (scope VARCHAR(255) NOT NULL, next_offset BIGINT NOT NULL, PRIMARY KEY (scope))", &[]).await.unwrap();
-    let role = unique("dml").replace('-', "_");
-    db.db.execute(&format!("CREATE ROLE {role} LOGIN"), &[]).await.unwrap();
-    db.db.execute(&format!("GRANT SELECT, INSERT, UPDATE, DELETE ON alarm_manager_state, alarm_manager_offset TO {role}"), &[]).await.unwrap();
-    let database = db.url.rsplit('/').next().unwrap().to_owned();
-    let restricted = tocsin::db::Database::connect_lazy(&format!("postgres://{role}@127.0.0.1:5432/{database}")).unwrap();
+/// and a tenant's groups are still found. On the two servers with users and grants; a SQLite
+/// file cannot be writable and unalterable at once.
+mod a_user_who_cannot_alter_the_state_table_keeps_using_it_as_it_is {
+    use super::*;
 
-    let store = StateStore::new(restricted);
-    let entity = Entity::Group { tenant: "t1".into(), key: GroupKey { rule_id: "rule".into(), values: vec!["host".into()], state: AlarmState::Alarm } };
-    let body = json!({"key": {}, "group": {"members": {}, "due_ms": 5, "sent": 0}}).to_string();
-    store.save("p/0", &[Change { entity, value: Some(body) }], 7).await.expect("written without the new column");
-    assert_eq!(store.load("p/0").await.unwrap().next_offset, 7);
-    let groups = store.tenant_groups("t1").await.unwrap();
-    assert_eq!(groups.len(), 1);
-    assert_eq!(store.group_bodies(&[&groups[0]]).await.unwrap()[0].1.due_ms, 5);
-    let columns = db.count("SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'alarm_manager_state' AND column_name = 'group_tenant_id'").await;
-    assert_eq!(columns, 0, "the table was left as it was");
+    async fn run(kind: DbKind) {
+        use tocsin::engines::manager::persist::StateStore;
+        use tocsin::engines::manager::state::{Change, Entity, GroupKey};
+        use tocsin::model::AlarmState;
+        let db = TestDb::new(kind).await;
+        let text = if kind == DbKind::MariaDb { "LONGTEXT" } else { "TEXT" };
+        db.db.execute("DROP TABLE IF EXISTS alarm_manager_state", &[]).await.unwrap();
+        db.db
+            .execute(&format!("CREATE TABLE alarm_manager_state (scope VARCHAR(255) NOT NULL, entity_hash VARCHAR(32) NOT NULL, entity {text} NOT NULL, body {text} NOT NULL, PRIMARY KEY (scope, entity_hash))"), &[])
+            .await
+            .unwrap();
+        db.db.execute("CREATE TABLE IF NOT EXISTS alarm_manager_offset (scope VARCHAR(255) NOT NULL, next_offset BIGINT NOT NULL, PRIMARY KEY (scope))", &[]).await.unwrap();
+        let user = unique("dml").replace('-', "_");
+        let database = db.url.rsplit('/').next().unwrap().to_owned();
+        let (restricted_url, columns) = match kind {
+            DbKind::Postgres => {
+                db.db.execute(&format!("CREATE ROLE {user} LOGIN"), &[]).await.unwrap();
+                db.db.execute(&format!("GRANT SELECT, INSERT, UPDATE, DELETE ON alarm_manager_state, alarm_manager_offset TO {user}"), &[]).await.unwrap();
+                (format!("postgres://{user}@127.0.0.1:5432/{database}"), "table_schema = current_schema()")
+            }
+            DbKind::MariaDb => {
+                db.db.execute(&format!("CREATE USER '{user}'@'%'"), &[]).await.unwrap();
+                for table in ["alarm_manager_state", "alarm_manager_offset"] {
+                    db.db.execute(&format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {database}.{table} TO '{user}'@'%'"), &[]).await.unwrap();
+                }
+                (format!("mysql://{user}@127.0.0.1:3306/{database}"), "table_schema = DATABASE()")
+            }
+            DbKind::Sqlite => unreachable!("SQLite has no grants"),
+        };
+        let restricted = tocsin::db::Database::connect_lazy(&restricted_url).unwrap();
+
+        let store = StateStore::new(restricted);
+        let entity = Entity::Group { tenant: "t1".into(), key: GroupKey { rule_id: "rule".into(), values: vec!["host".into()], state: AlarmState::Alarm } };
+        let body = json!({"key": {}, "group": {"members": {}, "due_ms": 5, "sent": 0}}).to_string();
+        store.save("p/0", &[Change { entity, value: Some(body) }], 7).await.expect("written without the new column");
+        assert_eq!(store.load("p/0").await.unwrap().next_offset, 7);
+        let groups = store.tenant_groups("t1").await.unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(store.group_bodies(&[&groups[0]]).await.unwrap()[0].1.due_ms, 5);
+        let columns = db.count(&format!("SELECT COUNT(*) FROM information_schema.columns WHERE {columns} AND table_name = 'alarm_manager_state' AND column_name = 'group_tenant_id'")).await;
+        assert_eq!(columns, 0, "the table was left as it was");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(DbKind::Postgres).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mariadb() {
+        run(DbKind::MariaDb).await
+    }
 }
 
 /// A group rule whose action was pointed, behind the API's back, at another tenant's method:

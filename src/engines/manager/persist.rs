@@ -133,6 +133,15 @@ impl StateStore {
         Ok(())
     }
 
+    /// `entity_hash` as the queries select it. Tables made by earlier versions have a CHAR(32)
+    /// key, which sqlx's `Any` driver cannot read on PostgreSQL (`bpchar`): read it as text.
+    fn hash_column(&self) -> &'static str {
+        match self.db.dialect() {
+            Dialect::Postgres => "entity_hash::text",
+            Dialect::MySql | Dialect::Sqlite => "entity_hash",
+        }
+    }
+
     async fn has_group_tenant_column(&self) -> bool {
         sqlx::query("SELECT group_tenant_id FROM alarm_manager_state WHERE 1 = 0").fetch_optional(self.db.pool()).await.is_ok()
     }
@@ -147,12 +156,7 @@ impl StateStore {
             .map(|row| row.try_get::<i64, _>(0))
             .transpose()
             .map_err(Error::from)?;
-        // Tables made by earlier versions have a CHAR(32) key, which sqlx's `Any` driver cannot
-        // read on PostgreSQL (`bpchar`): read it as text.
-        let hash = match self.db.dialect() {
-            Dialect::Postgres => "entity_hash::text",
-            Dialect::MySql | Dialect::Sqlite => "entity_hash",
-        };
+        let hash = self.hash_column();
         let rows = sqlx::query(&self.db.sql(&format!("SELECT {hash}, entity, body FROM alarm_manager_state WHERE scope = ?")))
             .bind(scope)
             .fetch_all(pool)
@@ -247,10 +251,7 @@ impl StateStore {
         // way the decoded entity decides.
         let tenant_json = serde_json::to_string(tenant).expect("a string serializes");
         let pattern: String = format!(r#"{{"kind":"group","tenant":{tenant_json},"#).chars().map(|c| if matches!(c, '%' | '_' | '\\') { '_' } else { c }).collect();
-        let hash = match self.db.dialect() {
-            Dialect::Postgres => "entity_hash::text",
-            Dialect::MySql | Dialect::Sqlite => "entity_hash",
-        };
+        let hash = self.hash_column();
         let rows = if schema.group_tenant_column {
             let sql = self.db.sql(&format!(
                 "SELECT scope, {hash}, entity FROM alarm_manager_state WHERE group_tenant_id = ? OR (group_tenant_id IS NULL AND entity LIKE ?)"
@@ -279,10 +280,7 @@ impl StateStore {
         struct GroupRow {
             group: Group,
         }
-        let hash = match self.db.dialect() {
-            Dialect::Postgres => "entity_hash::text",
-            Dialect::MySql | Dialect::Sqlite => "entity_hash",
-        };
+        let hash = self.hash_column();
         let mut bodies: std::collections::HashMap<(String, String), String> = std::collections::HashMap::with_capacity(groups.len());
         // Looked up by the whole key, scope first, so each query reads only the rows it names.
         let mut by_scope: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
